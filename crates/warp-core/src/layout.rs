@@ -1,0 +1,73 @@
+//! Where things live inside a database directory (the plan's layout).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: &Path) -> Self {
+        Layout {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("LOCK")
+    }
+
+    pub fn wal(&self) -> PathBuf {
+        self.root.join("wal")
+    }
+
+    pub fn live(&self) -> PathBuf {
+        self.root.join("temporal").join("live")
+    }
+
+    pub fn checkpoints(&self) -> PathBuf {
+        self.live().join("checkpoints")
+    }
+
+    pub fn configuration(&self) -> PathBuf {
+        self.root.join("temporal").join("configuration")
+    }
+
+    /// Every directory a database has, created on open if missing.
+    pub fn directories(&self) -> Vec<PathBuf> {
+        vec![
+            self.wal(),
+            self.live().join("streams"),
+            self.live().join("indices"),
+            self.checkpoints(),
+            self.configuration(),
+        ]
+    }
+
+    /// Makes sure `root` is a directory (creating it if absent) and all subdirectories exist.
+    pub fn prepare_root(&self, storage: &dyn Storage) -> Result<()> {
+        match storage
+            .is_dir(&self.root)
+            .map_err(Error::io("inspect", &self.root))?
+        {
+            Some(true) => Ok(()),
+            Some(false) => Err(Error::NotADirectory(self.root.clone())),
+            None => storage
+                .create_dir_all(&self.root)
+                .map_err(Error::io("create directory", &self.root)),
+        }
+    }
+
+    pub fn create_directories(&self, storage: &dyn Storage) -> Result<()> {
+        for dir in self.directories() {
+            storage
+                .create_dir_all(&dir)
+                .map_err(Error::io("create directory", &dir))?;
+        }
+        Ok(())
+    }
+}

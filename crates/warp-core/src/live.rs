@@ -1,0 +1,135 @@
+//! The live tier: every series and its newest points, in memory, rebuilt from the checkpoint
+//! and the WAL on open.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::column::Column;
+use crate::error::{Error, Result};
+use crate::series::{SeriesId, SeriesKind};
+
+/// An event payload (UTF-8 JSON as written by the Node layer; opaque bytes here).
+pub type Payload = Arc<[u8]>;
+
+#[derive(Debug, Clone)]
+pub enum Points {
+    Numeric(Column<f64>),
+    Event(Column<Payload>),
+}
+
+impl Points {
+    fn new(kind: SeriesKind) -> Self {
+        match kind {
+            SeriesKind::Numeric => Points::Numeric(Column::default()),
+            SeriesKind::Event => Points::Event(Column::default()),
+        }
+    }
+
+    pub fn kind(&self) -> SeriesKind {
+        match self {
+            Points::Numeric(_) => SeriesKind::Numeric,
+            Points::Event(_) => SeriesKind::Event,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Points::Numeric(c) => c.len(),
+            Points::Event(c) => c.len(),
+        }
+    }
+
+    pub fn normalize(&mut self) {
+        match self {
+            Points::Numeric(c) => c.normalize(),
+            Points::Event(c) => c.normalize(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LiveSeries {
+    pub key: String,
+    pub points: Points,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LiveTier {
+    series: Vec<LiveSeries>,
+    by_key: HashMap<String, SeriesId>,
+}
+
+impl LiveTier {
+    pub fn id(&self, key: &str) -> Option<SeriesId> {
+        self.by_key.get(key).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Adds a series under the next id.
+    pub fn add(&mut self, key: &str, kind: SeriesKind) -> SeriesId {
+        self.add_with(key.to_owned(), Points::new(kind))
+    }
+
+    /// Adds a series with its points under the next id.
+    pub fn add_with(&mut self, key: String, points: Points) -> SeriesId {
+        let id = self.series.len() as SeriesId;
+        self.by_key.insert(key.clone(), id);
+        self.series.push(LiveSeries { key, points });
+        id
+    }
+
+    pub fn get(&self, id: SeriesId) -> Result<&LiveSeries> {
+        self.series
+            .get(id as usize)
+            .ok_or_else(|| Error::InvalidArgument(format!("no series with id {id}")))
+    }
+
+    pub fn get_mut(&mut self, id: SeriesId) -> Result<&mut LiveSeries> {
+        self.series
+            .get_mut(id as usize)
+            .ok_or_else(|| Error::InvalidArgument(format!("no series with id {id}")))
+    }
+
+    pub fn numeric_mut(&mut self, id: SeriesId) -> Result<&mut Column<f64>> {
+        let series = self.get_mut(id)?;
+        match &mut series.points {
+            Points::Numeric(c) => Ok(c),
+            Points::Event(_) => Err(mismatch(
+                &series.key,
+                SeriesKind::Event,
+                SeriesKind::Numeric,
+            )),
+        }
+    }
+
+    pub fn event_mut(&mut self, id: SeriesId) -> Result<&mut Column<Payload>> {
+        let series = self.get_mut(id)?;
+        match &mut series.points {
+            Points::Event(c) => Ok(c),
+            Points::Numeric(_) => Err(mismatch(
+                &series.key,
+                SeriesKind::Numeric,
+                SeriesKind::Event,
+            )),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &LiveSeries> {
+        self.series.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut LiveSeries> {
+        self.series.iter_mut()
+    }
+}
+
+pub fn mismatch(key: &str, existing: SeriesKind, attempted: SeriesKind) -> Error {
+    Error::TypeMismatch {
+        series: key.to_owned(),
+        existing: existing.name(),
+        attempted: attempted.name(),
+    }
+}

@@ -1,0 +1,251 @@
+//! Series identity: a metric name plus tags, with one canonical string form
+//! `metric{key="value",...}` (tags sorted by key, values quoted and escaped).
+
+use std::fmt::Write;
+
+use crate::error::{Error, Result};
+
+pub const MAX_METRIC_BYTES: usize = 256;
+pub const MAX_TAG_KEY_BYTES: usize = 128;
+pub const MAX_TAG_VALUE_BYTES: usize = 1024;
+pub const MAX_TAGS: usize = 64;
+/// Canonical keys are stored with a u16 length.
+pub const MAX_KEY_BYTES: usize = 8192;
+
+/// A dense, per-database series number; the index of the series everywhere.
+pub type SeriesId = u32;
+
+/// What a series holds; fixed by its first write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesKind {
+    Numeric = 1,
+    Event = 2,
+}
+
+impl SeriesKind {
+    pub fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            1 => Some(SeriesKind::Numeric),
+            2 => Some(SeriesKind::Event),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SeriesKind::Numeric => "numeric",
+            SeriesKind::Event => "event",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesKey {
+    pub metric: String,
+    /// Sorted by key, keys unique.
+    pub tags: Vec<(String, String)>,
+}
+
+impl SeriesKey {
+    pub fn new(metric: &str, tags: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        check_metric(metric)?;
+        let mut tags: Vec<(String, String)> = tags.into_iter().collect();
+        if tags.len() > MAX_TAGS {
+            return Err(invalid(format!("{} tags (at most {MAX_TAGS})", tags.len())));
+        }
+        tags.sort_by(|a, b| a.0.cmp(&b.0));
+        for pair in tags.windows(2) {
+            if pair[0].0 == pair[1].0 {
+                return Err(invalid(format!("tag '{}' given twice", pair[0].0)));
+            }
+        }
+        for (k, v) in &tags {
+            check_tag(k, v)?;
+        }
+        let key = SeriesKey {
+            metric: metric.to_owned(),
+            tags,
+        };
+        let len = key.canonical().len();
+        if len > MAX_KEY_BYTES {
+            return Err(invalid(format!(
+                "series key is {len} bytes (at most {MAX_KEY_BYTES})"
+            )));
+        }
+        Ok(key)
+    }
+
+    /// Parses `metric` or `metric{k="v",k2=v2}` (quotes optional for simple values).
+    pub fn parse(text: &str) -> Result<Self> {
+        let Some(open) = text.find('{') else {
+            return SeriesKey::new(text, []);
+        };
+        let metric = &text[..open];
+        let body = text[open + 1..]
+            .strip_suffix('}')
+            .ok_or_else(|| invalid(format!("'{text}' has '{{' but does not end with '}}'")))?;
+        let mut tags = Vec::new();
+        let mut rest = body;
+        while !rest.is_empty() {
+            let eq = rest
+                .find('=')
+                .ok_or_else(|| invalid(format!("tag without '=' in '{text}'")))?;
+            let key = rest[..eq].trim();
+            let (value, after) = parse_value(&rest[eq + 1..], text)?;
+            tags.push((key.to_owned(), value));
+            rest = match after.strip_prefix(',') {
+                Some(more) => more.trim_start(),
+                None if after.is_empty() => after,
+                None => return Err(invalid(format!("expected ',' or '}}' in '{text}'"))),
+            };
+        }
+        SeriesKey::new(metric, tags)
+    }
+
+    pub fn canonical(&self) -> String {
+        let mut out = self.metric.clone();
+        if self.tags.is_empty() {
+            return out;
+        }
+        out.push('{');
+        for (i, (k, v)) in self.tags.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{k}=\"");
+            for c in v.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// Reads a quoted or bare tag value; returns it and the text after it.
+fn parse_value<'a>(s: &'a str, whole: &str) -> Result<(String, &'a str)> {
+    let Some(quoted) = s.strip_prefix('"') else {
+        let end = s.find(',').unwrap_or(s.len());
+        return Ok((s[..end].trim().to_owned(), &s[end..]));
+    };
+    let mut value = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((value, &quoted[i + 1..])),
+            '\\' => match chars.next() {
+                Some((_, e)) => value.push(e),
+                None => break,
+            },
+            c => value.push(c),
+        }
+    }
+    Err(invalid(format!(
+        "unterminated quoted tag value in '{whole}'"
+    )))
+}
+
+fn invalid(msg: String) -> Error {
+    Error::InvalidSeries(msg)
+}
+
+fn check_metric(metric: &str) -> Result<()> {
+    if metric.is_empty() {
+        return Err(invalid("metric name is empty".into()));
+    }
+    if metric.len() > MAX_METRIC_BYTES {
+        return Err(invalid(format!(
+            "metric name is {} bytes (at most {MAX_METRIC_BYTES})",
+            metric.len()
+        )));
+    }
+    if let Some(c) = metric
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || "{}\",=".contains(*c))
+    {
+        return Err(invalid(format!("metric name '{metric}' contains {c:?}")));
+    }
+    Ok(())
+}
+
+fn check_tag(key: &str, value: &str) -> Result<()> {
+    let mut chars = key.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        return Err(invalid(format!(
+            "tag key '{key}' must match [A-Za-z_][A-Za-z0-9_.-]*"
+        )));
+    }
+    if key.len() > MAX_TAG_KEY_BYTES {
+        return Err(invalid(format!(
+            "tag key '{key}' is longer than {MAX_TAG_KEY_BYTES} bytes"
+        )));
+    }
+    if value.is_empty() {
+        return Err(invalid(format!("tag '{key}' has an empty value")));
+    }
+    if value.len() > MAX_TAG_VALUE_BYTES {
+        return Err(invalid(format!(
+            "tag '{key}' value is {} bytes (at most {MAX_TAG_VALUE_BYTES})",
+            value.len()
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "tag '{key}' value contains a control character"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn canonical_form_sorts_and_escapes() {
+        let key = SeriesKey::new("cpu", tags(&[("region", "eu \"w\""), ("host", "a")])).unwrap();
+        assert_eq!(key.canonical(), r#"cpu{host="a",region="eu \"w\""}"#);
+        assert_eq!(SeriesKey::parse(&key.canonical()).unwrap(), key);
+    }
+
+    #[test]
+    fn parses_bare_values_and_plain_metrics() {
+        let key = SeriesKey::parse("cpu.usage_user{host=a, dc=x}").unwrap();
+        assert_eq!(key.canonical(), r#"cpu.usage_user{dc="x",host="a"}"#);
+        assert_eq!(SeriesKey::parse("mem").unwrap().canonical(), "mem");
+    }
+
+    #[test]
+    fn rejects_bad_names() {
+        for bad in [
+            "",
+            "a b",
+            "cpu{",
+            "cpu{host}",
+            "cpu{host=\"a}",
+            "cpu{1x=a}",
+            "cpu{h=a,h=b}",
+            "cpu{h=}",
+        ] {
+            let err = SeriesKey::parse(bad).unwrap_err();
+            assert_eq!(err.code(), "INVALID_SERIES", "{bad}");
+        }
+        let long = "m".repeat(MAX_METRIC_BYTES + 1);
+        assert!(SeriesKey::parse(&long).is_err());
+    }
+}

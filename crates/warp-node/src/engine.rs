@@ -1,0 +1,232 @@
+//! `NativeEngine`: one open database, as the TypeScript `WarpEngine` class sees it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use warp_core::time::timestamp_from_f64;
+use warp_core::{Engine, Options, RangeOptions, SeriesKey, SeriesKind};
+
+use crate::convert::{self, NativePoint, NativeRange, NativeSeriesInfo, NativeStats};
+use crate::error::IntoJs;
+use crate::tasks::{guarded, CheckpointTask, CloseTask, DurableTask, OpenTask, RangeTask};
+
+#[napi(object)]
+pub struct NativeOpenOptions {
+    /// 'sync' | 'interval' | 'none'
+    pub durability: Option<String>,
+    pub flush_interval_ms: Option<u32>,
+    pub repair: Option<bool>,
+    pub segment_bytes: Option<f64>,
+    pub checkpoint_on_close: Option<bool>,
+}
+
+fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
+    let mut options = Options::default();
+    let Some(js) = js else {
+        return Ok(options);
+    };
+    if let Some(d) = js.durability {
+        options.durability = d.parse()?;
+    }
+    if let Some(ms) = js.flush_interval_ms {
+        options.flush_interval = Duration::from_millis(ms.into());
+    }
+    if let Some(repair) = js.repair {
+        options.repair = repair;
+    }
+    if let Some(bytes) = js.segment_bytes {
+        if !(bytes.is_finite() && bytes.fract() == 0.0 && bytes >= 0.0) {
+            return Err(warp_core::Error::InvalidArgument(format!(
+                "segmentBytes must be a whole number, not {bytes}"
+            )));
+        }
+        options.segment_bytes = bytes as u64;
+    }
+    if let Some(checkpoint) = js.checkpoint_on_close {
+        options.checkpoint_on_close = checkpoint;
+    }
+    options.validate()?;
+    Ok(options)
+}
+
+/// Opens (creating if needed) the database in `dir`, replaying its WAL.
+#[napi]
+pub fn open(dir: String, options_js: Option<NativeOpenOptions>) -> Result<AsyncTask<OpenTask>> {
+    let options = options(options_js).js()?;
+    Ok(AsyncTask::new(OpenTask {
+        dir: dir.into(),
+        options,
+    }))
+}
+
+fn kind(name: &str) -> warp_core::Result<SeriesKind> {
+    match name {
+        "numeric" => Ok(SeriesKind::Numeric),
+        "event" => Ok(SeriesKind::Event),
+        other => Err(warp_core::Error::InvalidArgument(format!(
+            "series kind must be 'numeric' or 'event', not '{other}'"
+        ))),
+    }
+}
+
+fn range_options(limit: Option<u32>, descending: Option<bool>) -> RangeOptions {
+    RangeOptions {
+        limit: limit.map(|l| l as usize),
+        descending: descending.unwrap_or(false),
+    }
+}
+
+#[napi]
+pub struct NativeEngine {
+    engine: Arc<Engine>,
+}
+
+impl NativeEngine {
+    pub fn wrap(engine: Engine) -> Self {
+        NativeEngine {
+            engine: Arc::new(engine),
+        }
+    }
+}
+
+#[napi]
+impl NativeEngine {
+    /// The id of series `key` (any accepted text form), creating it as `kind` if new.
+    #[napi]
+    pub fn ensure_series(&self, key: String, kind_name: String) -> Result<u32> {
+        guarded(|| {
+            let key = SeriesKey::parse(&key)?;
+            self.engine.ensure_series(&key, kind(&kind_name)?)
+        })
+    }
+
+    /// The id of an existing series, or null.
+    #[napi]
+    pub fn series_id(&self, key: String) -> Result<Option<u32>> {
+        guarded(|| self.engine.series_id(&SeriesKey::parse(&key)?))
+    }
+
+    /// Appends one numeric point; returns the write's sequence number.
+    #[napi]
+    pub fn put_number(&self, id: u32, ts: f64, value: f64) -> Result<f64> {
+        guarded(|| self.engine.put_numeric(id, timestamp_from_f64(ts)?, value)).map(|s| s as f64)
+    }
+
+    /// Appends one event whose payload is the given bytes (JSON text).
+    #[napi]
+    pub fn put_event(&self, id: u32, ts: f64, payload: BufferSlice) -> Result<f64> {
+        guarded(|| self.engine.put_event(id, timestamp_from_f64(ts)?, &payload)).map(|s| s as f64)
+    }
+
+    /// Appends a batch; the arrays are read in place, without a copy into JS objects.
+    #[napi]
+    pub fn put_batch(
+        &self,
+        id: u32,
+        timestamps: Either<Float64ArraySlice, BigInt64ArraySlice>,
+        values: Float64ArraySlice,
+    ) -> Result<f64> {
+        guarded(|| match timestamps {
+            Either::A(ms) => {
+                let ts: Vec<i64> = ms
+                    .iter()
+                    .map(|&t| timestamp_from_f64(t))
+                    .collect::<warp_core::Result<_>>()?;
+                self.engine.put_batch(id, &ts, &values)
+            }
+            Either::B(ts) => self.engine.put_batch(id, &ts, &values),
+        })
+        .map(|s| s as f64)
+    }
+
+    /// Resolves once write `seq` is fsynced (group commit: one fsync serves all waiters).
+    #[napi]
+    pub fn wait_durable(&self, seq: f64) -> AsyncTask<DurableTask> {
+        AsyncTask::new(DurableTask {
+            engine: self.engine.clone(),
+            seq: Some(seq as u64),
+        })
+    }
+
+    #[napi]
+    pub fn flush(&self) -> AsyncTask<DurableTask> {
+        AsyncTask::new(DurableTask {
+            engine: self.engine.clone(),
+            seq: None,
+        })
+    }
+
+    #[napi]
+    pub fn checkpoint(&self) -> AsyncTask<CheckpointTask> {
+        AsyncTask::new(CheckpointTask {
+            engine: self.engine.clone(),
+        })
+    }
+
+    #[napi]
+    pub fn close(&self) -> AsyncTask<CloseTask> {
+        AsyncTask::new(CloseTask {
+            engine: self.engine.clone(),
+        })
+    }
+
+    #[napi]
+    pub fn get(&self, id: u32, ts: f64) -> Result<Option<NativePoint>> {
+        guarded(|| self.engine.get(id, timestamp_from_f64(ts)?)).map(convert::point)
+    }
+
+    #[napi]
+    pub fn latest(&self, id: u32) -> Result<Option<NativePoint>> {
+        guarded(|| self.engine.latest(id)).map(convert::point)
+    }
+
+    /// Points with `from <= ts <= to`, read on the thread pool.
+    #[napi]
+    pub fn range(
+        &self,
+        id: u32,
+        from: f64,
+        to: f64,
+        limit: Option<u32>,
+        descending: Option<bool>,
+    ) -> Result<AsyncTask<RangeTask>> {
+        Ok(AsyncTask::new(RangeTask {
+            engine: self.engine.clone(),
+            id,
+            from: timestamp_from_f64(from).js()?,
+            to: timestamp_from_f64(to).js()?,
+            options: range_options(limit, descending),
+        }))
+    }
+
+    /// The synchronous twin of `range`, for small reads.
+    #[napi]
+    pub fn range_sync(
+        &self,
+        id: u32,
+        from: f64,
+        to: f64,
+        limit: Option<u32>,
+        descending: Option<bool>,
+    ) -> Result<NativeRange> {
+        let options = range_options(limit, descending);
+        guarded(|| {
+            let (from, to) = (timestamp_from_f64(from)?, timestamp_from_f64(to)?);
+            self.engine.range(id, from, to, options)
+        })
+        .map(convert::range)
+    }
+
+    #[napi]
+    pub fn series_list(&self) -> Result<Vec<NativeSeriesInfo>> {
+        guarded(|| self.engine.series())
+            .map(|all| all.into_iter().map(convert::series_info).collect())
+    }
+
+    #[napi]
+    pub fn stats(&self) -> Result<NativeStats> {
+        guarded(|| self.engine.stats()).map(convert::stats)
+    }
+}

@@ -1,0 +1,161 @@
+import native = require('./native')
+import type { NativeEngine, NativeStats } from './native'
+import { writeDefaultConfiguration } from './config'
+import { WarpError, guard, guardAsync } from './errors'
+import { Durability, Point, PutResult, RangeOptions, RangeResult, Series, SeriesOwner, SeriesSpec, canonicalKey } from './series'
+import { Timestamp, describe } from './time'
+
+export interface OpenOptions<D extends Durability = Durability> {
+  /**
+   * - `'sync'`: `put` returns a promise that resolves once the point is fsynced; concurrent
+   *   writers share one fsync (group commit).
+   * - `'interval'` (default): `put` returns at once; the WAL is fsynced every `flushIntervalMs`.
+   *   A crash loses at most the last interval's writes.
+   * - `'none'`: the WAL is handed to the OS every `flushIntervalMs` and never fsynced except by
+   *   `flush()`, `checkpoint()` and `close()`.
+   */
+  durability?: D
+  /** Flush period of the `interval` and `none` modes (default 100 ms). */
+  flushIntervalMs?: number
+  /** Open a damaged WAL by keeping every valid record; what was dropped is in `stats().recovery`. */
+  repair?: boolean
+  /** Size past which a WAL segment is closed and a new one begun (default 64 MiB). */
+  segmentBytes?: number
+  /** Write a checkpoint on `close()` so the next open replays nothing (default true). */
+  checkpointOnClose?: boolean
+}
+
+export interface SeriesInfo {
+  key: string
+  kind: 'numeric' | 'event'
+  points: number
+}
+
+export type Stats = NativeStats & { durability: Durability }
+
+/**
+ * An open database directory.
+ *
+ * ```ts
+ * const db = await WarpEngine.open('./data')
+ * db.put('cpu{host="a"}', 0.42)
+ * const { timestamps, values } = await db.range('cpu{host="a"}', 0, Date.now()) as NumericRange
+ * await db.close()
+ * ```
+ */
+export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwner {
+  private readonly handles = new Map<string, Series<D>>()
+  private readonly objectHandles = new WeakMap<object, Series<D>>()
+  private native: NativeEngine | null
+
+  private constructor(
+    readonly dir: string,
+    readonly durability: D,
+    engine: NativeEngine,
+  ) {
+    this.native = engine
+  }
+
+  /** Opens the database in `dir`, creating it if needed, and recovers its WAL. */
+  static async open<D extends Durability = 'interval'>(dir: string, options: OpenOptions<D> = {}): Promise<WarpEngine<D>> {
+    if (typeof dir !== 'string' || dir.length === 0) {
+      throw new WarpError('INVALID_ARGUMENT', `dir must be a non-empty path, not ${describe(dir)}`)
+    }
+    if (options === null || typeof options !== 'object') {
+      throw new WarpError('INVALID_ARGUMENT', `options must be an object, not ${describe(options)}`)
+    }
+    const durability = (options.durability ?? 'interval') as D
+    const engine = await guardAsync(() => native.open(dir, { ...options, durability }) as Promise<NativeEngine>)
+    try {
+      await writeDefaultConfiguration(dir)
+    } catch (e) {
+      await engine.close()
+      throw new WarpError('IO', `could not write the default configuration: ${(e as Error).message}`, { cause: e })
+    }
+    return new WarpEngine(dir, durability, engine)
+  }
+
+  /** The native engine, or `CLOSED`. */
+  live(): NativeEngine {
+    if (this.native === null) throw new WarpError('CLOSED', 'the database is closed')
+    return this.native
+  }
+
+  /** A handle on one series (cached): the fast path for repeated writes. */
+  series(spec: SeriesSpec): Series<D>
+  /** Every series with its kind and point count. */
+  series(): SeriesInfo[]
+  series(spec?: SeriesSpec): Series<D> | SeriesInfo[] {
+    if (spec === undefined) {
+      const engine = this.live()
+      return guard(() => engine.seriesList()) as SeriesInfo[]
+    }
+    return this.handle(spec)
+  }
+
+  /** Appends a point (a number, or any JSON value as an event); `ts` defaults to now. */
+  put(series: SeriesSpec, value: unknown, ts?: Timestamp): PutResult<D> {
+    return this.handle(series).put(value, ts)
+  }
+
+  /** Appends numeric points from typed arrays, without per-point JS work. */
+  putBatch(series: SeriesSpec, timestamps: Float64Array | BigInt64Array, values: Float64Array): PutResult<D> {
+    return this.handle(series).putBatch(timestamps, values)
+  }
+
+  /** The point at or before `ts`, or null. */
+  get(series: SeriesSpec, ts: Timestamp): Point | null {
+    return this.handle(series).get(ts)
+  }
+
+  /** The newest point of a series, or null. */
+  latest(series: SeriesSpec): Point | null {
+    return this.handle(series).latest()
+  }
+
+  /** Points with `from <= ts <= to` in time order: typed arrays for numbers, objects for events. */
+  range(series: SeriesSpec, from: Timestamp, to: Timestamp, opts?: RangeOptions): Promise<RangeResult> {
+    return this.handle(series).range(from, to, opts)
+  }
+
+  /** Writes and fsyncs every point accepted so far. */
+  async flush(): Promise<void> {
+    const engine = this.live()
+    await guardAsync(() => engine.flush() as Promise<void>)
+  }
+
+  /** Snapshots the live tier and retires the WAL segments it covers. */
+  async checkpoint(): Promise<{ bytes: number }> {
+    const engine = this.live()
+    const bytes = await guardAsync(() => engine.checkpoint() as Promise<number>)
+    return { bytes }
+  }
+
+  stats(): Stats {
+    const engine = this.live()
+    return { ...guard(() => engine.stats()), durability: this.durability }
+  }
+
+  /** Makes everything durable, checkpoints and releases the directory. Safe to call twice. */
+  async close(): Promise<void> {
+    const engine = this.native
+    if (engine === null) return
+    this.native = null
+    await guardAsync(() => engine.close() as Promise<void>)
+  }
+
+  private handle(spec: SeriesSpec): Series<D> {
+    const cached = typeof spec === 'string' ? this.handles.get(spec) : spec !== null && typeof spec === 'object' ? this.objectHandles.get(spec) : undefined
+    if (cached) return cached
+    this.live()
+    const key = canonicalKey(spec)
+    let handle = this.handles.get(key)
+    if (!handle) {
+      handle = new Series<D>(this, key)
+      this.handles.set(key, handle)
+    }
+    if (typeof spec === 'string') this.handles.set(spec, handle)
+    else this.objectHandles.set(spec, handle)
+    return handle
+  }
+}

@@ -1,0 +1,8 @@
+export { WarpEngine } from './engine'
+export type { OpenOptions, SeriesInfo, Stats } from './engine'
+export { Series, canonicalKey } from './series'
+export type { Durability, NumericRange, Point, PutResult, RangeOptions, RangeResult, SeriesSpec } from './series'
+export { WarpError } from './errors'
+export type { WarpErrorCode } from './errors'
+export type { Timestamp } from './time'
+export { DEFAULT_CONFIGURATION } from './config'
