@@ -512,10 +512,9 @@ impl Inner {
     fn run_flusher(&self) {
         let fsync = self.options.durability == Durability::Interval;
         let (stop, wake) = &self.stop_flusher;
-        let mut stopped = lock(stop);
         loop {
-            stopped = wake
-                .wait_timeout(stopped, self.options.flush_interval)
+            let stopped = wake
+                .wait_timeout_while(lock(stop), self.options.flush_interval, |stopped| !*stopped)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
             if *stopped {
@@ -525,7 +524,6 @@ impl Inner {
             let seq = lock(&self.state).seq;
             // A failure is recorded in `state.failed` and reported by the next write.
             let _ = self.sync_to(seq, fsync);
-            stopped = lock(stop);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Record payloads: what each record type carries and how it is encoded and decoded.
 //!
-//! - `Series`: `id u32 | kind u8 | key_len u16 | key (UTF-8)`
+//! - `Series`: repeated `id u32 | kind u8 | key_len u16 | key (UTF-8)`
 //! - `Points`: repeated `id u32 | ts i64 | value f64`
 //! - `Batch`:  `id u32 | count u32 | ts i64 × count | value f64 × count`
 //! - `Events`: repeated `id u32 | ts i64 | len u32 | payload`
@@ -166,12 +166,15 @@ pub fn decode(
     let mut c = Cursor::new(payload);
     match ty {
         RecordType::Series => {
-            let id = c.u32()?;
-            let kind = c.u8()?;
-            let kind = SeriesKind::from_byte(kind).ok_or(format!("unknown series kind {kind}"))?;
-            let len = c.u16()? as usize;
-            let key = std::str::from_utf8(c.bytes(len)?).map_err(|e| e.to_string())?;
-            visit(Entry::Series { id, kind, key })?;
+            while !c.is_empty() {
+                let id = c.u32()?;
+                let kind = c.u8()?;
+                let kind =
+                    SeriesKind::from_byte(kind).ok_or(format!("unknown series kind {kind}"))?;
+                let len = c.u16()? as usize;
+                let key = std::str::from_utf8(c.bytes(len)?).map_err(|e| e.to_string())?;
+                visit(Entry::Series { id, kind, key })?;
+            }
         }
         RecordType::Points => {
             if !payload.len().is_multiple_of(POINT_BYTES) {
@@ -232,6 +235,7 @@ mod tests {
     fn every_entry_round_trips() {
         let mut fb = FrameBuffer::default();
         push_series(&mut fb, 0, SeriesKind::Numeric, "cpu{host=\"a\"}");
+        push_series(&mut fb, 1, SeriesKind::Event, "log");
         push_point(&mut fb, 0, 10, 1.5);
         push_point(&mut fb, 0, 11, f64::NAN);
         push_batch(&mut fb, 0, &[1, 2], &[3.0, -0.0]);
@@ -241,6 +245,7 @@ mod tests {
             got,
             vec![
                 r#"Series { id: 0, kind: Numeric, key: "cpu{host=\"a\"}" }"#,
+                r#"Series { id: 1, kind: Event, key: "log" }"#,
                 "Point { id: 0, ts: 10, value: 1.5 }",
                 "Point { id: 0, ts: 11, value: NaN }",
                 "Batch { id: 0, timestamps: [1, 2], values: [3.0, -0.0] }",

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::frame::{next_valid_frame, read_frame};
+use super::frame::{next_valid_frame, read_frame, FrameError};
 use super::record::{decode, Entry};
 use super::segment::{check_header, file_name, parse_name, HEADER_LEN};
 use crate::error::{Error, Result};
@@ -128,7 +128,8 @@ fn replay_segment(
         let frame = match read_frame(data, pos) {
             Ok(frame) => frame,
             Err(damage) => match next_valid_frame(data, pos + 1) {
-                None if is_last => {
+                // A well-formed record of an unknown type was written whole: not a torn write.
+                None if is_last && !matches!(damage, FrameError::BadType(_)) => {
                     report.torn_bytes += (data.len() - pos) as u64;
                     return Ok(pos);
                 }

@@ -1,0 +1,83 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use warp_core::storage::{FaultyStorage, Storage};
+use warp_core::{Durability, Engine, Options, RangeOptions, RangeResult, SeriesKey, SeriesKind};
+
+pub const DIR: &str = "/db";
+
+pub fn wal_dir() -> PathBuf {
+    Path::new(DIR).join("wal")
+}
+
+pub fn sync_options() -> Options {
+    Options {
+        durability: Durability::Sync,
+        checkpoint_on_close: false,
+        ..Options::default()
+    }
+}
+
+pub fn open(storage: &FaultyStorage, options: Options) -> warp_core::Result<Engine> {
+    Engine::open_with(Arc::new(storage.clone()), Path::new(DIR), options)
+}
+
+pub fn numeric(engine: &Engine, name: &str) -> u32 {
+    let key = SeriesKey::parse(name).unwrap();
+    engine.ensure_series(&key, SeriesKind::Numeric).unwrap()
+}
+
+/// Every numeric series as `key -> [(ts, value bits)]`, sorted.
+pub fn dump(engine: &Engine) -> BTreeMap<String, Vec<(i64, u64)>> {
+    let mut out = BTreeMap::new();
+    for (id, info) in engine.series().unwrap().into_iter().enumerate() {
+        let points = match engine
+            .range(
+                id as u32,
+                i64::MIN / 2,
+                i64::MAX / 2,
+                RangeOptions::default(),
+            )
+            .unwrap()
+        {
+            RangeResult::Numeric { timestamps, values } => timestamps
+                .into_iter()
+                .zip(values.into_iter().map(f64::to_bits))
+                .collect(),
+            RangeResult::Event { timestamps, .. } => {
+                timestamps.into_iter().map(|t| (t, 0)).collect()
+            }
+        };
+        out.insert(info.key, points);
+    }
+    out
+}
+
+/// Segment files in index order.
+pub fn segments(storage: &FaultyStorage) -> Vec<PathBuf> {
+    let mut names: Vec<String> = storage
+        .list(&wal_dir())
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.ends_with(".wal"))
+        .collect();
+    names.sort();
+    names.into_iter().map(|n| wal_dir().join(n)).collect()
+}
+
+/// (offset, total length) of every frame in a segment, read from the format.
+pub fn frames(storage: &FaultyStorage, segment: &Path) -> Vec<(usize, usize)> {
+    let data = storage.read(segment).unwrap();
+    let mut pos = warp_core::wal::SEGMENT_HEADER_LEN;
+    let mut out = Vec::new();
+    while pos + 9 <= data.len() {
+        let len = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        out.push((pos, 9 + len));
+        pos += 9 + len;
+    }
+    out
+}

@@ -1,0 +1,59 @@
+//! The engine on real files: reopen sees what was written, the directory is locked.
+
+use warp_core::{Engine, Options, RangeOptions, RangeResult, SeriesKey, SeriesKind};
+
+fn key(s: &str) -> SeriesKey {
+    SeriesKey::parse(s).unwrap()
+}
+
+#[test]
+fn reopen_after_close_and_after_checkpoint_plus_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), Options::default()).unwrap();
+    let id = engine
+        .ensure_series(&key("cpu{host=a}"), SeriesKind::Numeric)
+        .unwrap();
+    let ts: Vec<i64> = (0..10_000).collect();
+    let values: Vec<f64> = ts.iter().map(|&t| t as f64 / 8.0).collect();
+    engine.put_batch(id, &ts, &values).unwrap();
+    engine.checkpoint().unwrap();
+    engine.put_numeric(id, 20_000, 1.0).unwrap();
+    engine.put_numeric(id, 5, -5.0).unwrap();
+    engine.flush().unwrap();
+    drop(engine); // no close: the last writes must come back from the WAL
+
+    let engine = Engine::open(dir.path(), Options::default()).unwrap();
+    let stats = engine.stats().unwrap();
+    assert!(stats.recovery.checkpoint_loaded);
+    assert_eq!(stats.recovery.replayed_points, 2);
+    let RangeResult::Numeric { timestamps, values } = engine
+        .range(id, 0, 30_000, RangeOptions::default())
+        .unwrap()
+    else {
+        panic!("numeric series expected");
+    };
+    assert_eq!(timestamps.len(), 10_001);
+    assert_eq!(values[5], -5.0);
+    assert_eq!(timestamps.last(), Some(&20_000));
+    engine.close().unwrap();
+    assert_eq!(engine.latest(id).unwrap_err().code(), "CLOSED");
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Engine::open(dir.path(), Options::default()).unwrap();
+    let err = Engine::open(dir.path(), Options::default()).err().unwrap();
+    assert_eq!(err.code(), "LOCKED");
+    first.close().unwrap();
+    Engine::open(dir.path(), Options::default()).unwrap();
+}
+
+#[test]
+fn a_file_is_not_a_database_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Engine::open(&file, Options::default()).err().unwrap();
+    assert_eq!(err.code(), "NOT_A_DIRECTORY");
+}
