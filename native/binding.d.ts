@@ -91,6 +91,7 @@ export interface NativeStats {
   points: number
   walBytes: number
   walSegments: number
+  walSyncs: number
   bufferedBytes: number
   checkpointsWritten: number
   lastCheckpointBytes: number

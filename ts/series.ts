@@ -112,7 +112,8 @@ export class Series<D extends Durability = Durability> {
       if (typeof value === 'number') {
         seq = engine.putNumber(this.numericId >= 0 ? this.numericId : this.create('numeric'), t, value)
       } else {
-        seq = engine.putEvent(this.eventId >= 0 ? this.eventId : this.create('event'), t, encodeEvent(value))
+        const payload = encodeEvent(value)
+        seq = engine.putEvent(this.eventId >= 0 ? this.eventId : this.create('event'), t, payload)
       }
     } catch (e) {
       throw toWarpError(e)

@@ -16,10 +16,21 @@ use crate::tasks::{guarded, CheckpointTask, CloseTask, DurableTask, OpenTask, Ra
 pub struct NativeOpenOptions {
     /// 'sync' | 'interval' | 'none'
     pub durability: Option<String>,
-    pub flush_interval_ms: Option<u32>,
+    pub flush_interval_ms: Option<f64>,
     pub repair: Option<bool>,
     pub segment_bytes: Option<f64>,
     pub checkpoint_on_close: Option<bool>,
+}
+
+/// A JS number that must be a whole, non-negative count.
+fn whole(name: &str, n: f64) -> warp_core::Result<u64> {
+    if n.is_finite() && n.fract() == 0.0 && n >= 0.0 && n <= u64::MAX as f64 {
+        Ok(n as u64)
+    } else {
+        Err(warp_core::Error::InvalidArgument(format!(
+            "{name} must be a whole non-negative number, not {n}"
+        )))
+    }
 }
 
 fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
@@ -31,18 +42,13 @@ fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
         options.durability = d.parse()?;
     }
     if let Some(ms) = js.flush_interval_ms {
-        options.flush_interval = Duration::from_millis(ms.into());
+        options.flush_interval = Duration::from_millis(whole("flushIntervalMs", ms)?);
     }
     if let Some(repair) = js.repair {
         options.repair = repair;
     }
     if let Some(bytes) = js.segment_bytes {
-        if !(bytes.is_finite() && bytes.fract() == 0.0 && bytes >= 0.0) {
-            return Err(warp_core::Error::InvalidArgument(format!(
-                "segmentBytes must be a whole number, not {bytes}"
-            )));
-        }
-        options.segment_bytes = bytes as u64;
+        options.segment_bytes = whole("segmentBytes", bytes)?;
     }
     if let Some(checkpoint) = js.checkpoint_on_close {
         options.checkpoint_on_close = checkpoint;
