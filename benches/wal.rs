@@ -54,7 +54,9 @@ fn append(c: &mut Criterion) {
                 (dir, engine, id)
             },
             |(_dir, engine, id)| {
-                engine.put_batch(id, black_box(&ts), black_box(&vs)).unwrap();
+                engine
+                    .put_batch(id, black_box(&ts), black_box(&vs))
+                    .unwrap();
                 engine.flush().unwrap();
             },
             BatchSize::PerIteration,
@@ -85,7 +87,10 @@ fn replay(c: &mut Criterion) {
     group.bench_function("replay 1M points", |b| {
         b.iter(|| {
             let engine = Engine::open(dir.path(), options()).unwrap();
-            assert_eq!(engine.stats().unwrap().recovery.replayed_points, POINTS as u64);
+            assert_eq!(
+                engine.stats().unwrap().recovery.replayed_points,
+                POINTS as u64
+            );
             engine.close().unwrap();
         })
     });
