@@ -23,17 +23,20 @@ fn series(engine: &Engine) -> u32 {
     engine.ensure_series(&key, SeriesKind::Numeric).unwrap()
 }
 
+/// An empty database in a temporary directory, with its one series.
+fn fresh() -> (tempfile::TempDir, Engine, u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), options()).unwrap();
+    let id = series(&engine);
+    (dir, engine, id)
+}
+
 fn append(c: &mut Criterion) {
     let mut group = c.benchmark_group("wal_append");
     group.throughput(Throughput::Elements(100_000));
     group.bench_function("put_numeric x100k", |b| {
         b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().unwrap();
-                let engine = Engine::open(dir.path(), options()).unwrap();
-                let id = series(&engine);
-                (dir, engine, id)
-            },
+            fresh,
             |(_dir, engine, id)| {
                 for i in 0..100_000i64 {
                     engine.put_numeric(id, i, i as f64 * 0.5).unwrap();
@@ -47,12 +50,7 @@ fn append(c: &mut Criterion) {
     let vs: Vec<f64> = ts.iter().map(|&t| t as f64 * 0.5).collect();
     group.bench_function("put_batch 100k", |b| {
         b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().unwrap();
-                let engine = Engine::open(dir.path(), options()).unwrap();
-                let id = series(&engine);
-                (dir, engine, id)
-            },
+            fresh,
             |(_dir, engine, id)| {
                 engine
                     .put_batch(id, black_box(&ts), black_box(&vs))
