@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 mod checkpoint;
+pub mod codec;
 mod column;
 mod engine;
 mod error;

@@ -1,0 +1,309 @@
+//! A block: up to [`MAX_BLOCK_POINTS`] points of one series, with a header that lets queries
+//! skip the block or answer from it without decoding (count, time bounds, value summary).
+//!
+//! ```text
+//! count u32 | kind u8 | value codec u8 | flags u8 | reserved u8
+//! min_ts i64 | max_ts i64 | min f64 | max f64 | sum f64 | first f64 | last f64
+//! ts_len u32 | raw_len u32 | body_len u32 | body crc32c u32 | body (body_len bytes)
+//! ```
+//! The body is the timestamp column (`ts_len` bytes) followed by the value column; with the
+//! LZ4 flag it is LZ4-compressed as a whole (`raw_len` bytes once decompressed). Numeric value
+//! summaries ignore NaN; event blocks keep zeros there.
+
+use super::bits::{put_varint, ByteReader, DecodeResult};
+use super::{timestamps, values};
+
+pub const MAX_BLOCK_POINTS: usize = 8192;
+pub const HEADER_LEN: usize = 80;
+/// Event payloads: varint lengths then the bytes, always LZ4-compressed.
+pub const EVENTS: u8 = 3;
+const FLAG_LZ4: u8 = 1;
+const KIND_NUMERIC: u8 = 1;
+const KIND_EVENT: u8 = 2;
+/// Refuse to decompress a block claiming more than this (a corrupt length must not OOM).
+const MAX_RAW_BYTES: usize = 64 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+    pub first: f64,
+    pub last: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockHeader {
+    pub count: u32,
+    pub numeric: bool,
+    pub value_codec: u8,
+    pub lz4: bool,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub summary: Summary,
+    ts_len: u32,
+    raw_len: u32,
+    body_len: u32,
+    crc: u32,
+}
+
+impl BlockHeader {
+    pub fn total_len(&self) -> usize {
+        HEADER_LEN + self.body_len as usize
+    }
+}
+
+/// Decoded points of one block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlockPoints {
+    Numeric(Vec<i64>, Vec<f64>),
+    Event(Vec<i64>, Vec<Vec<u8>>),
+}
+
+impl BlockPoints {
+    pub fn timestamps(&self) -> &[i64] {
+        match self {
+            BlockPoints::Numeric(ts, _) | BlockPoints::Event(ts, _) => ts,
+        }
+    }
+
+    /// Approximate memory held, for the block cache's budget.
+    pub fn weight(&self) -> usize {
+        match self {
+            BlockPoints::Numeric(ts, _) => ts.len() * 16,
+            BlockPoints::Event(ts, p) => {
+                ts.len() * 8 + p.iter().map(|x| x.len() + 24).sum::<usize>()
+            }
+        }
+    }
+}
+
+fn summarize(values: &[f64]) -> Summary {
+    let finite = values.iter().copied().filter(|v| !v.is_nan());
+    Summary {
+        min: finite.clone().fold(f64::INFINITY, f64::min),
+        max: finite.clone().fold(f64::NEG_INFINITY, f64::max),
+        sum: finite.sum(),
+        first: values.first().copied().unwrap_or(0.0),
+        last: values.last().copied().unwrap_or(0.0),
+    }
+}
+
+/// Encodes sorted numeric points; `lz4` additionally compresses the body.
+pub fn encode_numeric(ts: &[i64], vs: &[f64], lz4: bool, out: &mut Vec<u8>) {
+    let mut body = Vec::with_capacity(ts.len() * 2);
+    timestamps::encode(ts, &mut body);
+    let ts_len = body.len();
+    let codec = values::encode(vs, &mut body);
+    finish(
+        out,
+        ts,
+        KIND_NUMERIC,
+        codec,
+        summarize(vs),
+        ts_len,
+        body,
+        lz4,
+    );
+}
+
+/// Encodes sorted events; payloads are always LZ4-compressed.
+pub fn encode_events(ts: &[i64], payloads: &[&[u8]], out: &mut Vec<u8>) {
+    let mut body = Vec::new();
+    timestamps::encode(ts, &mut body);
+    let ts_len = body.len();
+    for p in payloads {
+        put_varint(&mut body, p.len() as u64);
+    }
+    for p in payloads {
+        body.extend_from_slice(p);
+    }
+    let zero = Summary {
+        min: 0.0,
+        max: 0.0,
+        sum: 0.0,
+        first: 0.0,
+        last: 0.0,
+    };
+    finish(out, ts, KIND_EVENT, EVENTS, zero, ts_len, body, true);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    out: &mut Vec<u8>,
+    ts: &[i64],
+    kind: u8,
+    codec: u8,
+    s: Summary,
+    ts_len: usize,
+    raw: Vec<u8>,
+    lz4: bool,
+) {
+    let raw_len = raw.len();
+    let body = if lz4 {
+        lz4_flex::block::compress(&raw)
+    } else {
+        raw
+    };
+    out.extend_from_slice(&(ts.len() as u32).to_le_bytes());
+    out.extend_from_slice(&[kind, codec, if lz4 { FLAG_LZ4 } else { 0 }, 0]);
+    out.extend_from_slice(&ts.first().copied().unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&ts.last().copied().unwrap_or(0).to_le_bytes());
+    for v in [s.min, s.max, s.sum, s.first, s.last] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for n in [
+        ts_len as u32,
+        raw_len as u32,
+        body.len() as u32,
+        crc32c::crc32c(&body),
+    ] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out.extend_from_slice(&body);
+}
+
+fn word<const N: usize>(data: &[u8], at: usize) -> [u8; N] {
+    let mut w = [0; N];
+    w.copy_from_slice(&data[at..at + N]);
+    w
+}
+
+/// Reads and checks a block header at the start of `data`.
+pub fn read_header(data: &[u8]) -> DecodeResult<BlockHeader> {
+    if data.len() < HEADER_LEN {
+        return Err("block header runs past the end".into());
+    }
+    let f = |at| f64::from_le_bytes(word(data, at));
+    let u = |at| u32::from_le_bytes(word(data, at));
+    let header = BlockHeader {
+        count: u(0),
+        numeric: match data[4] {
+            KIND_NUMERIC => true,
+            KIND_EVENT => false,
+            k => return Err(format!("unknown block kind {k}")),
+        },
+        value_codec: data[5],
+        lz4: data[6] & FLAG_LZ4 != 0,
+        min_ts: i64::from_le_bytes(word(data, 8)),
+        max_ts: i64::from_le_bytes(word(data, 16)),
+        summary: Summary {
+            min: f(24),
+            max: f(32),
+            sum: f(40),
+            first: f(48),
+            last: f(56),
+        },
+        ts_len: u(64),
+        raw_len: u(68),
+        body_len: u(72),
+        crc: u(76),
+    };
+    if header.count as usize > MAX_BLOCK_POINTS || header.raw_len as usize > MAX_RAW_BYTES {
+        return Err(format!(
+            "block claims {} points / {} bytes",
+            header.count, header.raw_len
+        ));
+    }
+    Ok(header)
+}
+
+/// Decodes the block at the start of `data`, checking its CRC and every length.
+pub fn decode(data: &[u8]) -> DecodeResult<(BlockHeader, BlockPoints)> {
+    let header = read_header(data)?;
+    let body_end = HEADER_LEN + header.body_len as usize;
+    let body = data
+        .get(HEADER_LEN..body_end)
+        .ok_or("block body runs past the end")?;
+    if crc32c::crc32c(body) != header.crc {
+        return Err("block checksum mismatch".into());
+    }
+    let raw_owned;
+    let raw: &[u8] = if header.lz4 {
+        raw_owned = lz4_flex::block::decompress(body, header.raw_len as usize)
+            .map_err(|e| format!("lz4: {e}"))?;
+        &raw_owned
+    } else {
+        body
+    };
+    if raw.len() != header.raw_len as usize || header.ts_len as usize > raw.len() {
+        return Err("block lengths disagree".into());
+    }
+    let (ts_bytes, value_bytes) = raw.split_at(header.ts_len as usize);
+    let count = header.count as usize;
+    let mut ts = Vec::new();
+    timestamps::decode(ts_bytes, count, &mut ts)?;
+    if ts.first().is_some_and(|&t| t != header.min_ts)
+        || ts.last().is_some_and(|&t| t != header.max_ts)
+    {
+        return Err("block time bounds disagree with its timestamps".into());
+    }
+    let points = if header.numeric {
+        let mut vs = Vec::new();
+        values::decode(header.value_codec, value_bytes, count, &mut vs)?;
+        BlockPoints::Numeric(ts, vs)
+    } else {
+        BlockPoints::Event(ts, decode_payloads(value_bytes, count)?)
+    };
+    Ok((header, points))
+}
+
+fn decode_payloads(data: &[u8], count: usize) -> DecodeResult<Vec<Vec<u8>>> {
+    let mut r = ByteReader::new(data);
+    let mut lens = Vec::with_capacity(count);
+    for _ in 0..count {
+        lens.push(usize::try_from(r.varint()?).map_err(|e| e.to_string())?);
+    }
+    let mut out = Vec::with_capacity(count);
+    for len in lens {
+        out.push(r.take(len)?.to_vec());
+    }
+    if !r.is_empty() {
+        return Err("trailing bytes after event payloads".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_blocks_round_trip_with_and_without_lz4() {
+        let ts: Vec<i64> = (0..1000).map(|i| i * 10).collect();
+        let vs: Vec<f64> = (0..1000).map(|i| (i % 17) as f64 / 4.0).collect();
+        for lz4 in [false, true] {
+            let mut bytes = Vec::new();
+            encode_numeric(&ts, &vs, lz4, &mut bytes);
+            let (h, points) = decode(&bytes).unwrap();
+            assert_eq!(h.total_len(), bytes.len());
+            assert_eq!((h.count, h.min_ts, h.max_ts), (1000, 0, 9990));
+            assert_eq!(h.summary.max, 4.0);
+            assert_eq!(points, BlockPoints::Numeric(ts.clone(), vs.clone()));
+        }
+    }
+
+    #[test]
+    fn event_blocks_round_trip() {
+        let payloads: Vec<&[u8]> = vec![b"{\"a\":1}", b"", b"[1,2,3]"];
+        let mut bytes = Vec::new();
+        encode_events(&[1, 2, 3], &payloads, &mut bytes);
+        let (_, points) = decode(&bytes).unwrap();
+        let expected = payloads.iter().map(|p| p.to_vec()).collect();
+        assert_eq!(points, BlockPoints::Event(vec![1, 2, 3], expected));
+    }
+
+    #[test]
+    fn any_damage_is_an_error_not_a_panic() {
+        let mut bytes = Vec::new();
+        encode_numeric(&[1, 2, 3], &[1.5, 2.5, 3.5], true, &mut bytes);
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x21;
+            let _ = decode(&bad); // must not panic; most flips are caught by the CRC
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Column codecs: how a series' points are laid out inside a block (see `docs/format.md`).
+
+mod bits;
+pub mod block;
+mod timestamps;
+mod values;
+
+pub use block::{BlockHeader, BlockPoints, Summary, MAX_BLOCK_POINTS};
