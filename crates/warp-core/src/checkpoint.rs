@@ -1,14 +1,14 @@
 //! Checkpoints: a snapshot of the live tier that lets recovery skip the WAL segments it covers.
 //!
-//! File `temporal/live/checkpoints/<next segment, 20 digits>.ckpt`, little-endian:
+//! The manifest names the current checkpoint. File
+//! `temporal/live/checkpoints/<next segment, 20 digits>.ckpt`, little-endian:
 //! `magic "WARPCKP\0" | version u32 | reserved u32 | next_segment u64 | series u32`, then per
 //! series in id order `kind u8 | key_len u16 | key | count u64 | points`, then `crc32c u32` of
 //! everything before it. Numeric points are `ts i64 × count` then `value f64 × count`; event
 //! points are `ts i64 | len u32 | payload` each. It is written to a temporary name, fsynced,
-//! renamed into place and its directory fsynced, so a crash leaves the old checkpoint or the
-//! new one, never a mix.
+//! renamed into place and its directory fsynced before a manifest names it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::column::Column;
 use crate::error::{Error, Result};
@@ -137,8 +137,8 @@ fn check_sorted(ts: &[i64], key: &str) -> Result<(), String> {
     }
 }
 
-/// Writes a checkpoint atomically and removes the ones it supersedes; returns its size.
-pub fn write(storage: &dyn Storage, dir: &Path, bytes: &[u8], next_segment: u64) -> Result<u64> {
+/// Writes a checkpoint atomically; returns its file name. It is live once the manifest names it.
+pub fn write(storage: &dyn Storage, dir: &Path, bytes: &[u8], next_segment: u64) -> Result<String> {
     let name = file_name(next_segment);
     let path = dir.join(&name);
     let tmp = dir.join(format!("{name}.tmp"));
@@ -152,39 +152,27 @@ pub fn write(storage: &dyn Storage, dir: &Path, bytes: &[u8], next_segment: u64)
     storage
         .sync_dir(dir)
         .map_err(Error::io("fsync directory", dir))?;
-    remove_others(storage, dir, Some(&name))?;
-    Ok(bytes.len() as u64)
+    Ok(name)
 }
 
-/// Loads the newest checkpoint, if there is one, and clears leftovers of interrupted writes.
-pub fn load_latest(storage: &dyn Storage, dir: &Path) -> Result<Option<(LiveTier, u64, PathBuf)>> {
-    let names = storage.list(dir).map_err(Error::io("list", dir))?;
-    let Some((_, name)) = names
-        .iter()
-        .filter_map(|n| parse_name(n).map(|i| (i, n)))
-        .max()
-    else {
-        remove_others(storage, dir, None)?;
-        return Ok(None);
-    };
+/// Loads the checkpoint `name` (the one the manifest names): the live tier and the first WAL
+/// segment it does not cover.
+pub fn load(storage: &dyn Storage, dir: &Path, name: &str) -> Result<(LiveTier, u64)> {
     let path = dir.join(name);
     let data = storage.read(&path).map_err(Error::io("read", &path))?;
-    let (tier, next_segment) = decode(&data).map_err(|reason| Error::CorruptCheckpoint {
+    let corrupt = |reason: String| Error::CorruptCheckpoint {
         path: path.clone(),
         reason,
-    })?;
-    if file_name(next_segment) != *name {
-        return Err(Error::CorruptCheckpoint {
-            path,
-            reason: format!("names segment {next_segment} inside"),
-        });
+    };
+    let (tier, next_segment) = decode(&data).map_err(corrupt)?;
+    if file_name(next_segment) != name || parse_name(name).is_none() {
+        return Err(corrupt(format!("names segment {next_segment} inside")));
     }
-    remove_others(storage, dir, Some(name))?;
-    Ok(Some((tier, next_segment, path)))
+    Ok((tier, next_segment))
 }
 
 /// Deletes every checkpoint or temporary file in `dir` except `keep`.
-fn remove_others(storage: &dyn Storage, dir: &Path, keep: Option<&str>) -> Result<()> {
+pub fn remove_others(storage: &dyn Storage, dir: &Path, keep: Option<&str>) -> Result<()> {
     let mut removed = false;
     for name in storage.list(dir).map_err(Error::io("list", dir))? {
         let ours = parse_name(&name).is_some() || name.ends_with(".ckpt.tmp");

@@ -107,10 +107,6 @@ impl<V: Clone> Column<V> {
         self.ts.len()
     }
 
-    pub fn latest(&self) -> Option<(i64, V)> {
-        self.latest.clone()
-    }
-
     /// The point at or before `at`.
     pub fn as_of(&mut self, at: i64) -> Option<(i64, V)> {
         match &self.latest {
@@ -130,6 +126,38 @@ impl<V: Clone> Column<V> {
         let start = self.ts.partition_point(|&t| t < from);
         let end = self.ts.partition_point(|&t| t <= to).max(start);
         (&self.ts[start..end], &self.values[start..end])
+    }
+
+    /// Whether any point is older than `cutoff`.
+    pub fn has_before(&self, cutoff: i64) -> bool {
+        if self.unsorted {
+            self.ts.iter().any(|&t| t < cutoff)
+        } else {
+            self.ts.first().is_some_and(|&t| t < cutoff)
+        }
+    }
+
+    /// Removes and returns the points older than `cutoff`.
+    pub fn split_before(&mut self, cutoff: i64) -> Column<V> {
+        self.normalize();
+        let n = self.ts.partition_point(|&t| t < cutoff);
+        let ts: Vec<i64> = self.ts.drain(..n).collect();
+        let values: Vec<V> = self.values.drain(..n).collect();
+        if self.ts.is_empty() {
+            // The newest point was older than the cutoff, so it left with the rest.
+            self.latest = None;
+        }
+        Column::from_sorted(ts, values)
+    }
+
+    /// Points in `[from, to]` without sorting first: `None` if the column needs sorting.
+    pub fn range_sorted(&self, from: i64, to: i64) -> Option<(&[i64], &[V])> {
+        if self.unsorted {
+            return None;
+        }
+        let start = self.ts.partition_point(|&t| t < from);
+        let end = self.ts.partition_point(|&t| t <= to).max(start);
+        Some((&self.ts[start..end], &self.values[start..end]))
     }
 
     /// All points, sorted.
@@ -156,7 +184,7 @@ mod tests {
         ] {
             c.push(t, v);
         }
-        assert_eq!(c.latest(), Some((20, 2.5)));
+        assert_eq!(c.as_of(i64::MAX), Some((20, 2.5)));
         let (ts, vs) = c.all();
         assert_eq!(ts, &[5, 10, 15, 20]);
         assert_eq!(vs, &[0.5, 1.1, 1.5, 2.5]);
@@ -172,6 +200,6 @@ mod tests {
         fast.extend(&[1, 2, 3], &[1.0, 2.0, 3.0]);
         fast.extend(&[2, 4], &[9.0, 4.0]);
         assert_eq!(fast.all(), (&[1, 2, 3, 4][..], &[1.0, 9.0, 3.0, 4.0][..]));
-        assert_eq!(fast.latest(), Some((4, 4.0)));
+        assert_eq!(fast.as_of(i64::MAX), Some((4, 4.0)));
     }
 }

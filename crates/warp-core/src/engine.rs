@@ -1,9 +1,12 @@
-//! The engine: ties the WAL, the live tier and checkpoints together behind one handle.
+//! The engine: ties the WAL, the live tier, checkpoints and the partition tiers together
+//! behind one handle.
 //!
 //! Locking: `writer` (the segment file) is always taken before `state` (live tier and the WAL
 //! buffer). Writes take only `state`: they append to memory and to the buffer, so a single
 //! point costs a lock and two pushes. Whoever needs durability takes `writer`, grabs the whole
 //! buffer and writes and fsyncs it: every write buffered so far rides on that one fsync.
+//! `manifest_lock` (outermost) serializes everything that commits a new manifest: checkpoints,
+//! seals, compactions, retention and backups.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,13 +14,19 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use crate::cache::{BlockCache, CacheStats};
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+use crate::lifecycle::LifecycleStats;
 use crate::live::{mismatch, LiveTier, Payload, Points};
+use crate::manifest::{self, Manifest};
 use crate::options::{Durability, Options};
+use crate::partition::{PartitionMeta, Tier};
+use crate::query::{self, Kind, Run};
 use crate::series::{SeriesId, SeriesKey, SeriesKind};
 use crate::storage::{FsStorage, LockGuard, Storage};
+use crate::tiers::{self, TierSet};
 use crate::time::check_timestamp;
 use crate::wal::{self, Entry, FrameBuffer, ReplayReport, SegmentWriter, MAX_EVENT_BYTES};
 
@@ -62,7 +71,28 @@ pub struct RecoveryStats {
     pub checkpoint_points: u64,
     pub replayed_points: u64,
     pub wal: ReplayReport,
+    /// With `repair`: partitions left out of the live set because they failed their checks.
+    pub dropped_partitions: Vec<String>,
     pub duration_ms: f64,
+}
+
+/// One tier's share of the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierStats {
+    pub tier: Tier,
+    pub partitions: u64,
+    pub points: u64,
+    pub bytes: u64,
+}
+
+/// A partition as the lifecycle policy sees it: what the manifest says plus how it is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionInfo {
+    pub meta: PartitionMeta,
+    /// Reads since the database was opened.
+    pub reads: u64,
+    /// Time of the last read in ms since the epoch, 0 if never read.
+    pub last_read_ms: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -76,11 +106,20 @@ pub struct Stats {
     pub buffered_bytes: u64,
     pub checkpoints_written: u64,
     pub last_checkpoint_bytes: u64,
+    pub manifest_generation: u64,
+    pub live_points: u64,
+    pub tiers: Vec<TierStats>,
+    pub cache: CacheStats,
+    pub lifecycle: LifecycleStats,
     pub recovery: RecoveryStats,
 }
 
-struct State {
-    live: LiveTier,
+pub(crate) struct State {
+    pub(crate) live: LiveTier,
+    /// Points a seal has taken out of `live` and is writing to partitions; still readable.
+    pub(crate) sealing: Option<Arc<LiveTier>>,
+    /// The partitions of the current manifest.
+    pub(crate) tiers: Arc<TierSet>,
     wal: FrameBuffer,
     /// Count of writes accepted so far; a write's number is its sequence.
     seq: u64,
@@ -89,18 +128,20 @@ struct State {
     closed: bool,
     checkpoints_written: u64,
     last_checkpoint_bytes: u64,
+    pub(crate) lifecycle: LifecycleStats,
 }
 
-struct Inner {
-    storage: Arc<dyn Storage>,
-    layout: Layout,
+pub(crate) struct Inner {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) layout: Layout,
     options: Options,
-    state: Mutex<State>,
+    pub(crate) state: Mutex<State>,
     /// `None` once closed.
     writer: Mutex<Option<SegmentWriter>>,
     durable_seq: AtomicU64,
     wal_syncs: AtomicU64,
-    checkpointing: Mutex<()>,
+    pub(crate) manifest_lock: Mutex<()>,
+    pub(crate) cache: BlockCache,
     stop_flusher: (Mutex<bool>, Condvar),
     recovery: RecoveryStats,
 }
@@ -113,7 +154,7 @@ pub struct Engine {
 
 /// Locks a mutex, ignoring poisoning: a panic elsewhere leaves plain data that is still
 /// consistent at every await point of this module (no invariant spans an unlock).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -138,15 +179,27 @@ impl Engine {
         layout.create_directories(storage.as_ref())?;
 
         let mut recovery = RecoveryStats::default();
-        let (mut live, first_segment) =
-            match checkpoint::load_latest(storage.as_ref(), &layout.checkpoints())? {
-                Some((live, next_segment, _)) => {
-                    recovery.checkpoint_loaded = true;
-                    recovery.checkpoint_points = live.iter().map(|s| s.points.len() as u64).sum();
-                    (live, next_segment)
-                }
-                None => (LiveTier::default(), 1),
-            };
+        let temporal = layout.temporal();
+        let manifest = manifest::load(storage.as_ref(), &temporal)?.unwrap_or_default();
+        let ckpt_dir = layout.checkpoints();
+        checkpoint::remove_others(storage.as_ref(), &ckpt_dir, manifest.checkpoint.as_deref())?;
+        tiers::collect_garbage(storage.as_ref(), &temporal, &manifest)?;
+        let tiers = TierSet::open(
+            storage.as_ref(),
+            &temporal,
+            manifest,
+            options.repair,
+            &mut recovery.dropped_partitions,
+        )?;
+        let (mut live, first_segment) = match &tiers.manifest.checkpoint {
+            Some(name) => {
+                let (live, next_segment) = checkpoint::load(storage.as_ref(), &ckpt_dir, name)?;
+                recovery.checkpoint_loaded = true;
+                recovery.checkpoint_points = live.iter().map(|s| s.points.len() as u64).sum();
+                (live, next_segment)
+            }
+            None => (LiveTier::default(), 1),
+        };
         let mut replayed_points = 0u64;
         let replayed = wal::replay(
             storage.as_ref(),
@@ -169,30 +222,37 @@ impl Engine {
         )?;
         recovery.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
 
-        let repaired = recovery.wal.repaired();
+        let repaired = recovery.wal.repaired() || !recovery.dropped_partitions.is_empty();
         let inner = Arc::new(Inner {
             storage,
             layout,
+            cache: BlockCache::new(options.cache_bytes),
             options,
             state: Mutex::new(State {
                 live,
+                sealing: None,
+                tiers: Arc::new(tiers),
                 wal: FrameBuffer::default(),
                 seq: 0,
                 failed: None,
                 closed: false,
                 checkpoints_written: 0,
                 last_checkpoint_bytes: 0,
+                lifecycle: LifecycleStats::default(),
             }),
             writer: Mutex::new(Some(writer)),
             durable_seq: AtomicU64::new(0),
             wal_syncs: AtomicU64::new(0),
-            checkpointing: Mutex::new(()),
+            manifest_lock: Mutex::new(()),
             stop_flusher: (Mutex::new(false), Condvar::new()),
             recovery,
         });
         if repaired {
-            // Retire the damaged segments now, so the next open does not meet them again.
+            // Commit the repaired state now, so the next open does not meet the damage again,
+            // and clear the files of partitions the repair left out.
             inner.checkpoint()?;
+            let manifest = inner.readable()?.tiers.manifest.clone();
+            tiers::collect_garbage(inner.storage.as_ref(), &inner.layout.temporal(), &manifest)?;
         }
         let flusher = match inner.options.durability {
             Durability::Sync => None,
@@ -288,24 +348,27 @@ impl Engine {
         self.inner.sync_to(seq, true)
     }
 
-    /// The point of series `id` at or before `at`.
+    /// The point of series `id` at or before `at`, whichever tier holds it.
     pub fn get(&self, id: SeriesId, at: i64) -> Result<Option<(i64, Value)>> {
-        let mut st = self.inner.readable()?;
-        Ok(match &mut st.live.get_mut(id)?.points {
-            Points::Numeric(c) => c.as_of(at).map(|(t, v)| (t, Value::Number(v))),
-            Points::Event(c) => c.as_of(at).map(|(t, v)| (t, Value::Event(v))),
-        })
+        let kind = self.inner.kind(id)?;
+        match kind {
+            SeriesKind::Numeric => self
+                .inner
+                .as_of::<f64>(id, at)
+                .map(|p| p.map(|(t, v)| (t, Value::Number(v)))),
+            SeriesKind::Event => self
+                .inner
+                .as_of::<Payload>(id, at)
+                .map(|p| p.map(|(t, v)| (t, Value::Event(v)))),
+        }
     }
 
+    /// The newest point of series `id`, whichever tier holds it.
     pub fn latest(&self, id: SeriesId) -> Result<Option<(i64, Value)>> {
-        let st = self.inner.readable()?;
-        Ok(match &st.live.get(id)?.points {
-            Points::Numeric(c) => c.latest().map(|(t, v)| (t, Value::Number(v))),
-            Points::Event(c) => c.latest().map(|(t, v)| (t, Value::Event(v))),
-        })
+        self.get(id, i64::MAX)
     }
 
-    /// Points of series `id` with `from <= ts <= to`, in time order (or reversed).
+    /// Points of series `id` with `from <= ts <= to`, in time order (or reversed), across tiers.
     pub fn range(
         &self,
         id: SeriesId,
@@ -316,16 +379,15 @@ impl Engine {
         if from > to {
             return Err(Error::InvalidRange { from, to });
         }
-        let mut st = self.inner.readable()?;
-        Ok(match &mut st.live.get_mut(id)?.points {
-            Points::Numeric(c) => {
-                let (ts, vs) = c.range(from, to);
+        Ok(match self.inner.kind(id)? {
+            SeriesKind::Numeric => {
+                let (ts, vs) = self.inner.range::<f64>(id, from, to)?;
                 let (timestamps, values) = select(ts, vs, opts);
                 RangeResult::Numeric { timestamps, values }
             }
-            Points::Event(c) => {
-                let (ts, vs) = c.range(from, to);
-                let (timestamps, payloads) = select(ts, vs, opts);
+            SeriesKind::Event => {
+                let (ts, ps) = self.inner.range::<Payload>(id, from, to)?;
+                let (timestamps, payloads) = select(ts, ps, opts);
                 RangeResult::Event {
                     timestamps,
                     payloads,
@@ -334,20 +396,74 @@ impl Engine {
         })
     }
 
+    /// Every series with its kind and stored points (live and partitions).
     pub fn series(&self) -> Result<Vec<SeriesInfo>> {
         let mut st = self.inner.readable()?;
+        let mut points: Vec<u64> = vec![0; st.live.len()];
+        for p in &st.tiers.partitions {
+            for r in p.blocks() {
+                if let Some(n) = points.get_mut(r.series as usize) {
+                    *n += r.count as u64;
+                }
+            }
+        }
+        if let Some(sealing) = &st.sealing {
+            for (n, s) in points.iter_mut().zip(sealing.iter()) {
+                *n += s.points.len() as u64;
+            }
+        }
         Ok(st
             .live
             .iter_mut()
-            .map(|s| {
+            .zip(points)
+            .map(|(s, stored)| {
                 s.points.normalize();
                 SeriesInfo {
                     key: s.key.clone(),
                     kind: s.points.kind(),
-                    points: s.points.len() as u64,
+                    points: s.points.len() as u64 + stored,
                 }
             })
             .collect())
+    }
+
+    /// Every partition of every tier, with its read counts.
+    pub fn partitions(&self) -> Result<Vec<PartitionInfo>> {
+        let tiers = self.inner.readable()?.tiers.clone();
+        Ok(tiers
+            .partitions
+            .iter()
+            .map(|p| {
+                let (reads, last_read_ms) = p.reads();
+                PartitionInfo {
+                    meta: p.meta.clone(),
+                    reads,
+                    last_read_ms,
+                }
+            })
+            .collect())
+    }
+
+    /// Moves the live points older than `cutoff` into hourly partitions; returns how many.
+    pub fn seal(&self, cutoff: i64) -> Result<u64> {
+        self.inner.seal(cutoff)
+    }
+
+    /// Merges every partition inside the `tier` window containing `window_start` into one
+    /// partition of `tier` (a move down the tiers, or a recompression); returns it, if any.
+    pub fn compact(&self, tier: Tier, window_start: i64) -> Result<Option<PartitionMeta>> {
+        self.inner.compact(tier, window_start)
+    }
+
+    /// Deletes the partitions whose window ended at or before `cutoff` (retention); returns
+    /// how many.
+    pub fn drop_before(&self, cutoff: i64) -> Result<u64> {
+        self.inner.drop_before(cutoff)
+    }
+
+    /// Writes a consistent copy of the database to `target` (a new or empty directory).
+    pub fn backup(&self, target: &Path) -> Result<()> {
+        self.inner.backup(target)
     }
 
     /// Snapshots the live tier to a checkpoint and retires the WAL segments it covers.
@@ -362,20 +478,40 @@ impl Engine {
             (w.bytes_on_disk(), w.segment_count() as u64)
         };
         let mut st = self.inner.readable()?;
-        let mut points = 0;
+        let mut live_points = 0;
         for s in st.live.iter_mut() {
             s.points.normalize();
-            points += s.points.len() as u64;
+            live_points += s.points.len() as u64;
         }
+        if let Some(sealing) = &st.sealing {
+            live_points += sealing.iter().map(|s| s.points.len() as u64).sum::<u64>();
+        }
+        let tiers = Tier::ALL
+            .iter()
+            .map(|&tier| {
+                let of_tier = st.tiers.partitions.iter().filter(|p| p.meta.tier == tier);
+                TierStats {
+                    tier,
+                    partitions: of_tier.clone().count() as u64,
+                    points: of_tier.clone().map(|p| p.meta.points).sum(),
+                    bytes: of_tier.map(|p| p.meta.bytes).sum(),
+                }
+            })
+            .collect();
         Ok(Stats {
             series: st.live.len() as u64,
-            points,
+            points: live_points + st.tiers.points(),
+            live_points,
             wal_bytes,
             wal_segments,
             wal_syncs: self.inner.wal_syncs.load(Ordering::Relaxed),
             buffered_bytes: st.wal.len() as u64,
             checkpoints_written: st.checkpoints_written,
             last_checkpoint_bytes: st.last_checkpoint_bytes,
+            manifest_generation: st.tiers.manifest.generation,
+            tiers,
+            cache: self.inner.cache.stats(),
+            lifecycle: st.lifecycle.clone(),
             recovery: self.inner.recovery.clone(),
         })
     }
@@ -421,7 +557,7 @@ impl Drop for Engine {
 
 impl Inner {
     /// The state, for reading: fails once closed.
-    fn readable(&self) -> Result<MutexGuard<'_, State>> {
+    pub(crate) fn readable(&self) -> Result<MutexGuard<'_, State>> {
         let st = lock(&self.state);
         if st.closed {
             return Err(Error::Closed);
@@ -485,33 +621,166 @@ impl Inner {
         e
     }
 
-    fn checkpoint(&self) -> Result<u64> {
-        let _one_at_a_time = lock(&self.checkpointing);
-        let (mut snapshot, next_segment) = {
-            let mut writer = lock(&self.writer);
-            let w = writer.as_mut().ok_or(Error::Closed)?;
-            let (bytes, upto, snapshot) = {
-                let mut st = lock(&self.state);
-                if let Some(reason) = &st.failed {
-                    return Err(Error::WalFailed(reason.clone()));
-                }
-                (st.wal.take(), st.seq, st.live.clone())
-            };
-            let next = w.append(&bytes).and_then(|()| w.roll());
-            let next = next.map_err(|e| self.fail(e))?;
-            self.durable_seq.fetch_max(upto, Ordering::AcqRel);
-            (snapshot, next)
+    pub(crate) fn checkpoint(&self) -> Result<u64> {
+        let _one_at_a_time = lock(&self.manifest_lock);
+        self.checkpoint_locked()
+    }
+
+    /// `checkpoint` for a caller that holds `manifest_lock`.
+    pub(crate) fn checkpoint_locked(&self) -> Result<u64> {
+        let live = self.roll(|st| st.live.clone())?;
+        self.commit(Some(live), |manifest| manifest, Vec::new())
+    }
+
+    /// Writes the buffer out, starts a new WAL segment and, at that exact point, lets `take`
+    /// snapshot (or split) the live tier. Returns the snapshot and the new segment's index:
+    /// the snapshot holds every write in the segments before it.
+    pub(crate) fn roll(
+        &self,
+        take: impl FnOnce(&mut State) -> LiveTier,
+    ) -> Result<(LiveTier, u64)> {
+        let mut writer = lock(&self.writer);
+        let w = writer.as_mut().ok_or(Error::Closed)?;
+        let (bytes, upto, snapshot) = {
+            let mut st = lock(&self.state);
+            if let Some(reason) = &st.failed {
+                return Err(Error::WalFailed(reason.clone()));
+            }
+            let snapshot = take(&mut st);
+            (st.wal.take(), st.seq, snapshot)
         };
-        let bytes = checkpoint::encode(&mut snapshot, next_segment);
+        let next = w.append(&bytes).and_then(|()| w.roll());
+        let next = next.map_err(|e| self.fail(e))?;
+        self.durable_seq.fetch_max(upto, Ordering::AcqRel);
+        Ok((snapshot, next))
+    }
+
+    /// Commits a new manifest generation: a new checkpoint of the live tier if given (a
+    /// snapshot covering the WAL segments before the given index), and the partitions `edit`
+    /// leaves in the manifest plus `added`. Then deletes what the new generation no longer
+    /// names. Returns the size of the checkpoint written (0 if none).
+    pub(crate) fn commit(
+        &self,
+        live: Option<(LiveTier, u64)>,
+        edit: impl FnOnce(Manifest) -> Manifest,
+        added: Vec<Arc<crate::partition::Partition>>,
+    ) -> Result<u64> {
         let dir = self.layout.checkpoints();
-        let size = checkpoint::write(self.storage.as_ref(), &dir, &bytes, next_segment)?;
-        if let Some(w) = lock(&self.writer).as_mut() {
-            w.retire_before(next_segment)?;
+        let written = match live {
+            Some((mut snapshot, next_segment)) => {
+                let bytes = checkpoint::encode(&mut snapshot, next_segment);
+                let name = checkpoint::write(self.storage.as_ref(), &dir, &bytes, next_segment)?;
+                Some((name, bytes.len() as u64, next_segment))
+            }
+            None => None,
+        };
+        let old = self.readable()?.tiers.clone();
+        let mut manifest = edit(old.manifest.clone());
+        manifest.generation += 1;
+        if let Some((name, _, _)) = &written {
+            manifest.checkpoint = Some(name.clone());
         }
-        let mut st = lock(&self.state);
-        st.checkpoints_written += 1;
-        st.last_checkpoint_bytes = size;
-        Ok(size)
+        manifest::store(self.storage.as_ref(), &self.layout.temporal(), &manifest)?;
+        let next = Arc::new(old.next(manifest, added));
+        let gone: Vec<PartitionMeta> = old
+            .partitions
+            .iter()
+            .filter(|p| !next.partitions.iter().any(|n| n.meta.id == p.meta.id))
+            .map(|p| p.meta.clone())
+            .collect();
+        {
+            let mut st = lock(&self.state);
+            st.tiers = next;
+            st.sealing = None;
+            if let Some((_, size, _)) = &written {
+                st.checkpoints_written += 1;
+                st.last_checkpoint_bytes = *size;
+            }
+        }
+        // Everything below is cleanup: a crash here leaves files the next open deletes.
+        if let Some((name, _, _)) = &written {
+            checkpoint::remove_others(self.storage.as_ref(), &dir, Some(name))?;
+        }
+        let temporal = self.layout.temporal();
+        for meta in &gone {
+            self.cache.forget_partition(meta.id);
+            let path = temporal.join(&meta.dir);
+            self.storage
+                .remove_dir_all(&path)
+                .map_err(Error::io("remove", &path))?;
+        }
+        if !gone.is_empty() {
+            for tier in Tier::ALL {
+                let d = temporal.join(tier.dir());
+                self.storage
+                    .sync_dir(&d)
+                    .map_err(Error::io("fsync directory", &d))?;
+            }
+        }
+        if let Some((_, size, next_segment)) = written {
+            if let Some(w) = lock(&self.writer).as_mut() {
+                w.retire_before(next_segment)?;
+            }
+            return Ok(size);
+        }
+        Ok(0)
+    }
+
+    fn kind(&self, id: SeriesId) -> Result<SeriesKind> {
+        Ok(self.readable()?.live.get(id)?.points.kind())
+    }
+
+    /// Points of one series in `[from, to]` from every tier, merged.
+    fn range<V: Kind + LiveValue>(&self, id: SeriesId, from: i64, to: i64) -> Result<Run<V>> {
+        let (live, sealing, tiers) = {
+            let mut st = self.readable()?;
+            let live = V::live_range(&mut st.live, id, from, to)?;
+            let sealing = match &st.sealing {
+                Some(s) => V::sorted_range(s, id, from, to)?,
+                None => (Vec::new(), Vec::new()),
+            };
+            (live, sealing, st.tiers.clone())
+        };
+        let mut runs = query::partition_runs::<V>(&self.cache, &tiers.partitions, id, from, to)?;
+        runs.push(sealing);
+        runs.push(live);
+        Ok(query::merge(runs))
+    }
+
+    /// The newest point of one series at or before `at`, from every tier.
+    fn as_of<V: Kind + LiveValue>(&self, id: SeriesId, at: i64) -> Result<Option<(i64, V)>> {
+        let (live, sealing, tiers) = {
+            let mut st = self.readable()?;
+            let live = V::live_as_of(&mut st.live, id, at)?;
+            let sealing = match &st.sealing {
+                Some(s) => {
+                    let (ts, vs) = V::sorted_range(s, id, i64::MIN, at)?;
+                    ts.last().copied().zip(vs.last().cloned())
+                }
+                None => None,
+            };
+            (live, sealing, st.tiers.clone())
+        };
+        // Wormhole: the live tier's newest point beats every partition older than it.
+        let newest_partition = tiers.partitions.iter().map(|p| p.meta.max_ts).max();
+        if let Some((t, v)) = &live {
+            if newest_partition.is_none_or(|m| m < *t) {
+                return Ok(Some((*t, v.clone())));
+            }
+        }
+        let stored = query::partition_as_of::<V>(&self.cache, &tiers.partitions, id, at)?;
+        // Priority: partitions by position, then the sealing set, then the live tier.
+        let top = tiers.partitions.len();
+        let candidates = [
+            stored,
+            sealing.map(|(t, v)| (t, top, v)),
+            live.map(|(t, v)| (t, top + 1, v)),
+        ];
+        Ok(candidates
+            .into_iter()
+            .flatten()
+            .max_by_key(|c| (c.0, c.1))
+            .map(|(t, _, v)| (t, v)))
     }
 
     /// Background loop of the `interval` and `none` modes.
@@ -534,18 +803,69 @@ impl Inner {
     }
 }
 
+/// Reading the live and sealing tiers by value kind.
+trait LiveValue: Sized + Clone {
+    fn live_range(live: &mut LiveTier, id: SeriesId, from: i64, to: i64) -> Result<Run<Self>>;
+    fn sorted_range(sealed: &LiveTier, id: SeriesId, from: i64, to: i64) -> Result<Run<Self>>;
+    fn live_as_of(live: &mut LiveTier, id: SeriesId, at: i64) -> Result<Option<(i64, Self)>>;
+}
+
+macro_rules! live_value {
+    ($ty:ty, $variant:ident, $column:ident) => {
+        impl LiveValue for $ty {
+            fn live_range(
+                live: &mut LiveTier,
+                id: SeriesId,
+                from: i64,
+                to: i64,
+            ) -> Result<Run<Self>> {
+                let (ts, vs) = live.$column(id)?.range(from, to);
+                Ok((ts.to_vec(), vs.to_vec()))
+            }
+
+            fn sorted_range(
+                sealed: &LiveTier,
+                id: SeriesId,
+                from: i64,
+                to: i64,
+            ) -> Result<Run<Self>> {
+                match &sealed.get(id)?.points {
+                    Points::$variant(c) => {
+                        let (ts, vs) = c.range_sorted(from, to).unwrap_or_default();
+                        Ok((ts.to_vec(), vs.to_vec()))
+                    }
+                    _ => Ok((Vec::new(), Vec::new())),
+                }
+            }
+
+            fn live_as_of(
+                live: &mut LiveTier,
+                id: SeriesId,
+                at: i64,
+            ) -> Result<Option<(i64, Self)>> {
+                Ok(live.$column(id)?.as_of(at))
+            }
+        }
+    };
+}
+
+live_value!(f64, Numeric, numeric_mut);
+live_value!(Payload, Event, event_mut);
+
 /// Copies the selected part of a range out, honouring limit and order.
-fn select<V: Clone>(ts: &[i64], vs: &[V], opts: RangeOptions) -> (Vec<i64>, Vec<V>) {
+fn select<V>(mut ts: Vec<i64>, mut vs: Vec<V>, opts: RangeOptions) -> (Vec<i64>, Vec<V>) {
     let n = opts.limit.unwrap_or(usize::MAX).min(ts.len());
     if opts.descending {
         let start = ts.len() - n;
-        (
-            ts[start..].iter().rev().copied().collect(),
-            vs[start..].iter().rev().cloned().collect(),
-        )
+        ts.drain(..start);
+        vs.drain(..start);
+        ts.reverse();
+        vs.reverse();
     } else {
-        (ts[..n].to_vec(), vs[..n].to_vec())
+        ts.truncate(n);
+        vs.truncate(n);
     }
+    (ts, vs)
 }
 
 /// Applies one replayed WAL entry to the live tier; returns how many points it added.

@@ -49,6 +49,12 @@ pub enum Error {
     #[error("corrupt checkpoint {path}: {reason}")]
     CorruptCheckpoint { path: PathBuf, reason: String },
 
+    #[error("corrupt partition {path}: {reason}")]
+    CorruptPartition { path: PathBuf, reason: String },
+
+    #[error("corrupt manifest {path}: {reason}")]
+    CorruptManifest { path: PathBuf, reason: String },
+
     #[error("the WAL failed earlier ({0}); the database must be reopened")]
     WalFailed(String),
 
@@ -79,6 +85,8 @@ impl Error {
             Error::NotADirectory(_) => "NOT_A_DIRECTORY",
             Error::CorruptWal { .. } => "CORRUPT_WAL",
             Error::CorruptCheckpoint { .. } => "CORRUPT_CHECKPOINT",
+            Error::CorruptPartition { .. } => "CORRUPT_PARTITION",
+            Error::CorruptManifest { .. } => "CORRUPT_MANIFEST",
             Error::WalFailed(_) => "WAL_FAILED",
             Error::Io { .. } => "IO",
             Error::Internal(_) => "INTERNAL",

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::partition::Tier;
 use crate::storage::Storage;
 
 #[derive(Debug, Clone)]
@@ -25,8 +26,12 @@ impl Layout {
         self.root.join("wal")
     }
 
+    pub fn temporal(&self) -> PathBuf {
+        self.root.join("temporal")
+    }
+
     pub fn live(&self) -> PathBuf {
-        self.root.join("temporal").join("live")
+        self.temporal().join("live")
     }
 
     pub fn checkpoints(&self) -> PathBuf {
@@ -34,18 +39,21 @@ impl Layout {
     }
 
     pub fn configuration(&self) -> PathBuf {
-        self.root.join("temporal").join("configuration")
+        self.temporal().join("configuration")
     }
 
     /// Every directory a database has, created on open if missing.
     pub fn directories(&self) -> Vec<PathBuf> {
-        vec![
+        let mut dirs = vec![
             self.wal(),
             self.live().join("streams"),
             self.live().join("indices"),
             self.checkpoints(),
             self.configuration(),
-        ]
+            self.temporal().join("recent").join("aggregations"),
+        ];
+        dirs.extend(Tier::ALL.iter().map(|t| self.temporal().join(t.dir())));
+        dirs
     }
 
     /// Makes sure `root` is a directory (creating it if absent) and all subdirectories exist.

@@ -3,21 +3,32 @@
 //! translates types and errors to and from this crate.
 #![deny(unsafe_code)]
 
+mod cache;
 mod checkpoint;
 pub mod codec;
 mod column;
 mod engine;
 mod error;
 mod layout;
+mod lifecycle;
 mod live;
+mod manifest;
 mod options;
+pub mod partition;
+mod query;
 pub mod series;
 pub mod storage;
+mod tiers;
 pub mod time;
 pub mod wal;
 
-pub use engine::{Engine, RangeOptions, RangeResult, RecoveryStats, SeriesInfo, Stats, Value};
+pub use cache::CacheStats;
+pub use engine::{
+    Engine, PartitionInfo, RangeOptions, RangeResult, RecoveryStats, SeriesInfo, Stats, TierStats,
+    Value,
+};
 pub use error::{Error, Result};
+pub use lifecycle::LifecycleStats;
 pub use live::Payload;
 pub use options::{Durability, Options};
 pub use series::{SeriesId, SeriesKey, SeriesKind};

@@ -2,14 +2,12 @@
 //! and the WAL on open.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use crate::column::Column;
 use crate::error::{Error, Result};
 use crate::series::{SeriesId, SeriesKind};
 
-/// An event payload (UTF-8 JSON as written by the Node layer; opaque bytes here).
-pub type Payload = Arc<[u8]>;
+pub use crate::codec::Payload;
 
 #[derive(Debug, Clone)]
 pub enum Points {
@@ -39,12 +37,42 @@ impl Points {
         }
     }
 
+    fn has_before(&self, cutoff: i64) -> bool {
+        match self {
+            Points::Numeric(c) => c.has_before(cutoff),
+            Points::Event(c) => c.has_before(cutoff),
+        }
+    }
+
+    fn split_before(&mut self, cutoff: i64) -> Points {
+        match self {
+            Points::Numeric(c) => Points::Numeric(c.split_before(cutoff)),
+            Points::Event(c) => Points::Event(c.split_before(cutoff)),
+        }
+    }
+
+    /// Puts back points taken out by `split_before` (writes made since win on equal times).
+    fn restore(&mut self, mut taken: Points) {
+        match (self, &mut taken) {
+            (Points::Numeric(c), Points::Numeric(t)) => restore_column(c, t),
+            (Points::Event(c), Points::Event(t)) => restore_column(c, t),
+            _ => {}
+        }
+    }
+
     pub fn normalize(&mut self) {
         match self {
             Points::Numeric(c) => c.normalize(),
             Points::Event(c) => c.normalize(),
         }
     }
+}
+
+fn restore_column<V: Clone>(current: &mut Column<V>, taken: &mut Column<V>) {
+    let (ts, vs) = taken.all();
+    let mut newer = std::mem::replace(current, Column::from_sorted(ts.to_vec(), vs.to_vec()));
+    let (ts, vs) = newer.all();
+    current.extend(ts, vs);
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +142,26 @@ impl LiveTier {
                 SeriesKind::Numeric,
                 SeriesKind::Event,
             )),
+        }
+    }
+
+    pub fn has_before(&self, cutoff: i64) -> bool {
+        self.series.iter().any(|s| s.points.has_before(cutoff))
+    }
+
+    /// Removes the points older than `cutoff`, returning them as a tier with the same series.
+    pub fn split_before(&mut self, cutoff: i64) -> LiveTier {
+        let mut taken = LiveTier::default();
+        for s in &mut self.series {
+            taken.add_with(s.key.clone(), s.points.split_before(cutoff));
+        }
+        taken
+    }
+
+    /// Undoes `split_before` (after a failed seal).
+    pub fn restore(&mut self, taken: LiveTier) {
+        for (s, t) in self.series.iter_mut().zip(taken.series) {
+            s.points.restore(t.points);
         }
     }
 

@@ -30,6 +30,8 @@ pub struct Options {
     pub max_buffer_bytes: usize,
     /// Write a checkpoint on `close`, so the next open replays nothing.
     pub checkpoint_on_close: bool,
+    /// Memory budget of the decoded-block cache (the event horizon cache).
+    pub cache_bytes: usize,
 }
 
 impl Default for Options {
@@ -41,6 +43,7 @@ impl Default for Options {
             segment_bytes: 64 << 20,
             max_buffer_bytes: 4 << 20,
             checkpoint_on_close: true,
+            cache_bytes: 256 << 20,
         }
     }
 }

@@ -55,3 +55,94 @@ mod tests {
         assert!(check_timestamp(i64::MAX).is_err());
     }
 }
+
+const MS_PER_HOUR: i64 = 3_600_000;
+const MS_PER_DAY: i64 = 24 * MS_PER_HOUR;
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month 1–12, day 1–31) of a day number since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+/// UTC calendar fields of a timestamp: (year, month, day, hour).
+pub fn civil(ts: i64) -> (i64, u32, u32, u32) {
+    let (y, m, d) = civil_from_days(ts.div_euclid(MS_PER_DAY));
+    (y, m, d, (ts.rem_euclid(MS_PER_DAY) / MS_PER_HOUR) as u32)
+}
+
+pub fn hour_start(ts: i64) -> i64 {
+    ts - ts.rem_euclid(MS_PER_HOUR)
+}
+
+pub fn day_start(ts: i64) -> i64 {
+    ts - ts.rem_euclid(MS_PER_DAY)
+}
+
+pub fn month_start(ts: i64) -> i64 {
+    let (y, m, _, _) = civil(ts);
+    days_from_civil(y, m, 1) * MS_PER_DAY
+}
+
+pub fn year_start(ts: i64) -> i64 {
+    days_from_civil(civil(ts).0, 1, 1) * MS_PER_DAY
+}
+
+/// Start of the month after the one containing `ts`.
+pub fn next_month(ts: i64) -> i64 {
+    let (y, m, _, _) = civil(ts);
+    let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    days_from_civil(y, m, 1) * MS_PER_DAY
+}
+
+pub fn next_year(ts: i64) -> i64 {
+    days_from_civil(civil(ts).0 + 1, 1, 1) * MS_PER_DAY
+}
+
+pub const HOUR_MS: i64 = MS_PER_HOUR;
+pub const DAY_MS: i64 = MS_PER_DAY;
+
+#[cfg(test)]
+mod calendar_tests {
+    use super::*;
+
+    #[test]
+    fn calendar_round_trips() {
+        for z in [-800_000, -1, 0, 1, 11_016, 20_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        let ts = 1_737_381_600_000; // 2025-01-20T14:00:00Z
+        assert_eq!(civil(ts + 1234), (2025, 1, 20, 14));
+        assert_eq!(month_start(ts), days_from_civil(2025, 1, 1) * DAY_MS);
+        assert_eq!(next_month(ts), days_from_civil(2025, 2, 1) * DAY_MS);
+        assert_eq!(civil(next_year(ts)), (2026, 1, 1, 0));
+        assert_eq!(civil(-1), (1969, 12, 31, 23));
+    }
+}

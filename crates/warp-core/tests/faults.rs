@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use warp_core::partition::Tier;
 use warp_core::storage::{Fault, FaultyStorage};
 use warp_core::{Durability, Options};
 
@@ -17,7 +18,8 @@ struct Outcome {
     failed: bool,
 }
 
-/// Sync-mode writes with checkpoints in between, stopping at the first error.
+/// Sync-mode writes with checkpoints, seals and compactions in between, stopping at the first
+/// error.
 fn workload(storage: &FaultyStorage) -> Outcome {
     let mut out = Outcome {
         acked: Vec::new(),
@@ -38,10 +40,12 @@ fn workload(storage: &FaultyStorage) -> Outcome {
         let acked = engine
             .put_numeric(id, i, i as f64 * 1.5)
             .and_then(|seq| engine.wait_durable(seq));
-        let checkpointed = if i % 20 == 19 {
-            engine.checkpoint().map(drop)
-        } else {
-            Ok(())
+        // Every commit kind: checkpoints, seals into partitions, compactions down the tiers.
+        let checkpointed = match i % 20 {
+            19 => engine.checkpoint().map(drop),
+            9 => engine.seal(i - 3).map(drop),
+            14 => engine.compact(Tier::Daily, 0).map(drop),
+            _ => Ok(()),
         };
         if acked.is_ok() {
             out.acked.push(i);

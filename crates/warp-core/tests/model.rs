@@ -1,5 +1,7 @@
 //! Property test: random writes (out of order, duplicates, late points, events), checkpoints,
-//! clean reopens and crashes, checked against a plain in-memory model after every step.
+//! seals into partitions, compactions down the tiers, clean reopens and crashes, checked
+//! against a plain in-memory model after every step. Timestamps step by 15 minutes so the data
+//! spans several hours and days.
 
 mod common;
 
@@ -7,8 +9,11 @@ use std::collections::BTreeMap;
 
 use common::*;
 use proptest::prelude::*;
+use warp_core::partition::Tier;
 use warp_core::storage::FaultyStorage;
 use warp_core::{Engine, RangeOptions, RangeResult, SeriesKey, SeriesKind, Value};
+
+const STEP: i64 = 900_000;
 
 const SERIES: [&str; 3] = ["a", "b{x=\"1\"}", "c"];
 
@@ -30,6 +35,13 @@ enum Op {
         byte: u8,
     },
     Checkpoint,
+    Seal {
+        cutoff: i64,
+    },
+    Compact {
+        tier: usize,
+        at: i64,
+    },
     Reopen,
     Crash,
 }
@@ -41,6 +53,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(series, start, step, values)| Op::Batch { series, start, step, values }),
         2 => (0..200i64, any::<u8>()).prop_map(|(ts, byte)| Op::Event { ts, byte }),
         1 => Just(Op::Checkpoint),
+        2 => (0..220i64).prop_map(|c| Op::Seal { cutoff: c * STEP }),
+        2 => (0..4usize, 0..200i64).prop_map(|(tier, at)| Op::Compact { tier, at: at * STEP }),
         1 => Just(Op::Reopen),
         1 => Just(Op::Crash),
     ]
@@ -73,7 +87,7 @@ fn check(engine: &Engine, model: &Model, probe: i64) {
     for (i, &id) in numeric.iter().enumerate() {
         let expected = model.numeric.get(&i).cloned().unwrap_or_default();
         let RangeResult::Numeric { timestamps, values } = engine
-            .range(id, -1000, 1000, RangeOptions::default())
+            .range(id, -1000 * STEP, 1000 * STEP, RangeOptions::default())
             .unwrap()
         else {
             panic!("numeric series returned events");
@@ -104,7 +118,7 @@ fn check(engine: &Engine, model: &Model, probe: i64) {
         .range(
             event,
             0,
-            1000,
+            1000 * STEP,
             RangeOptions {
                 limit: None,
                 descending: true,
@@ -127,6 +141,7 @@ proptest! {
 
     #[test]
     fn engine_matches_the_model(ops in prop::collection::vec(op(), 1..60), probe in -60..200i64) {
+        let probe = probe * STEP;
         let mut storage = FaultyStorage::new();
         let mut engine = open(&storage, sync_options()).unwrap();
         let mut model = Model::default();
@@ -134,12 +149,13 @@ proptest! {
             let (numeric, event) = ids(&engine);
             match op {
                 Op::Put { series, ts, value } => {
+                    let ts = ts * STEP;
                     let seq = engine.put_numeric(numeric[series], ts, value).unwrap();
                     engine.wait_durable(seq).unwrap();
                     model.numeric.entry(series).or_default().insert(ts, value.to_bits());
                 }
                 Op::Batch { series, start, step, values } => {
-                    let ts: Vec<i64> = (0..values.len() as i64).map(|i| start + i * step).collect();
+                    let ts: Vec<i64> = (0..values.len() as i64).map(|i| (start + i * step) * STEP).collect();
                     let seq = engine.put_batch(numeric[series], &ts, &values).unwrap();
                     engine.wait_durable(seq).unwrap();
                     let column = model.numeric.entry(series).or_default();
@@ -148,12 +164,19 @@ proptest! {
                     }
                 }
                 Op::Event { ts, byte } => {
+                    let ts = ts * STEP;
                     let seq = engine.put_event(event, ts, &[byte]).unwrap();
                     engine.wait_durable(seq).unwrap();
                     model.events.insert(ts, byte);
                 }
                 Op::Checkpoint => {
                     engine.checkpoint().unwrap();
+                }
+                Op::Seal { cutoff } => {
+                    engine.seal(cutoff).unwrap();
+                }
+                Op::Compact { tier, at } => {
+                    engine.compact(Tier::ALL[tier], at).unwrap();
                 }
                 Op::Reopen => {
                     engine.close().unwrap();

@@ -13,6 +13,9 @@
 use super::bits::{put_varint, ByteReader, DecodeResult};
 use super::{timestamps, values};
 
+/// An event's stored bytes (shared, cheap to clone).
+pub type Payload = std::sync::Arc<[u8]>;
+
 pub const MAX_BLOCK_POINTS: usize = 8192;
 pub const HEADER_LEN: usize = 80;
 /// Event payloads: varint lengths then the bytes, always LZ4-compressed.
@@ -57,7 +60,7 @@ impl BlockHeader {
 #[derive(Debug, Clone, PartialEq)]
 pub enum BlockPoints {
     Numeric(Vec<i64>, Vec<f64>),
-    Event(Vec<i64>, Vec<Vec<u8>>),
+    Event(Vec<i64>, Vec<Payload>),
 }
 
 impl BlockPoints {
@@ -108,7 +111,7 @@ pub fn encode_numeric(ts: &[i64], vs: &[f64], lz4: bool, out: &mut Vec<u8>) {
 }
 
 /// Encodes sorted events; payloads are always LZ4-compressed.
-pub fn encode_events(ts: &[i64], payloads: &[&[u8]], out: &mut Vec<u8>) {
+pub fn encode_events(ts: &[i64], payloads: &[Payload], out: &mut Vec<u8>) {
     let mut body = Vec::new();
     timestamps::encode(ts, &mut body);
     let ts_len = body.len();
@@ -248,7 +251,7 @@ pub fn decode(data: &[u8]) -> DecodeResult<(BlockHeader, BlockPoints)> {
     Ok((header, points))
 }
 
-fn decode_payloads(data: &[u8], count: usize) -> DecodeResult<Vec<Vec<u8>>> {
+fn decode_payloads(data: &[u8], count: usize) -> DecodeResult<Vec<Payload>> {
     let mut r = ByteReader::new(data);
     let mut lens = Vec::with_capacity(count);
     for _ in 0..count {
@@ -256,7 +259,7 @@ fn decode_payloads(data: &[u8], count: usize) -> DecodeResult<Vec<Vec<u8>>> {
     }
     let mut out = Vec::with_capacity(count);
     for len in lens {
-        out.push(r.take(len)?.to_vec());
+        out.push(Payload::from(r.take(len)?));
     }
     if !r.is_empty() {
         return Err("trailing bytes after event payloads".into());
@@ -285,12 +288,13 @@ mod tests {
 
     #[test]
     fn event_blocks_round_trip() {
-        let payloads: Vec<&[u8]> = vec![b"{\"a\":1}", b"", b"[1,2,3]"];
+        let payloads: Vec<Payload> = [&b"{\"a\":1}"[..], b"", b"[1,2,3]"]
+            .map(Payload::from)
+            .to_vec();
         let mut bytes = Vec::new();
         encode_events(&[1, 2, 3], &payloads, &mut bytes);
         let (_, points) = decode(&bytes).unwrap();
-        let expected = payloads.iter().map(|p| p.to_vec()).collect();
-        assert_eq!(points, BlockPoints::Event(vec![1, 2, 3], expected));
+        assert_eq!(points, BlockPoints::Event(vec![1, 2, 3], payloads));
     }
 
     #[test]

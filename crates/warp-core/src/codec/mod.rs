@@ -5,4 +5,4 @@ pub mod block;
 mod timestamps;
 mod values;
 
-pub use block::{BlockHeader, BlockPoints, Summary, MAX_BLOCK_POINTS};
+pub use block::{BlockHeader, BlockPoints, Payload, Summary, MAX_BLOCK_POINTS};

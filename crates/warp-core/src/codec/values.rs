@@ -47,7 +47,9 @@ pub fn decode(codec: u8, data: &[u8], count: usize, out: &mut Vec<f64>) -> Decod
 fn exponent_of(v: f64) -> Option<u32> {
     (0..=MAX_EXPONENT).find(|&e| {
         let scaled = v * pow10(e);
-        scaled.abs() < MAX_MANTISSA && (scaled.round() / pow10(e)).to_bits() == v.to_bits()
+        // Through an integer, as the decoder does: -0.0 must not pass as 0.
+        scaled.abs() < MAX_MANTISSA
+            && ((scaled.round() as i64) as f64 / pow10(e)).to_bits() == v.to_bits()
     })
 }
 
@@ -62,7 +64,7 @@ fn encode_decimal(values: &[f64]) -> Option<Vec<u8>> {
         let m = (v * scale).round();
         // A value exact at a smaller exponent can still fail at a larger one if the mantissa
         // leaves the exactly representable range: check every value at the block's exponent.
-        if m.abs() >= MAX_MANTISSA || (m / scale).to_bits() != v.to_bits() {
+        if m.abs() >= MAX_MANTISSA || ((m as i64) as f64 / scale).to_bits() != v.to_bits() {
             return None;
         }
         mantissas.push(m as i64);
@@ -225,6 +227,8 @@ mod tests {
         ];
         assert_eq!(round_trip(&odd).0, GORILLA);
         round_trip(&[0.1, 0.2, 0.30000000000000004]);
+        round_trip(&[-0.0]);
+        round_trip(&[1.5, -0.0, 2.25]);
         round_trip(&[1e15, 1e15 + 1.0, -1e15]);
         round_trip(&[]);
         round_trip(&[42.0]);

@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{LockGuard, Storage, WritableFile};
+use super::{LockGuard, Mapped, Storage, WritableFile};
 
 /// The kind of operation a fault is injected into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +223,10 @@ impl Storage for FaultyStorage {
         Ok(fs.nodes[id].data.clone())
     }
 
+    fn map(&self, path: &Path) -> io::Result<Mapped> {
+        Ok(Arc::new(self.read(path)?))
+    }
+
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let mut fs = self.fs();
         match path.parent() {
@@ -269,9 +273,26 @@ impl Storage for FaultyStorage {
         Ok(())
     }
 
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        let mut fs = self.fs();
+        if !fs.dirs.contains(dir) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                dir.display().to_string(),
+            ));
+        }
+        fs.names.retain(|p, _| !p.starts_with(dir));
+        fs.dirs.retain(|p| !p.starts_with(dir));
+        Ok(())
+    }
+
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut fs = self.fs();
         fs.trip(Fault::Sync)?;
+        // Entries below subdirectories removed since the last sync are gone for good.
+        let dirs = fs.dirs.clone();
+        fs.durable_names
+            .retain(|p, _| !p.starts_with(dir) || p.parent().is_some_and(|d| dirs.contains(d)));
         let in_dir = |p: &PathBuf| p.parent() == Some(dir);
         let visible: Vec<(PathBuf, usize)> = fs
             .names

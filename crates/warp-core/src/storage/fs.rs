@@ -4,7 +4,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::{LockGuard, Storage, WritableFile};
+use std::sync::Arc;
+
+use super::{LockGuard, Mapped, Storage, WritableFile};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FsStorage;
@@ -46,6 +48,18 @@ impl Storage for FsStorage {
         fs::read(path)
     }
 
+    fn map(&self, path: &Path) -> io::Result<Mapped> {
+        let file = File::open(path)?;
+        if file.metadata()?.len() == 0 {
+            return Ok(Arc::new(Vec::<u8>::new()));
+        }
+        // SAFETY: the engine maps only immutable partition files. They are never written or
+        // truncated after being made durable, only unlinked, which keeps the mapping valid.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Ok(Arc::new(map))
+    }
+
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let file = OpenOptions::new()
             .create(true)
@@ -67,6 +81,10 @@ impl Storage for FsStorage {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)
+    }
+
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        fs::remove_dir_all(dir)
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

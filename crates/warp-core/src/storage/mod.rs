@@ -11,12 +11,16 @@ pub use fs::FsStorage;
 use std::any::Any;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A file opened for appending. Bytes are durable only after `sync` returns.
 pub trait WritableFile: Send {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
     fn sync(&mut self) -> io::Result<()>;
 }
+
+/// The bytes of a whole file, typically memory-mapped.
+pub type Mapped = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 /// An exclusive lock on a path, released when dropped.
 pub type LockGuard = Box<dyn Any + Send + Sync>;
@@ -28,12 +32,16 @@ pub trait Storage: Send + Sync {
     /// File names (not paths) in `dir`, unsorted.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// The whole file, mapped read-only. Only immutable files are mapped.
+    fn map(&self, path: &Path) -> io::Result<Mapped>;
     /// Creates `path` (replacing any file there) and opens it for appending.
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
     /// Cuts the file to `len` bytes and syncs it.
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Removes a directory and everything below it.
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Makes creations, renames and removals inside `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Takes an exclusive lock on `path` without waiting; `WouldBlock` if it is held.

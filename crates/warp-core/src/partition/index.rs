@@ -1,0 +1,270 @@
+//! The per-partition index: a static B+tree mapping `(series, min_ts)` to blocks.
+//!
+//! ```text
+//! magic "WARPIDX\0" | version u32 | fanout u32 | entries u64 | crc32c u32 | reserved u32
+//! leaf level:  entries × (series u32 | count u32 | min_ts i64 | max_ts i64 | offset u64 | len u32)
+//! inner levels, bottom up: the first key (series u32 | min_ts i64) of every node below,
+//! until a level fits in one node (the root).
+//! ```
+//! Level sizes follow from `entries` and `fanout`, so the file has no pointers to corrupt; the
+//! CRC covers everything after the header.
+
+use crate::series::SeriesId;
+use crate::storage::Mapped;
+
+const MAGIC: &[u8; 8] = b"WARPIDX\0";
+const VERSION: u32 = 1;
+const HEADER: usize = 32;
+const ENTRY: usize = 36;
+const KEY: usize = 12;
+pub const FANOUT: usize = 64;
+
+/// Where one block of one series lies in the partition's data file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRef {
+    pub series: SeriesId,
+    pub count: u32,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub offset: u64,
+    pub len: u32,
+}
+
+impl BlockRef {
+    fn key(&self) -> (SeriesId, i64) {
+        (self.series, self.min_ts)
+    }
+}
+
+/// Sizes of the inner levels, bottom up (empty when the leaves fit in one node).
+fn inner_levels(entries: usize, fanout: usize) -> Vec<usize> {
+    let mut levels = Vec::new();
+    let mut n = entries;
+    while n > fanout {
+        n = n.div_ceil(fanout);
+        levels.push(n);
+    }
+    levels
+}
+
+/// Serializes `blocks`, which must be sorted by `(series, min_ts)`.
+pub fn encode(blocks: &[BlockRef]) -> Vec<u8> {
+    debug_assert!(blocks.windows(2).all(|w| w[0].key() < w[1].key()));
+    let mut body = Vec::with_capacity(blocks.len() * ENTRY);
+    for b in blocks {
+        body.extend_from_slice(&b.series.to_le_bytes());
+        body.extend_from_slice(&b.count.to_le_bytes());
+        body.extend_from_slice(&b.min_ts.to_le_bytes());
+        body.extend_from_slice(&b.max_ts.to_le_bytes());
+        body.extend_from_slice(&b.offset.to_le_bytes());
+        body.extend_from_slice(&b.len.to_le_bytes());
+    }
+    let mut keys: Vec<(SeriesId, i64)> = blocks.iter().map(BlockRef::key).collect();
+    for _ in inner_levels(blocks.len(), FANOUT) {
+        keys = keys.chunks(FANOUT).map(|c| c[0]).collect();
+        for (s, t) in &keys {
+            body.extend_from_slice(&s.to_le_bytes());
+            body.extend_from_slice(&t.to_le_bytes());
+        }
+    }
+    let mut out = Vec::with_capacity(HEADER + body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(FANOUT as u32).to_le_bytes());
+    out.extend_from_slice(&(blocks.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+fn word<const N: usize>(data: &[u8], at: usize) -> [u8; N] {
+    let mut w = [0; N];
+    w.copy_from_slice(&data[at..at + N]);
+    w
+}
+
+/// A checked index file.
+pub struct Index {
+    data: Mapped,
+    entries: usize,
+    fanout: usize,
+    /// (offset, len) of each inner level, bottom up.
+    levels: Vec<(usize, usize)>,
+}
+
+impl Index {
+    pub fn parse(file: Mapped) -> Result<Index, String> {
+        let data = (*file).as_ref();
+        if data.len() < HEADER || &data[..8] != MAGIC {
+            return Err("not an index file (bad magic or too short)".into());
+        }
+        let version = u32::from_le_bytes(word(data, 8));
+        if version != VERSION {
+            return Err(format!("unsupported index version {version}"));
+        }
+        let fanout = u32::from_le_bytes(word(data, 12)) as usize;
+        let entries =
+            usize::try_from(u64::from_le_bytes(word(data, 16))).map_err(|e| e.to_string())?;
+        if fanout < 2 || entries > data.len() / ENTRY {
+            return Err(format!(
+                "index claims {entries} entries with fanout {fanout}"
+            ));
+        }
+        let mut levels = Vec::new();
+        let mut offset = HEADER + entries * ENTRY;
+        for n in inner_levels(entries, fanout) {
+            levels.push((offset, n));
+            offset += n * KEY;
+        }
+        if offset != data.len() {
+            return Err(format!(
+                "index is {} bytes, its header implies {offset}",
+                data.len()
+            ));
+        }
+        if crc32c::crc32c(&data[HEADER..]) != u32::from_le_bytes(word(data, 24)) {
+            return Err("index checksum mismatch".into());
+        }
+        Ok(Index {
+            data: file,
+            entries,
+            fanout,
+            levels,
+        })
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    pub fn entry(&self, i: usize) -> BlockRef {
+        let at = HEADER + i * ENTRY;
+        let d = (*self.data).as_ref();
+        BlockRef {
+            series: u32::from_le_bytes(word(d, at)),
+            count: u32::from_le_bytes(word(d, at + 4)),
+            min_ts: i64::from_le_bytes(word(d, at + 8)),
+            max_ts: i64::from_le_bytes(word(d, at + 16)),
+            offset: u64::from_le_bytes(word(d, at + 24)),
+            len: u32::from_le_bytes(word(d, at + 32)),
+        }
+    }
+
+    fn inner_key(&self, level: usize, i: usize) -> (SeriesId, i64) {
+        let at = self.levels[level].0 + i * KEY;
+        let d = (*self.data).as_ref();
+        (
+            u32::from_le_bytes(word(d, at)),
+            i64::from_le_bytes(word(d, at + 4)),
+        )
+    }
+
+    /// Index of the first entry whose key is ≥ `key` (or `len()`), by descending the tree.
+    pub fn lower_bound(&self, key: (SeriesId, i64)) -> usize {
+        // The node range at the current level: the whole root level to start with.
+        let (mut lo, mut hi) = (0, self.levels.last().map_or(self.entries, |l| l.1));
+        for level in (0..self.levels.len()).rev() {
+            // Last child whose first key is ≤ key (the first child if none is).
+            let n = (lo..hi)
+                .take_while(|&i| self.inner_key(level, i) <= key)
+                .count();
+            let child = (lo + n).saturating_sub(1).max(lo);
+            let below = if level == 0 {
+                self.entries
+            } else {
+                self.levels[level - 1].1
+            };
+            lo = child * self.fanout;
+            hi = ((child + 1) * self.fanout).min(below);
+        }
+        lo + (lo..hi).take_while(|&i| self.entry(i).key() < key).count()
+    }
+
+    /// Blocks of `series` that may hold points in `[from, to]`, in time order.
+    pub fn find(&self, series: SeriesId, from: i64, to: i64) -> Vec<BlockRef> {
+        let mut i = self.lower_bound((series, from));
+        // The block before may start earlier and still reach `from`.
+        if i > 0 && self.entry(i - 1).series == series {
+            i -= 1;
+        }
+        let mut out = Vec::new();
+        while i < self.entries {
+            let e = self.entry(i);
+            if e.series != series || e.min_ts > to {
+                break;
+            }
+            if e.max_ts >= from {
+                out.push(e);
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// Every entry, in key order.
+    pub fn all(&self) -> impl Iterator<Item = BlockRef> + '_ {
+        (0..self.entries).map(|i| self.entry(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks(series: u32, per_series: i64) -> Vec<BlockRef> {
+        let mut out = Vec::new();
+        for s in 0..series {
+            for b in 0..per_series {
+                out.push(BlockRef {
+                    series: s,
+                    count: 10,
+                    min_ts: b * 100,
+                    max_ts: b * 100 + 90,
+                    offset: out.len() as u64,
+                    len: 1,
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn lookups_agree_with_a_linear_scan_at_every_size() {
+        for (series, per) in [(1, 1), (3, 5), (70, 1), (50, 90), (300, 20)] {
+            let all = blocks(series, per);
+            let index = Index::parse(std::sync::Arc::new(encode(&all))).unwrap();
+            assert_eq!(index.len(), all.len());
+            for s in [0, series / 2, series - 1, series] {
+                for (from, to) in [(0, 0), (95, 205), (-50, 10_000), (150, 160), (9_000, 9_001)] {
+                    let want: Vec<BlockRef> = all
+                        .iter()
+                        .copied()
+                        .filter(|b| b.series == s && b.max_ts >= from && b.min_ts <= to)
+                        .collect();
+                    assert_eq!(
+                        index.find(s, from, to),
+                        want,
+                        "{series}x{per} s={s} [{from},{to}]"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn damage_is_detected() {
+        let bytes = encode(&blocks(100, 3));
+        let parse = |b: &[u8]| Index::parse(std::sync::Arc::new(b.to_vec()));
+        for cut in [0, 10, HEADER, bytes.len() - 1] {
+            assert!(parse(&bytes[..cut]).is_err());
+        }
+        let mut bad = bytes.clone();
+        bad[HEADER + 5] ^= 1;
+        assert!(parse(&bad).is_err());
+        let mut huge = bytes.clone();
+        huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(parse(&huge).is_err());
+    }
+}
