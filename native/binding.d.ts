@@ -23,8 +23,22 @@ export declare class NativeEngine {
   /** Resolves once write `seq` is fsynced (group commit: one fsync serves all waiters). */
   waitDurable(seq: number): Promise<unknown>
   flush(): Promise<unknown>
+  /** Commits a new manifest generation with a checkpoint of the live tier; resolves to its size. */
   checkpoint(): Promise<unknown>
   close(): Promise<unknown>
+  /** Moves live points older than `cutoff` into hourly partitions; resolves to how many. */
+  seal(cutoff: number, lz4: boolean): Promise<unknown>
+  /**
+   * Folds every partition inside the `tier` window holding `windowStart` into one partition of
+   * that tier; resolves to the new partition, or null when there was nothing to do.
+   */
+  compact(tier: string, windowStart: number, lz4: boolean): Promise<unknown>
+  /** Deletes partitions whose window ended at or before `cutoff`; resolves to how many. */
+  dropBefore(cutoff: number): Promise<unknown>
+  /** Writes a consistent copy of the database into `target` (new or empty). */
+  backup(target: string): Promise<unknown>
+  /** Every partition with its read counts. */
+  partitions(): Array<NativePartition>
   get(id: number, ts: number): NativePoint | null
   latest(id: number): NativePoint | null
   /** Points with `from <= ts <= to`, read on the thread pool. */
@@ -41,6 +55,26 @@ export declare function canonicalSeries(text: string): string
 /** Canonical form of a series given as a metric and tags, validated. */
 export declare function canonicalSeriesOf(metric: string, tags?: Record<string, string> | undefined | null): string
 
+export interface NativeCacheStats {
+  hits: number
+  misses: number
+  hitRate: number
+  evictions: number
+  entries: number
+  bytes: number
+  capacity: number
+}
+
+export interface NativeLifecycleStats {
+  seals: number
+  sealedPoints: number
+  moves: number
+  bytesBefore: number
+  bytesAfter: number
+  partitionsDropped: number
+  bytesDropped: number
+}
+
 export interface NativeOpenOptions {
   /** 'sync' | 'interval' | 'none' */
   durability?: string
@@ -48,6 +82,26 @@ export interface NativeOpenOptions {
   repair?: boolean
   segmentBytes?: number
   checkpointOnClose?: boolean
+  /** Memory budget of the decoded-block cache, in bytes. */
+  cacheBytes?: number
+}
+
+export interface NativePartition {
+  id: number
+  tier: string
+  /** Directory relative to `temporal/`. */
+  dir: string
+  start: number
+  end: number
+  minTs: number
+  maxTs: number
+  points: number
+  series: number
+  blocks: number
+  bytes: number
+  lz4: boolean
+  reads: number
+  lastReadMs: number
 }
 
 export interface NativePoint {
@@ -77,6 +131,8 @@ export interface NativeRecovery {
   droppedRecords: number
   droppedBytes: number
   missingSegments: Array<number>
+  /** With `repair`: partitions left out because they failed their checks. */
+  droppedPartitions: Array<string>
   durationMs: number
 }
 
@@ -95,7 +151,19 @@ export interface NativeStats {
   bufferedBytes: number
   checkpointsWritten: number
   lastCheckpointBytes: number
+  manifestGeneration: number
+  livePoints: number
+  tiers: Array<NativeTierStats>
+  cache: NativeCacheStats
+  lifecycle: NativeLifecycleStats
   recovery: NativeRecovery
+}
+
+export interface NativeTierStats {
+  tier: string
+  partitions: number
+  points: number
+  bytes: number
 }
 
 /** Opens (creating if needed) the database in `dir`, replaying its WAL. */

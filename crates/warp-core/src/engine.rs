@@ -444,15 +444,22 @@ impl Engine {
             .collect())
     }
 
-    /// Moves the live points older than `cutoff` into hourly partitions; returns how many.
-    pub fn seal(&self, cutoff: i64) -> Result<u64> {
-        self.inner.seal(cutoff)
+    /// Moves the live points older than `cutoff` into hourly partitions (LZ4-compressed if
+    /// `lz4`); returns how many.
+    pub fn seal(&self, cutoff: i64, lz4: bool) -> Result<u64> {
+        self.inner.seal(cutoff, lz4)
     }
 
     /// Merges every partition inside the `tier` window containing `window_start` into one
-    /// partition of `tier` (a move down the tiers, or a recompression); returns it, if any.
-    pub fn compact(&self, tier: Tier, window_start: i64) -> Result<Option<PartitionMeta>> {
-        self.inner.compact(tier, window_start)
+    /// partition of `tier` (a move down the tiers, or with another `lz4` setting a
+    /// recompression); returns it, if anything changed.
+    pub fn compact(
+        &self,
+        tier: Tier,
+        window_start: i64,
+        lz4: bool,
+    ) -> Result<Option<PartitionMeta>> {
+        self.inner.compact(tier, window_start, lz4)
     }
 
     /// Deletes the partitions whose window ended at or before `cutoff` (retention); returns

@@ -4,7 +4,8 @@
 //!   checkpointed without them, in one manifest commit.
 //! - **compact**: every partition inside a window of a coarser tier (hourly → daily → monthly →
 //!   yearly) is merged into one partition of that tier; late overlays are folded in, later
-//!   writes winning. Compacting a window into its own tier recompresses it.
+//!   writes winning. Compacting a window into its own tier with another `lz4` setting
+//!   recompresses it.
 //! - **drop_before**: retention deletes partitions whose window has ended.
 //! - **backup**: a consistent copy of the whole database.
 //!
@@ -41,7 +42,7 @@ pub struct LifecycleStats {
 }
 
 impl Inner {
-    pub(crate) fn seal(&self, cutoff: i64) -> Result<u64> {
+    pub(crate) fn seal(&self, cutoff: i64, lz4: bool) -> Result<u64> {
         let _one_at_a_time = lock(&self.manifest_lock);
         if !self.readable()?.live.has_before(cutoff) {
             return Ok(0);
@@ -56,7 +57,7 @@ impl Inner {
         let Some(sealed) = taken else {
             return Ok(0);
         };
-        match self.write_sealed(&sealed, live) {
+        match self.write_sealed(&sealed, live, lz4) {
             Ok(points) => Ok(points),
             Err(e) => {
                 // Nothing was committed: put the points back where readers expect them.
@@ -69,7 +70,7 @@ impl Inner {
         }
     }
 
-    fn write_sealed(&self, sealed: &LiveTier, live: (LiveTier, u64)) -> Result<u64> {
+    fn write_sealed(&self, sealed: &LiveTier, live: (LiveTier, u64), lz4: bool) -> Result<u64> {
         let temporal = self.layout.temporal();
         let mut manifest = self.readable()?.tiers.manifest.clone();
         // Each series' sorted points, cut at hour boundaries: window start → columns.
@@ -102,7 +103,7 @@ impl Inner {
             manifest.next_partition_id += 1;
             let dir = unique_dir(&manifest, Tier::Hourly, start);
             let mut writer =
-                PartitionWriter::new(id, Tier::Hourly, dir, Tier::Hourly.window(start));
+                PartitionWriter::new(id, Tier::Hourly, dir, Tier::Hourly.window(start), lz4);
             for (series, key, column) in columns {
                 writer.add(SeriesColumn {
                     id: series,
@@ -125,7 +126,12 @@ impl Inner {
         Ok(total)
     }
 
-    pub(crate) fn compact(&self, tier: Tier, window_start: i64) -> Result<Option<PartitionMeta>> {
+    pub(crate) fn compact(
+        &self,
+        tier: Tier,
+        window_start: i64,
+        lz4: bool,
+    ) -> Result<Option<PartitionMeta>> {
         let _one_at_a_time = lock(&self.manifest_lock);
         let (tiers, keys) = {
             let st = self.readable()?;
@@ -139,7 +145,8 @@ impl Inner {
             .filter(|p| p.meta.start >= start && p.meta.end <= end)
             .cloned()
             .collect();
-        let already_done = inputs.len() == 1 && inputs[0].meta.tier == tier;
+        let already_done =
+            inputs.len() == 1 && inputs[0].meta.tier == tier && inputs[0].meta.lz4 == lz4;
         if inputs.is_empty() || already_done {
             return Ok(None);
         }
@@ -150,7 +157,7 @@ impl Inner {
         let dir = unique_dir(&manifest, tier, start);
         let input_ids: Vec<u64> = inputs.iter().map(|p| p.meta.id).collect();
         manifest.partitions.retain(|m| !input_ids.contains(&m.id));
-        let mut writer = PartitionWriter::new(id, tier, dir, (start, end));
+        let mut writer = PartitionWriter::new(id, tier, dir, (start, end), lz4);
         let mut series: Vec<SeriesId> = inputs
             .iter()
             .flat_map(|p| p.blocks())

@@ -43,8 +43,8 @@ fn workload(storage: &FaultyStorage) -> Outcome {
         // Every commit kind: checkpoints, seals into partitions, compactions down the tiers.
         let checkpointed = match i % 20 {
             19 => engine.checkpoint().map(drop),
-            9 => engine.seal(i - 3).map(drop),
-            14 => engine.compact(Tier::Daily, 0).map(drop),
+            9 => engine.seal(i - 3, false).map(drop),
+            14 => engine.compact(Tier::Daily, 0, true).map(drop),
             _ => Ok(()),
         };
         if acked.is_ok() {

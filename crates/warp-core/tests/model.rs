@@ -173,10 +173,10 @@ proptest! {
                     engine.checkpoint().unwrap();
                 }
                 Op::Seal { cutoff } => {
-                    engine.seal(cutoff).unwrap();
+                    engine.seal(cutoff, false).unwrap();
                 }
                 Op::Compact { tier, at } => {
-                    engine.compact(Tier::ALL[tier], at).unwrap();
+                    engine.compact(Tier::ALL[tier], at, tier > 0).unwrap();
                 }
                 Op::Reopen => {
                     engine.close().unwrap();

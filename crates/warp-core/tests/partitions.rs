@@ -55,7 +55,7 @@ fn data_moves_down_the_tiers_and_reads_stay_the_same() {
     let id = gauge(&engine, 50);
     let before = all(&engine, id);
 
-    assert_eq!(engine.seal(T0 + 48 * HOUR).unwrap(), 48 * 360);
+    assert_eq!(engine.seal(T0 + 48 * HOUR, false).unwrap(), 48 * 360);
     assert_eq!(engine.partitions().unwrap().len(), 48);
     assert!(dir
         .path()
@@ -69,13 +69,13 @@ fn data_moves_down_the_tiers_and_reads_stay_the_same() {
         engine.get(id, T0 + 15_000).unwrap().map(|p| p.0),
         Some(T0 + 10_000)
     );
-    engine.seal(T0 + HOUR).unwrap();
+    engine.seal(T0 + HOUR, false).unwrap();
     assert!(dir
         .path()
         .join("temporal/recent/hourly/2025-01-20-00.2")
         .exists());
 
-    let daily = engine.compact(Tier::Daily, T0).unwrap().unwrap();
+    let daily = engine.compact(Tier::Daily, T0, true).unwrap().unwrap();
     assert_eq!(
         (daily.dir.as_str(), daily.points),
         ("historical/daily/2025-01-20", 24 * 360)
@@ -88,9 +88,12 @@ fn data_moves_down_the_tiers_and_reads_stay_the_same() {
         .path()
         .join("temporal/recent/hourly/2025-01-20-00")
         .exists());
-    engine.compact(Tier::Daily, T0 + DAY).unwrap().unwrap();
-    engine.compact(Tier::Monthly, T0).unwrap().unwrap();
-    engine.compact(Tier::Yearly, T0).unwrap().unwrap();
+    engine
+        .compact(Tier::Daily, T0 + DAY, true)
+        .unwrap()
+        .unwrap();
+    engine.compact(Tier::Monthly, T0, true).unwrap().unwrap();
+    engine.compact(Tier::Yearly, T0, true).unwrap().unwrap();
     let (ts, vs) = all(&engine, id);
     assert_eq!(ts, before.0);
     assert_eq!(vs[1], 99.5);
@@ -115,7 +118,7 @@ fn retention_drops_whole_windows() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), Options::default()).unwrap();
     let id = gauge(&engine, 5);
-    engine.seal(T0 + 5 * HOUR).unwrap();
+    engine.seal(T0 + 5 * HOUR, false).unwrap();
     assert_eq!(engine.drop_before(T0 + 2 * HOUR + 1).unwrap(), 2);
     assert_eq!(all(&engine, id).0.first(), Some(&(T0 + 2 * HOUR)));
     assert_eq!(engine.stats().unwrap().lifecycle.partitions_dropped, 2);
@@ -126,7 +129,7 @@ fn repeated_reads_hit_the_block_cache() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), Options::default()).unwrap();
     let id = gauge(&engine, 3);
-    engine.seal(T0 + 3 * HOUR).unwrap();
+    engine.seal(T0 + 3 * HOUR, false).unwrap();
     for _ in 0..5 {
         all(&engine, id);
     }
@@ -140,7 +143,7 @@ fn backup_is_a_database_with_the_same_data() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), Options::default()).unwrap();
     let id = gauge(&engine, 3);
-    engine.seal(T0 + 2 * HOUR).unwrap();
+    engine.seal(T0 + 2 * HOUR, false).unwrap();
     engine.put_numeric(id, T0 + 10 * HOUR, 1.0).unwrap();
     let target = tempfile::tempdir().unwrap();
     let copy_dir = target.path().join("copy");
@@ -159,7 +162,7 @@ fn damaged_partitions_and_manifests_are_reported() {
     {
         let engine = Engine::open(dir.path(), Options::default()).unwrap();
         gauge(&engine, 2);
-        engine.seal(T0 + 2 * HOUR).unwrap();
+        engine.seal(T0 + 2 * HOUR, false).unwrap();
         engine.close().unwrap();
     }
     let hour = dir.path().join("temporal/recent/hourly/2025-01-20-01");
@@ -225,7 +228,7 @@ fn no_file_outside_the_manifest_survives_an_open() {
     {
         let engine = Engine::open(dir.path(), Options::default()).unwrap();
         gauge(&engine, 2);
-        engine.seal(T0 + 2 * HOUR).unwrap();
+        engine.seal(T0 + 2 * HOUR, false).unwrap();
         engine.close().unwrap();
     }
     // Leftovers of a move that crashed before its commit.

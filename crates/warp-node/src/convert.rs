@@ -2,7 +2,11 @@
 
 use napi::bindgen_prelude::{Buffer, Float64Array};
 use napi_derive::napi;
-use warp_core::{RangeResult, RecoveryStats, SeriesInfo, SeriesKind, Stats, Value};
+use warp_core::partition::{PartitionMeta, Tier};
+use warp_core::{
+    CacheStats, LifecycleStats, PartitionInfo, RangeResult, RecoveryStats, SeriesInfo, SeriesKind,
+    Stats, TierStats, Value,
+};
 
 #[napi(object)]
 pub struct NativePoint {
@@ -88,6 +92,8 @@ pub struct NativeRecovery {
     pub dropped_records: f64,
     pub dropped_bytes: f64,
     pub missing_segments: Vec<f64>,
+    /// With `repair`: partitions left out because they failed their checks.
+    pub dropped_partitions: Vec<String>,
     pub duration_ms: f64,
 }
 
@@ -101,7 +107,135 @@ pub struct NativeStats {
     pub buffered_bytes: f64,
     pub checkpoints_written: f64,
     pub last_checkpoint_bytes: f64,
+    pub manifest_generation: f64,
+    pub live_points: f64,
+    pub tiers: Vec<NativeTierStats>,
+    pub cache: NativeCacheStats,
+    pub lifecycle: NativeLifecycleStats,
     pub recovery: NativeRecovery,
+}
+
+#[napi(object)]
+pub struct NativeTierStats {
+    pub tier: String,
+    pub partitions: f64,
+    pub points: f64,
+    pub bytes: f64,
+}
+
+#[napi(object)]
+pub struct NativeCacheStats {
+    pub hits: f64,
+    pub misses: f64,
+    pub hit_rate: f64,
+    pub evictions: f64,
+    pub entries: f64,
+    pub bytes: f64,
+    pub capacity: f64,
+}
+
+#[napi(object)]
+pub struct NativeLifecycleStats {
+    pub seals: f64,
+    pub sealed_points: f64,
+    pub moves: f64,
+    pub bytes_before: f64,
+    pub bytes_after: f64,
+    pub partitions_dropped: f64,
+    pub bytes_dropped: f64,
+}
+
+#[napi(object)]
+pub struct NativePartition {
+    pub id: f64,
+    pub tier: String,
+    /// Directory relative to `temporal/`.
+    pub dir: String,
+    pub start: f64,
+    pub end: f64,
+    pub min_ts: f64,
+    pub max_ts: f64,
+    pub points: f64,
+    pub series: f64,
+    pub blocks: f64,
+    pub bytes: f64,
+    pub lz4: bool,
+    pub reads: f64,
+    pub last_read_ms: f64,
+}
+
+pub fn tier(name: &str) -> warp_core::Result<Tier> {
+    Tier::parse(name).ok_or_else(|| {
+        warp_core::Error::InvalidArgument(format!(
+            "tier must be 'hourly', 'daily', 'monthly' or 'yearly', not '{name}'"
+        ))
+    })
+}
+
+pub fn partition_meta(m: PartitionMeta) -> NativePartition {
+    partition(PartitionInfo {
+        meta: m,
+        reads: 0,
+        last_read_ms: 0,
+    })
+}
+
+pub fn partition(p: PartitionInfo) -> NativePartition {
+    let m = p.meta;
+    NativePartition {
+        id: m.id as f64,
+        tier: m.tier.name().to_owned(),
+        dir: m.dir,
+        start: m.start as f64,
+        end: m.end as f64,
+        min_ts: m.min_ts as f64,
+        max_ts: m.max_ts as f64,
+        points: m.points as f64,
+        series: m.series as f64,
+        blocks: m.blocks as f64,
+        bytes: m.bytes as f64,
+        lz4: m.lz4,
+        reads: p.reads as f64,
+        last_read_ms: p.last_read_ms as f64,
+    }
+}
+
+fn tier_stats(t: TierStats) -> NativeTierStats {
+    NativeTierStats {
+        tier: t.tier.name().to_owned(),
+        partitions: t.partitions as f64,
+        points: t.points as f64,
+        bytes: t.bytes as f64,
+    }
+}
+
+fn cache_stats(c: CacheStats) -> NativeCacheStats {
+    let lookups = c.hits + c.misses;
+    NativeCacheStats {
+        hits: c.hits as f64,
+        misses: c.misses as f64,
+        hit_rate: if lookups == 0 {
+            0.0
+        } else {
+            c.hits as f64 / lookups as f64
+        },
+        evictions: c.evictions as f64,
+        entries: c.entries as f64,
+        bytes: c.bytes as f64,
+        capacity: c.capacity as f64,
+    }
+}
+
+fn lifecycle_stats(l: LifecycleStats) -> NativeLifecycleStats {
+    NativeLifecycleStats {
+        seals: l.seals as f64,
+        sealed_points: l.sealed_points as f64,
+        moves: l.moves as f64,
+        bytes_before: l.bytes_before as f64,
+        bytes_after: l.bytes_after as f64,
+        partitions_dropped: l.partitions_dropped as f64,
+        bytes_dropped: l.bytes_dropped as f64,
+    }
 }
 
 fn recovery(r: RecoveryStats) -> NativeRecovery {
@@ -116,6 +250,7 @@ fn recovery(r: RecoveryStats) -> NativeRecovery {
         dropped_records: r.wal.dropped_records as f64,
         dropped_bytes: r.wal.dropped_bytes as f64,
         missing_segments: r.wal.missing_segments.iter().map(|&i| i as f64).collect(),
+        dropped_partitions: r.dropped_partitions,
         duration_ms: r.duration_ms,
     }
 }
@@ -130,6 +265,11 @@ pub fn stats(s: Stats) -> NativeStats {
         buffered_bytes: s.buffered_bytes as f64,
         checkpoints_written: s.checkpoints_written as f64,
         last_checkpoint_bytes: s.last_checkpoint_bytes as f64,
+        manifest_generation: s.manifest_generation as f64,
+        live_points: s.live_points as f64,
+        tiers: s.tiers.into_iter().map(tier_stats).collect(),
+        cache: cache_stats(s.cache),
+        lifecycle: lifecycle_stats(s.lifecycle),
         recovery: recovery(s.recovery),
     }
 }

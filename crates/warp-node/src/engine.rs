@@ -5,12 +5,15 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use warp_core::partition::PartitionMeta;
 use warp_core::time::timestamp_from_f64;
-use warp_core::{Engine, Options, RangeOptions, SeriesKey, SeriesKind};
+use warp_core::{Engine, Options, RangeOptions, RangeResult, SeriesKey, SeriesKind};
 
-use crate::convert::{self, NativePoint, NativeRange, NativeSeriesInfo, NativeStats};
+use crate::convert::{
+    self, NativePartition, NativePoint, NativeRange, NativeSeriesInfo, NativeStats,
+};
 use crate::error::IntoJs;
-use crate::tasks::{guarded, CheckpointTask, CloseTask, DurableTask, OpenTask, RangeTask};
+use crate::tasks::{guarded, job, Job};
 
 #[napi(object)]
 pub struct NativeOpenOptions {
@@ -20,6 +23,8 @@ pub struct NativeOpenOptions {
     pub repair: Option<bool>,
     pub segment_bytes: Option<f64>,
     pub checkpoint_on_close: Option<bool>,
+    /// Memory budget of the decoded-block cache, in bytes.
+    pub cache_bytes: Option<f64>,
 }
 
 /// A JS number that must be a whole, non-negative count.
@@ -50,6 +55,9 @@ fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
     if let Some(bytes) = js.segment_bytes {
         options.segment_bytes = whole("segmentBytes", bytes)?;
     }
+    if let Some(bytes) = js.cache_bytes {
+        options.cache_bytes = whole("cacheBytes", bytes)? as usize;
+    }
     if let Some(checkpoint) = js.checkpoint_on_close {
         options.checkpoint_on_close = checkpoint;
     }
@@ -59,12 +67,15 @@ fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
 
 /// Opens (creating if needed) the database in `dir`, replaying its WAL.
 #[napi]
-pub fn open(dir: String, options_js: Option<NativeOpenOptions>) -> Result<AsyncTask<OpenTask>> {
+pub fn open(
+    dir: String,
+    options_js: Option<NativeOpenOptions>,
+) -> Result<AsyncTask<Job<Engine, NativeEngine>>> {
     let options = options(options_js).js()?;
-    Ok(AsyncTask::new(OpenTask {
-        dir: dir.into(),
-        options,
-    }))
+    Ok(job(
+        move || Engine::open(dir.as_ref(), options),
+        NativeEngine::wrap,
+    ))
 }
 
 fn kind(name: &str) -> warp_core::Result<SeriesKind> {
@@ -149,33 +160,76 @@ impl NativeEngine {
 
     /// Resolves once write `seq` is fsynced (group commit: one fsync serves all waiters).
     #[napi]
-    pub fn wait_durable(&self, seq: f64) -> AsyncTask<DurableTask> {
-        AsyncTask::new(DurableTask {
-            engine: self.engine.clone(),
-            seq: Some(seq as u64),
-        })
+    pub fn wait_durable(&self, seq: f64) -> AsyncTask<Job<(), ()>> {
+        let engine = self.engine.clone();
+        job(move || engine.wait_durable(seq as u64), |()| ())
     }
 
     #[napi]
-    pub fn flush(&self) -> AsyncTask<DurableTask> {
-        AsyncTask::new(DurableTask {
-            engine: self.engine.clone(),
-            seq: None,
-        })
+    pub fn flush(&self) -> AsyncTask<Job<(), ()>> {
+        let engine = self.engine.clone();
+        job(move || engine.flush(), |()| ())
+    }
+
+    /// Commits a new manifest generation with a checkpoint of the live tier; resolves to its size.
+    #[napi]
+    pub fn checkpoint(&self) -> AsyncTask<Job<u64, f64>> {
+        let engine = self.engine.clone();
+        job(move || engine.checkpoint(), |bytes| bytes as f64)
     }
 
     #[napi]
-    pub fn checkpoint(&self) -> AsyncTask<CheckpointTask> {
-        AsyncTask::new(CheckpointTask {
-            engine: self.engine.clone(),
-        })
+    pub fn close(&self) -> AsyncTask<Job<(), ()>> {
+        let engine = self.engine.clone();
+        job(move || engine.close(), |()| ())
     }
 
+    /// Moves live points older than `cutoff` into hourly partitions; resolves to how many.
     #[napi]
-    pub fn close(&self) -> AsyncTask<CloseTask> {
-        AsyncTask::new(CloseTask {
-            engine: self.engine.clone(),
-        })
+    pub fn seal(&self, cutoff: f64, lz4: bool) -> Result<AsyncTask<Job<u64, f64>>> {
+        let cutoff = timestamp_from_f64(cutoff).js()?;
+        let engine = self.engine.clone();
+        Ok(job(move || engine.seal(cutoff, lz4), |n| n as f64))
+    }
+
+    /// Folds every partition inside the `tier` window holding `windowStart` into one partition of
+    /// that tier; resolves to the new partition, or null when there was nothing to do.
+    #[napi]
+    pub fn compact(
+        &self,
+        tier: String,
+        window_start: f64,
+        lz4: bool,
+    ) -> Result<AsyncTask<Job<Option<PartitionMeta>, Option<NativePartition>>>> {
+        let tier = convert::tier(&tier).js()?;
+        let start = timestamp_from_f64(window_start).js()?;
+        let engine = self.engine.clone();
+        Ok(job(
+            move || engine.compact(tier, start, lz4),
+            |m| m.map(convert::partition_meta),
+        ))
+    }
+
+    /// Deletes partitions whose window ended at or before `cutoff`; resolves to how many.
+    #[napi]
+    pub fn drop_before(&self, cutoff: f64) -> Result<AsyncTask<Job<u64, f64>>> {
+        let cutoff = timestamp_from_f64(cutoff).js()?;
+        let engine = self.engine.clone();
+        Ok(job(move || engine.drop_before(cutoff), |n| n as f64))
+    }
+
+    /// Writes a consistent copy of the database into `target` (new or empty).
+    #[napi]
+    pub fn backup(&self, target: String) -> AsyncTask<Job<(), ()>> {
+        let engine = self.engine.clone();
+        job(move || engine.backup(target.as_ref()), |()| ())
+    }
+
+    /// Every partition with its read counts.
+    #[napi]
+    pub fn partitions(&self) -> Result<Vec<NativePartition>> {
+        guarded(|| self.engine.partitions())
+            .map(|all| all.into_iter().map(convert::partition).collect())
     }
 
     #[napi]
@@ -197,14 +251,14 @@ impl NativeEngine {
         to: f64,
         limit: Option<u32>,
         descending: Option<bool>,
-    ) -> Result<AsyncTask<RangeTask>> {
-        Ok(AsyncTask::new(RangeTask {
-            engine: self.engine.clone(),
-            id,
-            from: timestamp_from_f64(from).js()?,
-            to: timestamp_from_f64(to).js()?,
-            options: range_options(limit, descending),
-        }))
+    ) -> Result<AsyncTask<Job<RangeResult, NativeRange>>> {
+        let (from, to) = (timestamp_from_f64(from).js()?, timestamp_from_f64(to).js()?);
+        let options = range_options(limit, descending);
+        let engine = self.engine.clone();
+        Ok(job(
+            move || engine.range(id, from, to, options),
+            convert::range,
+        ))
     }
 
     /// The synchronous twin of `range`, for small reads.

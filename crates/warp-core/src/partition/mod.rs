@@ -39,6 +39,8 @@ pub struct PartitionMeta {
     pub series: u64,
     pub blocks: u64,
     pub bytes: u64,
+    /// Whether block bodies are LZ4-compressed (the compression rule of its tier when written).
+    pub lz4: bool,
 }
 
 /// One series' sorted points, as the writer takes them.
@@ -75,6 +77,7 @@ pub struct PartitionWriter {
     tier: Tier,
     dir: String,
     window: (i64, i64),
+    lz4: bool,
     data: Vec<u8>,
     refs: Vec<BlockRef>,
     summaries: Vec<serde_json::Value>,
@@ -84,12 +87,13 @@ pub struct PartitionWriter {
 }
 
 impl PartitionWriter {
-    pub fn new(id: u64, tier: Tier, dir: String, window: (i64, i64)) -> Self {
+    pub fn new(id: u64, tier: Tier, dir: String, window: (i64, i64), lz4: bool) -> Self {
         PartitionWriter {
             id,
             tier,
             dir,
             window,
+            lz4,
             data: Vec::new(),
             refs: Vec::new(),
             summaries: Vec::new(),
@@ -112,7 +116,7 @@ impl PartitionWriter {
                 Column::Numeric(t, v) => block::encode_numeric(
                     &t[range.clone()],
                     &v[range.clone()],
-                    self.tier.compressed(),
+                    self.lz4,
                     &mut self.data,
                 ),
                 Column::Event(t, p) => {
@@ -170,6 +174,7 @@ impl PartitionWriter {
             series: self.summaries.len() as u64,
             blocks: self.refs.len() as u64,
             bytes: (self.data.len() + index.len()) as u64,
+            lz4: self.lz4,
         };
         let summary = serde_json::json!({
             "tier": self.tier.name(),

@@ -41,16 +41,12 @@ impl Tier {
         }
     }
 
-    /// File names: (data, index, summary). Historical tiers are LZ4-compressed.
+    /// File names: (data, index, summary).
     pub fn files(self) -> (&'static str, &'static str, &'static str) {
         match self {
             Tier::Hourly => ("data", "indices", "summary.json"),
             _ => ("compressed.lz4", "indices.btree", "analytics.json"),
         }
-    }
-
-    pub fn compressed(self) -> bool {
-        self != Tier::Hourly
     }
 
     /// The window `[start, end)` of this tier that holds `ts`.
