@@ -1,69 +1,218 @@
 import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
 
+import { WarpError } from './errors'
+
 /**
- * The rule files under `temporal/configuration/`, written with their defaults when a database
- * is created. They describe how data ages through the tiers (live → recent → historical →
- * monthly → yearly), how each tier is compressed, and how long data is kept.
+ * The rule files under `temporal/configuration/`. Each is validated when the database opens
+ * and when changed at runtime; a bad file is `INVALID_CONFIG`, naming the file and field.
  */
-export const DEFAULT_CONFIGURATION: Record<string, unknown> = {
-  'lifecycle_rules.json': {
+export interface LifecycleRules {
+  version: 1
+  /** Seconds between background lifecycle passes; 0 turns them off (use `runLifecycle()`). */
+  intervalSeconds: number
+  tiers: {
+    /** Live points older than this are sealed into hourly partitions. */
+    live: { maxAgeHours: number }
+    /** Hourly partitions whose entropy reaches the threshold at this age move to daily. */
+    recent: { maxAgeHours: number }
+    /** Daily partitions move to monthly at this (dilated) age. */
+    historical: { maxAgeDays: number }
+    /** Monthly partitions move to yearly at this (dilated) age. */
+    monthly: { maxAgeDays: number }
+  }
+  entropy: {
+    /** Half-life of the decayed access frequency. */
+    accessHalfLifeHours: number
+    /** Time dilation: each unit of decayed access frequency slows ageing by this factor. */
+    dilationPerAccess: number
+    /** A partition moves down a tier once its entropy reaches this. */
+    threshold: number
+  }
+}
+
+export type TierName = 'hourly' | 'daily' | 'monthly' | 'yearly'
+
+export interface CompressionRules {
+  version: 1
+  /** Whether each tier's blocks are LZ4-compressed on top of the column codecs. */
+  lz4: Record<TierName, boolean>
+}
+
+export interface RetentionPolicies {
+  version: 1
+  /** Partitions whose window ended longer ago than this are deleted; null keeps everything. */
+  maxAgeDays: number | null
+}
+
+export interface Rules {
+  lifecycle: LifecycleRules
+  compression: CompressionRules
+  retention: RetentionPolicies
+}
+
+export const DEFAULT_RULES: Rules = {
+  lifecycle: {
     version: 1,
+    intervalSeconds: 60,
     tiers: {
       live: { maxAgeHours: 1 },
-      recent: { maxAgeHours: 48, partition: 'hourly' },
-      historical: { maxAgeDays: 30, partition: 'daily' },
+      recent: { maxAgeHours: 48 },
+      historical: { maxAgeDays: 30 },
       monthly: { maxAgeDays: 365 },
-      yearly: {},
     },
-    entropy: { accessHalfLifeHours: 24, dilationPerAccess: 0.1 },
+    entropy: { accessHalfLifeHours: 24, dilationPerAccess: 0.1, threshold: 1 },
   },
-  'compression_rules.json': {
-    version: 1,
-    recent: { codec: 'auto' },
-    historical: { codec: 'auto', lz4: true },
-    archive: { codec: 'auto', lz4: true },
-  },
-  'retention_policies.json': {
-    version: 1,
-    default: { maxAgeDays: null },
-    metrics: {},
-  },
+  compression: { version: 1, lz4: { hourly: false, daily: true, monthly: true, yearly: true } },
+  retention: { version: 1, maxAgeDays: null },
 }
 
-/** Writes each missing rule file atomically (temp file, fsync, rename, directory fsync). */
-export async function writeDefaultConfiguration(root: string): Promise<void> {
-  const dir = path.join(root, 'temporal', 'configuration')
-  let wrote = false
-  for (const [name, content] of Object.entries(DEFAULT_CONFIGURATION)) {
-    const target = path.join(dir, name)
-    if (await exists(target)) continue
-    const tmp = `${target}.tmp`
-    const handle = await fs.open(tmp, 'w')
-    try {
-      await handle.writeFile(JSON.stringify(content, null, 2) + '\n')
-      await handle.sync()
-    } finally {
-      await handle.close()
+export const FILES: Record<keyof Rules, string> = {
+  lifecycle: 'lifecycle_rules.json',
+  compression: 'compression_rules.json',
+  retention: 'retention_policies.json',
+}
+
+type Check = (value: unknown, field: string) => void
+
+function fail(file: string, field: string, wanted: string, got: unknown): never {
+  const shown = JSON.stringify(got) ?? String(got)
+  throw new WarpError('INVALID_CONFIG', `${file}: ${field} must be ${wanted}, not ${shown}`)
+}
+
+/** A checker of `file` for `shape`: a tree of leaf checks. */
+function validator(file: string, shape: Record<string, unknown>): (value: unknown) => void {
+  const walk = (value: unknown, node: Record<string, unknown>, prefix: string): void => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(file, prefix || 'the file', 'an object', value)
+    const obj = value as Record<string, unknown>
+    for (const [key, child] of Object.entries(node)) {
+      const field = prefix ? `${prefix}.${key}` : key
+      if (typeof child === 'function') (child as Check)(obj[key], field)
+      else walk(obj[key], child as Record<string, unknown>, field)
     }
-    await fs.rename(tmp, target)
-    wrote = true
+    for (const key of Object.keys(obj)) {
+      if (!(key in node)) fail(file, prefix ? `${prefix}.${key}` : key, 'absent (unknown field)', obj[key])
+    }
   }
-  if (wrote && process.platform !== 'win32') {
-    const d = await fs.open(dir, 'r')
-    try {
-      await d.sync()
-    } finally {
-      await d.close()
-    }
+  return (value) => walk(value, shape, '')
+}
+
+function positive(file: string): Check {
+  return (v, f) => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(file, f, 'a positive number', v)
   }
 }
 
-async function exists(p: string): Promise<boolean> {
+function nonNegative(file: string): Check {
+  return (v, f) => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(file, f, 'a number ≥ 0', v)
+  }
+}
+
+function bool(file: string): Check {
+  return (v, f) => {
+    if (typeof v !== 'boolean') fail(file, f, 'true or false', v)
+  }
+}
+
+function versionOne(file: string): Check {
+  return (v, f) => {
+    if (v !== 1) fail(file, f, '1', v)
+  }
+}
+
+const checks: Record<keyof Rules, (value: unknown) => void> = {
+  lifecycle: (() => {
+    const file = FILES.lifecycle
+    const pos = positive(file)
+    return validator(file, {
+      version: versionOne(file),
+      intervalSeconds: nonNegative(file),
+      tiers: {
+        live: { maxAgeHours: pos },
+        recent: { maxAgeHours: pos },
+        historical: { maxAgeDays: pos },
+        monthly: { maxAgeDays: pos },
+      },
+      entropy: { accessHalfLifeHours: pos, dilationPerAccess: nonNegative(file), threshold: pos },
+    })
+  })(),
+  compression: (() => {
+    const file = FILES.compression
+    const b = bool(file)
+    return validator(file, { version: versionOne(file), lz4: { hourly: b, daily: b, monthly: b, yearly: b } })
+  })(),
+  retention: (() => {
+    const file = FILES.retention
+    const pos = positive(file)
+    return validator(file, {
+      version: versionOne(file),
+      maxAgeDays: (v: unknown, f: string) => {
+        if (v !== null) pos(v, f)
+      },
+    })
+  })(),
+}
+
+/** Throws `INVALID_CONFIG` unless `rules` is a complete, valid set. */
+export function validateRules(rules: Rules): void {
+  for (const key of Object.keys(FILES) as Array<keyof Rules>) checks[key](rules[key])
+}
+
+function configDir(root: string): string {
+  return path.join(root, 'temporal', 'configuration')
+}
+
+/** Reads and validates the rule files, writing the defaults of any that are missing. */
+export async function loadRules(root: string): Promise<Rules> {
+  const rules = structuredClone(DEFAULT_RULES)
+  for (const key of Object.keys(FILES) as Array<keyof Rules>) {
+    const file = path.join(configDir(root), FILES[key])
+    let text: string
+    try {
+      text = await fs.readFile(file, 'utf8')
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new WarpError('IO', `cannot read ${file}: ${(e as Error).message}`, { cause: e })
+      await writeAtomically(file, rules[key])
+      continue
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch (e) {
+      throw new WarpError('INVALID_CONFIG', `${FILES[key]}: not valid JSON (${(e as Error).message})`, { cause: e })
+    }
+    checks[key](parsed)
+    ;(rules as unknown as Record<string, unknown>)[key] = parsed
+  }
+  return rules
+}
+
+/** Writes each rule file atomically. */
+export async function storeRules(root: string, rules: Rules): Promise<void> {
+  validateRules(rules)
+  for (const key of Object.keys(FILES) as Array<keyof Rules>) {
+    await writeAtomically(path.join(configDir(root), FILES[key]), rules[key])
+  }
+}
+
+/** Temporary file, fsync, rename, directory fsync. */
+async function writeAtomically(target: string, content: unknown): Promise<void> {
+  const tmp = `${target}.tmp`
+  const handle = await fs.open(tmp, 'w')
   try {
-    await fs.access(p)
-    return true
-  } catch {
-    return false
+    await handle.writeFile(JSON.stringify(content, null, 2) + '\n')
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await fs.rename(tmp, target)
+  if (process.platform !== 'win32') {
+    const dir = await fs.open(path.dirname(target), 'r')
+    try {
+      await dir.sync()
+    } finally {
+      await dir.close()
+    }
   }
 }

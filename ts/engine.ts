@@ -1,7 +1,8 @@
 import native = require('./native')
 import type { NativeEngine, NativeStats } from './native'
-import { writeDefaultConfiguration } from './config'
+import { Rules, loadRules } from './config'
 import { WarpError, guard, guardAsync } from './errors'
+import { Lifecycle, LifecycleReport, PartitionScore } from './lifecycle'
 import { Durability, Point, PutResult, RangeOptions, RangeResult, Series, SeriesOwner, SeriesSpec, canonicalKey } from './series'
 import { Timestamp, describe } from './time'
 
@@ -23,6 +24,8 @@ export interface OpenOptions<D extends Durability = Durability> {
   segmentBytes?: number
   /** Write a checkpoint on `close()` so the next open replays nothing (default true). */
   checkpointOnClose?: boolean
+  /** Memory budget of the decoded-block cache, the event horizon cache (default 256 MiB). */
+  cacheBytes?: number
 }
 
 export interface SeriesInfo {
@@ -31,7 +34,11 @@ export interface SeriesInfo {
   points: number
 }
 
-export type Stats = NativeStats & { durability: Durability }
+export type Stats = NativeStats & {
+  durability: Durability
+  /** The lifecycle policy: last pass, last background error, every partition's entropy. */
+  policy: ReturnType<Lifecycle['status']>
+}
 
 /**
  * An open database directory.
@@ -47,13 +54,18 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
   private readonly handles = new Map<string, Series<D>>()
   private readonly objectHandles = new WeakMap<object, Series<D>>()
   private native: NativeEngine | null
+  /** The lifecycle policy: its rules (changeable at runtime) and each partition's entropy. */
+  readonly lifecycle: Lifecycle
 
   private constructor(
     readonly dir: string,
     readonly durability: D,
     engine: NativeEngine,
+    rules: Rules,
   ) {
     this.native = engine
+    this.lifecycle = new Lifecycle(() => this.live(), dir)
+    this.lifecycle.use(rules)
   }
 
   /** Opens the database in `dir`, creating it if needed, and recovers its WAL. */
@@ -67,12 +79,11 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
     const durability = (options.durability ?? 'interval') as D
     const engine = await guardAsync(() => native.open(dir, { ...options, durability }) as Promise<NativeEngine>)
     try {
-      await writeDefaultConfiguration(dir)
+      return new WarpEngine(dir, durability, engine, await loadRules(dir))
     } catch (e) {
       await engine.close()
-      throw new WarpError('IO', `could not write the default configuration: ${(e as Error).message}`, { cause: e })
+      throw e
     }
-    return new WarpEngine(dir, durability, engine)
   }
 
   /** The native engine, or `CLOSED`. */
@@ -133,13 +144,35 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
 
   stats(): Stats {
     const engine = this.live()
-    return { ...guard(() => engine.stats()), durability: this.durability }
+    return { ...guard(() => engine.stats()), durability: this.durability, policy: this.lifecycle.status() }
+  }
+
+  /** Runs one full lifecycle pass now (seal, tier moves, recompression, retention). */
+  runLifecycle(options?: { now?: number }): Promise<LifecycleReport> {
+    this.live()
+    return this.lifecycle.run(options)
+  }
+
+  /** Every partition of every tier with its temporal entropy as of `now` (default: now). */
+  partitions(options?: { now?: number }): PartitionScore[] {
+    this.live()
+    return this.lifecycle.scores(options?.now)
+  }
+
+  /** Writes a consistent copy of the database to `target` (a new or empty directory). */
+  async backup(target: string): Promise<void> {
+    if (typeof target !== 'string' || target.length === 0) {
+      throw new WarpError('INVALID_ARGUMENT', `target must be a non-empty path, not ${describe(target)}`)
+    }
+    const engine = this.live()
+    await guardAsync(() => engine.backup(target) as Promise<void>)
   }
 
   /** Makes everything durable, checkpoints and releases the directory. Safe to call twice. */
   async close(): Promise<void> {
     const engine = this.native
     if (engine === null) return
+    await this.lifecycle.settle()
     this.native = null
     await guardAsync(() => engine.close() as Promise<void>)
   }

@@ -5,4 +5,7 @@ export type { Durability, NumericRange, Point, PutResult, RangeOptions, RangeRes
 export { WarpError } from './errors'
 export type { WarpErrorCode } from './errors'
 export type { Timestamp } from './time'
-export { DEFAULT_CONFIGURATION } from './config'
+export { DEFAULT_RULES } from './config'
+export type { CompressionRules, LifecycleRules, RetentionPolicies, Rules, TierName } from './config'
+export { Lifecycle } from './lifecycle'
+export type { LifecycleMove, LifecycleReport, PartitionScore } from './lifecycle'
