@@ -106,9 +106,26 @@ fn decode_decimal(data: &[u8], count: usize, out: &mut Vec<f64>) -> DecodeResult
     if (count as u64 - 1) * width as u64 > packed.len() as u64 * 8 {
         return Err("decimal deltas run past the end".into());
     }
-    let mut bits = BitReader::new(packed);
-    for _ in 1..count {
-        m = m.wrapping_add(unzigzag(bits.read(width)?));
+    if width > 56 {
+        let mut bits = BitReader::new(packed);
+        for _ in 1..count {
+            m = m.wrapping_add(unzigzag(bits.read(width)?));
+            out.push(m as f64 / scale);
+        }
+        return Ok(());
+    }
+    // Hot path: the length was checked above, so unpack branch-free from a zero-padded copy,
+    // each delta a shift of one unaligned 8-byte window.
+    let mut padded = Vec::with_capacity(packed.len() + 8);
+    padded.extend_from_slice(packed);
+    padded.extend_from_slice(&[0; 8]);
+    let shift = 64 - width;
+    for i in 0..count - 1 {
+        let bit = i * width as usize;
+        let mut window = [0u8; 8];
+        window.copy_from_slice(&padded[bit / 8..bit / 8 + 8]);
+        let delta = if width == 0 { 0 } else { (u64::from_be_bytes(window) << (bit % 8)) >> shift };
+        m = m.wrapping_add(unzigzag(delta));
         out.push(m as f64 / scale);
     }
     Ok(())

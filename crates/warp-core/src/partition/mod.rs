@@ -81,6 +81,7 @@ pub struct PartitionWriter {
     data: Vec<u8>,
     refs: Vec<BlockRef>,
     summaries: Vec<serde_json::Value>,
+    series: u64,
     points: u64,
     min_ts: i64,
     max_ts: i64,
@@ -97,6 +98,7 @@ impl PartitionWriter {
             data: Vec::new(),
             refs: Vec::new(),
             summaries: Vec::new(),
+            series: 0,
             points: 0,
             min_ts: i64::MAX,
             max_ts: i64::MIN,
@@ -132,6 +134,15 @@ impl PartitionWriter {
                 len: (self.data.len() as u64 - offset) as u32,
             });
         }
+        self.points += ts.len() as u64;
+        self.series += 1;
+        self.min_ts = self.min_ts.min(first);
+        self.max_ts = self.max_ts.max(last);
+        // Hourly summaries stay partition-level: per-series detail there would cost more bytes
+        // per point than the data. Historical analytics carry per-series statistics.
+        if self.tier == Tier::Hourly {
+            return;
+        }
         let mut summary = serde_json::json!({
             "key": s.key, "id": s.id, "points": ts.len(), "min_ts": first, "max_ts": last,
         });
@@ -149,9 +160,6 @@ impl PartitionWriter {
             }
         }
         self.summaries.push(summary);
-        self.points += ts.len() as u64;
-        self.min_ts = self.min_ts.min(first);
-        self.max_ts = self.max_ts.max(last);
     }
 
     /// Writes and fsyncs the files; the partition is live once a manifest names it.
@@ -171,17 +179,19 @@ impl PartitionWriter {
             min_ts: self.min_ts,
             max_ts: self.max_ts,
             points: self.points,
-            series: self.summaries.len() as u64,
+            series: self.series,
             blocks: self.refs.len() as u64,
             bytes: (self.data.len() + index.len()) as u64,
             lz4: self.lz4,
         };
-        let summary = serde_json::json!({
+        let mut summary = serde_json::json!({
             "tier": self.tier.name(),
             "window": self.tier.window_name(self.window.0),
             "partition": &meta,
-            "series": self.summaries,
         });
+        if self.tier != Tier::Hourly {
+            summary["series"] = self.summaries.into();
+        }
         let summary =
             serde_json::to_vec_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
         write_file(storage, &path.join(data_name), &self.data)?;
