@@ -16,6 +16,8 @@ export declare class NativeEngine {
   seriesId(key: string): number | null
   /** Appends one numeric point; returns the write's sequence number. */
   putNumber(id: number, ts: number, value: number): number
+  /** Appends numeric points of many series at once (the TypeScript layer's put buffer). */
+  putPoints(ids: Uint32Array, timestamps: Float64Array, values: Float64Array): number
   /** Appends one event whose payload is the given bytes (JSON text). */
   putEvent(id: number, ts: number, payload: Buffer): number
   /** Appends a batch; the arrays are read in place, without a copy into JS objects. */

@@ -2,6 +2,7 @@ import native = require('./native')
 import type { NativeEngine, NativeStats } from './native'
 import { Rules, loadRules } from './config'
 import { WarpError, guard, guardAsync } from './errors'
+import { PutBuffer } from './buffer'
 import { Lifecycle, LifecycleReport, PartitionScore } from './lifecycle'
 import { Durability, Point, PutResult, RangeOptions, RangeResult, Series, SeriesOwner, SeriesSpec, canonicalKey } from './series'
 import { Timestamp, describe } from './time'
@@ -54,6 +55,7 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
   private readonly handles = new Map<string, Series<D>>()
   private readonly objectHandles = new WeakMap<object, Series<D>>()
   private native: NativeEngine | null
+  private readonly pending = new PutBuffer(() => this.engine())
   /** The lifecycle policy: its rules (changeable at runtime) and each partition's entropy. */
   readonly lifecycle: Lifecycle
 
@@ -86,10 +88,21 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
     }
   }
 
-  /** The native engine, or `CLOSED`. */
+  /** The native engine with every buffered put applied, or `CLOSED`. */
   live(): NativeEngine {
+    const engine = this.engine()
+    this.pending.drain()
+    return engine
+  }
+
+  /** The native engine as it is, or `CLOSED`. */
+  engine(): NativeEngine {
     if (this.native === null) throw new WarpError('CLOSED', 'the database is closed')
     return this.native
+  }
+
+  buffer(id: number, ts: number, value: number): void {
+    this.pending.push(id, ts, value)
   }
 
   /** A handle on one series (cached): the fast path for repeated writes. */
@@ -170,9 +183,9 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
 
   /** Makes everything durable, checkpoints and releases the directory. Safe to call twice. */
   async close(): Promise<void> {
-    const engine = this.native
-    if (engine === null) return
+    if (this.native === null) return
     await this.lifecycle.settle()
+    const engine = this.live()
     this.native = null
     await guardAsync(() => engine.close() as Promise<void>)
   }

@@ -34,7 +34,12 @@ export interface RangeOptions {
 /** What a `Series` needs from its database. */
 export interface SeriesOwner {
   readonly durability: Durability
+  /** The native engine after draining buffered puts (reads and ordered writes), or `CLOSED`. */
   live(): NativeEngine
+  /** The native engine without draining (series creation), or `CLOSED`. */
+  engine(): NativeEngine
+  /** Buffers one numeric point (interval and none durability). */
+  buffer(id: number, ts: number, value: number): void
 }
 
 const NO_POINTS: NumericRange = { timestamps: new Float64Array(0), values: new Float64Array(0) }
@@ -50,6 +55,11 @@ export function canonicalKey(spec: SeriesSpec): string {
     if (typeof v !== 'string') throw new WarpError('INVALID_SERIES', `tag '${k}' must be a string, not ${describe(v)}`)
   }
   return guard(() => native.canonicalSeriesOf(spec.metric, tags))
+}
+
+/** The same rule as the native layer's: a finite integer within ±(2^53 − 1). */
+function badTimestamp(t: number): WarpError {
+  return new WarpError('INVALID_TIMESTAMP', `invalid timestamp: ${t} is not an integer number of milliseconds within ±(2^53 − 1)`)
 }
 
 function encodeEvent(value: unknown): Buffer {
@@ -105,8 +115,15 @@ export class Series<D extends Durability = Durability> {
 
   /** Appends a point: a number goes to the numeric column, any other JSON value is an event. */
   put(value: unknown, ts?: Timestamp): PutResult<D> {
-    const engine = this.owner.live()
     const t = ts === undefined ? Date.now() : typeof ts === 'number' ? ts : toMillis(ts)
+    if (typeof value === 'number' && this.owner.durability !== 'sync') {
+      // The hot path: no native call per point (see PutBuffer).
+      this.owner.engine()
+      if (!Number.isSafeInteger(t)) throw badTimestamp(t)
+      this.owner.buffer(this.numericId >= 0 ? this.numericId : this.create('numeric'), t, value)
+      return undefined as PutResult<D>
+    }
+    const engine = this.owner.live()
     let seq: number
     try {
       if (typeof value === 'number') {
@@ -171,7 +188,7 @@ export class Series<D extends Durability = Durability> {
   }
 
   private create(kind: 'numeric' | 'event'): number {
-    const id = guard(() => this.owner.live().ensureSeries(this.key, kind))
+    const id = guard(() => this.owner.engine().ensureSeries(this.key, kind))
     if (kind === 'numeric') this.numericId = id
     else this.eventId = id
     return id

@@ -304,6 +304,31 @@ impl Engine {
         self.inner.accepted(st)
     }
 
+    /// Appends numeric points of any series (point i is `ids[i]`, `ts[i]`, `values[i]`), all or
+    /// none: everything is checked before anything is applied. Returns the sequence number.
+    pub fn put_points(&self, ids: &[SeriesId], ts: &[i64], values: &[f64]) -> Result<u64> {
+        if ids.len() != ts.len() || ts.len() != values.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} ids, {} timestamps and {} values",
+                ids.len(),
+                ts.len(),
+                values.len()
+            )));
+        }
+        for &t in ts {
+            check_timestamp(t)?;
+        }
+        let mut st = self.inner.writable()?;
+        for &id in ids {
+            st.live.numeric_mut(id)?;
+        }
+        for ((&id, &t), &v) in ids.iter().zip(ts).zip(values) {
+            st.live.numeric_mut(id)?.push(t, v);
+            wal::push_point(&mut st.wal, id, t, v);
+        }
+        self.inner.accepted(st)
+    }
+
     /// Appends many numeric points of one series; returns the write's sequence number.
     pub fn put_batch(&self, id: SeriesId, timestamps: &[i64], values: &[f64]) -> Result<u64> {
         if timestamps.len() != values.len() {

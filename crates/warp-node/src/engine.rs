@@ -131,6 +131,24 @@ impl NativeEngine {
         guarded(|| self.engine.put_numeric(id, timestamp_from_f64(ts)?, value)).map(|s| s as f64)
     }
 
+    /// Appends numeric points of many series at once (the TypeScript layer's put buffer).
+    #[napi]
+    pub fn put_points(
+        &self,
+        ids: Uint32ArraySlice,
+        timestamps: Float64ArraySlice,
+        values: Float64ArraySlice,
+    ) -> Result<f64> {
+        guarded(|| {
+            let ts = timestamps
+                .iter()
+                .map(|&t| timestamp_from_f64(t))
+                .collect::<warp_core::Result<Vec<i64>>>()?;
+            self.engine.put_points(&ids, &ts, &values)
+        })
+        .map(|s| s as f64)
+    }
+
     /// Appends one event whose payload is the given bytes (JSON text).
     #[napi]
     pub fn put_event(&self, id: u32, ts: f64, payload: BufferSlice) -> Result<f64> {

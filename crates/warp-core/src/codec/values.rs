@@ -124,7 +124,11 @@ fn decode_decimal(data: &[u8], count: usize, out: &mut Vec<f64>) -> DecodeResult
         let bit = i * width as usize;
         let mut window = [0u8; 8];
         window.copy_from_slice(&padded[bit / 8..bit / 8 + 8]);
-        let delta = if width == 0 { 0 } else { (u64::from_be_bytes(window) << (bit % 8)) >> shift };
+        let delta = if width == 0 {
+            0
+        } else {
+            (u64::from_be_bytes(window) << (bit % 8)) >> shift
+        };
         m = m.wrapping_add(unzigzag(delta));
         out.push(m as f64 / scale);
     }
