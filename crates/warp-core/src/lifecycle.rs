@@ -77,25 +77,26 @@ impl Inner {
         let mut windows: BTreeMap<i64, Vec<(SeriesId, &str, Column<'_>)>> = BTreeMap::new();
         let mut total = 0u64;
         for (id, s) in sealed.iter().enumerate() {
-            let id = id as SeriesId;
-            match &s.points {
+            // Sealed columns come out of `split_before` sorted.
+            let column = match &s.points {
                 Points::Numeric(c) => {
                     let (ts, vs) = c.range_sorted(i64::MIN, i64::MAX).unwrap_or_default();
-                    for (start, range) in hour_runs(ts) {
-                        let col = Column::Numeric(&ts[range.clone()], &vs[range]);
-                        windows.entry(start).or_default().push((id, &s.key, col));
-                    }
-                    total += ts.len() as u64;
+                    Column::Numeric(ts, vs)
                 }
                 Points::Event(c) => {
                     let (ts, ps) = c.range_sorted(i64::MIN, i64::MAX).unwrap_or_default();
-                    for (start, range) in hour_runs(ts) {
-                        let col = Column::Event(&ts[range.clone()], &ps[range]);
-                        windows.entry(start).or_default().push((id, &s.key, col));
-                    }
-                    total += ts.len() as u64;
+                    Column::Event(ts, ps)
                 }
+            };
+            let ts = column.timestamps();
+            for (start, range) in hour_runs(ts) {
+                windows.entry(start).or_default().push((
+                    id as SeriesId,
+                    &s.key,
+                    column.slice(range),
+                ));
             }
+            total += ts.len() as u64;
         }
         let mut added = Vec::new();
         for (start, columns) in windows {

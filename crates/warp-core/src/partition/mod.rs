@@ -49,10 +49,18 @@ pub enum Column<'a> {
     Event(&'a [i64], &'a [Payload]),
 }
 
-impl Column<'_> {
-    fn timestamps(&self) -> &[i64] {
+impl<'a> Column<'a> {
+    pub fn timestamps(&self) -> &'a [i64] {
         match self {
             Column::Numeric(ts, _) | Column::Event(ts, _) => ts,
+        }
+    }
+
+    /// The points at positions `range`.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Column<'a> {
+        match self {
+            Column::Numeric(ts, vs) => Column::Numeric(&ts[range.clone()], &vs[range]),
+            Column::Event(ts, ps) => Column::Event(&ts[range.clone()], &ps[range]),
         }
     }
 }
