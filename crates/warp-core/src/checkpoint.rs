@@ -4,21 +4,24 @@
 //! `temporal/live/checkpoints/<next segment, 20 digits>.ckpt`, little-endian:
 //! `magic "WARPCKP\0" | version u32 | reserved u32 | next_segment u64 | series u32`, then per
 //! series in id order `kind u8 | key_len u16 | key | count u64 | points`, then `crc32c u32` of
-//! everything before it. Numeric points are `ts i64 × count` then `value f64 × count`; event
-//! points are `ts i64 | len u32 | payload` each. It is written to a temporary name, fsynced,
-//! renamed into place and its directory fsynced before a manifest names it.
+//! everything before it. The points are blocks of at most 8192 points in the partition block
+//! format (see `docs/format.md`), so a checkpoint is as compact as an hourly partition. It is
+//! written to a temporary name, fsynced, renamed into place and its directory fsynced before a
+//! manifest names it.
 
 use std::path::Path;
 
+use crate::codec::block::{self, BlockPoints};
+use crate::codec::MAX_BLOCK_POINTS;
 use crate::column::Column;
 use crate::error::{Error, Result};
-use crate::live::{LiveTier, Payload, Points};
+use crate::live::{LiveTier, Points};
 use crate::series::SeriesKind;
 use crate::storage::Storage;
-use crate::wal::{put_words, Cursor};
+use crate::wal::Cursor;
 
 const MAGIC: &[u8; 8] = b"WARPCKP\0";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 pub fn file_name(next_segment: u64) -> String {
     format!("{next_segment:020}.ckpt")
@@ -46,16 +49,21 @@ pub fn encode(tier: &mut LiveTier, next_segment: u64) -> Vec<u8> {
             Points::Numeric(c) => {
                 let (ts, values) = c.all();
                 out.extend_from_slice(&(ts.len() as u64).to_le_bytes());
-                put_words(&mut out, ts.iter().map(|t| t.to_le_bytes()));
-                put_words(&mut out, values.iter().map(|v| v.to_le_bytes()));
+                for (t, v) in ts
+                    .chunks(MAX_BLOCK_POINTS)
+                    .zip(values.chunks(MAX_BLOCK_POINTS))
+                {
+                    block::encode_numeric(t, v, false, &mut out);
+                }
             }
             Points::Event(c) => {
                 let (ts, payloads) = c.all();
                 out.extend_from_slice(&(ts.len() as u64).to_le_bytes());
-                for (t, p) in ts.iter().zip(payloads) {
-                    out.extend_from_slice(&t.to_le_bytes());
-                    out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-                    out.extend_from_slice(p);
+                for (t, p) in ts
+                    .chunks(MAX_BLOCK_POINTS)
+                    .zip(payloads.chunks(MAX_BLOCK_POINTS))
+                {
+                    block::encode_events(t, p, &mut out);
                 }
             }
         }
@@ -98,29 +106,7 @@ pub fn decode(data: &[u8]) -> Result<(LiveTier, u64), String> {
             return Err(format!("series {key} appears twice"));
         }
         let n = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
-        let points = match kind {
-            SeriesKind::Numeric => {
-                let ts = c.words(n, i64::from_le_bytes)?;
-                let values = c.words(n, f64::from_le_bytes)?;
-                check_sorted(&ts, key)?;
-                Points::Numeric(Column::from_sorted(ts, values))
-            }
-            SeriesKind::Event => {
-                // Each event takes at least 12 bytes: refuse counts the file cannot hold.
-                if n > c.remaining() / 12 {
-                    return Err(format!("series {key} claims {n} events"));
-                }
-                let mut ts = Vec::with_capacity(n);
-                let mut payloads: Vec<Payload> = Vec::with_capacity(n);
-                for _ in 0..n {
-                    ts.push(c.i64()?);
-                    let len = c.u32()? as usize;
-                    payloads.push(c.bytes(len)?.into());
-                }
-                check_sorted(&ts, key)?;
-                Points::Event(Column::from_sorted(ts, payloads))
-            }
-        };
+        let points = decode_points(&mut c, kind, n).map_err(|e| format!("series {key}: {e}"))?;
         tier.add_with(key.to_owned(), points);
     }
     if !c.is_empty() {
@@ -129,12 +115,33 @@ pub fn decode(data: &[u8]) -> Result<(LiveTier, u64), String> {
     Ok((tier, next_segment))
 }
 
-fn check_sorted(ts: &[i64], key: &str) -> Result<(), String> {
-    if ts.windows(2).all(|w| w[0] < w[1]) {
-        Ok(())
-    } else {
-        Err(format!("timestamps of {key} are not strictly increasing"))
+/// Reads the blocks holding one series' `n` points.
+fn decode_points(c: &mut Cursor<'_>, kind: SeriesKind, n: usize) -> Result<Points, String> {
+    let (mut ts, mut values, mut payloads) = (Vec::new(), Vec::new(), Vec::new());
+    while ts.len() < n {
+        let len = block::read_header(c.rest())?.total_len();
+        match block::decode(c.bytes(len)?)?.1 {
+            BlockPoints::Numeric(t, v) if kind == SeriesKind::Numeric => {
+                ts.extend(t);
+                values.extend(v);
+            }
+            BlockPoints::Event(t, p) if kind == SeriesKind::Event => {
+                ts.extend(t);
+                payloads.extend(p);
+            }
+            _ => return Err("a block of the wrong kind".into()),
+        }
     }
+    if ts.len() != n || !ts.windows(2).all(|w| w[0] < w[1]) {
+        return Err(format!(
+            "{} timestamps, not {n} strictly increasing ones",
+            ts.len()
+        ));
+    }
+    Ok(match kind {
+        SeriesKind::Numeric => Points::Numeric(Column::from_sorted(ts, values)),
+        SeriesKind::Event => Points::Event(Column::from_sorted(ts, payloads)),
+    })
 }
 
 /// Writes a checkpoint atomically; returns its file name. It is live once the manifest names it.
@@ -203,7 +210,7 @@ mod tests {
         let b = tier.add("log", SeriesKind::Event);
         tier.event_mut(b)
             .unwrap()
-            .push(7, Payload::from(&b"{}"[..]));
+            .push(7, crate::codec::Payload::from(&b"{}"[..]));
         tier
     }
 

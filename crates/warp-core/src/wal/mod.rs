@@ -6,8 +6,8 @@ mod replay;
 mod segment;
 
 pub use frame::{FrameBuffer, MAX_PAYLOAD};
+pub(crate) use record::Cursor;
 pub use record::{push_batch, push_event, push_point, push_series, Entry, MAX_EVENT_BYTES};
-pub(crate) use record::{put_words, Cursor};
 pub use replay::{replay, ReplayReport, Replayed};
 pub use segment::{
     file_name as segment_file_name, SegmentWriter, HEADER_LEN as SEGMENT_HEADER_LEN,

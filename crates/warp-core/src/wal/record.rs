@@ -69,7 +69,7 @@ pub fn push_batch(fb: &mut FrameBuffer, id: SeriesId, timestamps: &[i64], values
 }
 
 /// Appends 8-byte words with one resize, so the copy loop vectorizes.
-pub(crate) fn put_words(buf: &mut Vec<u8>, words: impl ExactSizeIterator<Item = [u8; 8]>) {
+fn put_words(buf: &mut Vec<u8>, words: impl ExactSizeIterator<Item = [u8; 8]>) {
     let start = buf.len();
     buf.resize(start + words.len() * 8, 0);
     for (dst, w) in buf[start..].chunks_exact_mut(8).zip(words) {
@@ -99,6 +99,11 @@ impl<'a> Cursor<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.pos == self.data.len()
+    }
+
+    /// Everything not read yet.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.data[self.pos..]
     }
 
     pub fn remaining(&self) -> usize {
