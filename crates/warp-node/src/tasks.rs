@@ -56,3 +56,17 @@ where
         Ok((self.finish)(output))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_internal_error() {
+        let err = guarded::<()>(|| panic!("boom")).unwrap_err();
+        assert_eq!(err.reason, "INTERNAL: internal error: boom");
+        let err = guarded::<()>(|| Err(warp_core::Error::Closed)).unwrap_err();
+        assert_eq!(err.reason, "CLOSED: the database is closed");
+        assert_eq!(guarded(|| Ok(7)).unwrap(), 7);
+    }
+}
