@@ -82,16 +82,24 @@ impl<'a> BitReader<'a> {
         }
         // One unaligned big-endian window holds any n ≤ 56 bits at any bit offset.
         let byte = self.pos / 8;
-        let avail = (self.data.len() - byte).min(8);
         let mut window = [0u8; 8];
-        window[..avail].copy_from_slice(&self.data[byte..byte + avail]);
+        match self.data.get(byte..byte + 8) {
+            Some(eight) => window.copy_from_slice(eight),
+            None => {
+                let tail = &self.data[byte..];
+                window[..tail.len()].copy_from_slice(tail);
+            }
+        }
         let word = u64::from_be_bytes(window) << (self.pos % 8);
         self.pos = end;
         Ok(word >> (64 - n))
     }
 
     pub fn bit(&mut self) -> DecodeResult<bool> {
-        Ok(self.read(1)? == 1)
+        let byte = *self.data.get(self.pos / 8).ok_or("bit stream ends early")?;
+        let bit = (byte >> (7 - self.pos % 8)) & 1;
+        self.pos += 1;
+        Ok(bit == 1)
     }
 }
 
