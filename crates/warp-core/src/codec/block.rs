@@ -4,9 +4,9 @@
 //! ```text
 //! count u32 | kind u8 | value codec u8 | flags u8 | reserved u8
 //! min_ts i64 | max_ts i64 | min f64 | max f64 | sum f64 | first f64 | last f64
-//! ts_len u32 | raw_len u32 | body_len u32 | body crc32c u32 | body (body_len bytes)
+//! ts_len u32 | raw_len u32 | body_len u32 | crc32c u32 | body (body_len bytes)
 //! ```
-//! The body is the timestamp column (`ts_len` bytes) followed by the value column; with the
+//! The CRC covers the header before it and the stored body. The body is the timestamp column (`ts_len` bytes) followed by the value column; with the
 //! LZ4 flag it is LZ4-compressed as a whole (`raw_len` bytes once decompressed). Numeric value
 //! summaries ignore NaN; event blocks keep zeros there.
 
@@ -148,6 +148,7 @@ fn finish(
     } else {
         raw
     };
+    let start = out.len();
     out.extend_from_slice(&(ts.len() as u32).to_le_bytes());
     out.extend_from_slice(&[kind, codec, if lz4 { FLAG_LZ4 } else { 0 }, 0]);
     out.extend_from_slice(&ts.first().copied().unwrap_or(0).to_le_bytes());
@@ -155,14 +156,11 @@ fn finish(
     for v in [s.min, s.max, s.sum, s.first, s.last] {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    for n in [
-        ts_len as u32,
-        raw_len as u32,
-        body.len() as u32,
-        crc32c::crc32c(&body),
-    ] {
+    for n in [ts_len as u32, raw_len as u32, body.len() as u32] {
         out.extend_from_slice(&n.to_le_bytes());
     }
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[start..]), &body);
+    out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(&body);
 }
 
@@ -218,7 +216,7 @@ pub fn decode(data: &[u8]) -> DecodeResult<(BlockHeader, BlockPoints)> {
     let body = data
         .get(HEADER_LEN..body_end)
         .ok_or("block body runs past the end")?;
-    if crc32c::crc32c(body) != header.crc {
+    if crc32c::crc32c_append(crc32c::crc32c(&data[..HEADER_LEN - 4]), body) != header.crc {
         return Err("block checksum mismatch".into());
     }
     let raw_owned;
@@ -307,7 +305,7 @@ mod tests {
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x21;
-            let _ = decode(&bad); // must not panic; most flips are caught by the CRC
+            assert!(decode(&bad).is_err(), "flipped byte {i}");
         }
     }
 }
