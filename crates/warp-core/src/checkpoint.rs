@@ -34,43 +34,71 @@ fn parse_name(name: &str) -> Option<u64> {
         .flatten()
 }
 
-pub fn encode(tier: &mut LiveTier, next_segment: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&next_segment.to_le_bytes());
-    out.extend_from_slice(&(tier.len() as u32).to_le_bytes());
-    for series in tier.iter_mut() {
-        out.push(series.points.kind() as u8);
-        out.extend_from_slice(&(series.key.len() as u16).to_le_bytes());
-        out.extend_from_slice(series.key.as_bytes());
-        match &mut series.points {
+/// Builds a checkpoint one series at a time (in id order).
+pub struct Encoder {
+    out: Vec<u8>,
+    series: u32,
+}
+
+impl Encoder {
+    pub fn new(next_segment: u64) -> Self {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&next_segment.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes()); // series count, patched by `finish`
+        Encoder { out, series: 0 }
+    }
+
+    /// Adds the next series; its points must be normalized (sorted, one per timestamp).
+    pub fn add(&mut self, key: &str, points: &Points) {
+        let out = &mut self.out;
+        out.push(points.kind() as u8);
+        out.extend_from_slice(&(key.len() as u16).to_le_bytes());
+        out.extend_from_slice(key.as_bytes());
+        match points {
             Points::Numeric(c) => {
-                let (ts, values) = c.all();
+                let (ts, values) = c.range_sorted(i64::MIN, i64::MAX).unwrap_or_default();
                 out.extend_from_slice(&(ts.len() as u64).to_le_bytes());
                 for (t, v) in ts
                     .chunks(MAX_BLOCK_POINTS)
                     .zip(values.chunks(MAX_BLOCK_POINTS))
                 {
-                    block::encode_numeric(t, v, false, &mut out);
+                    block::encode_numeric(t, v, false, out);
                 }
             }
             Points::Event(c) => {
-                let (ts, payloads) = c.all();
+                let (ts, payloads) = c.range_sorted(i64::MIN, i64::MAX).unwrap_or_default();
                 out.extend_from_slice(&(ts.len() as u64).to_le_bytes());
                 for (t, p) in ts
                     .chunks(MAX_BLOCK_POINTS)
                     .zip(payloads.chunks(MAX_BLOCK_POINTS))
                 {
-                    block::encode_events(t, p, &mut out);
+                    block::encode_events(t, p, out);
                 }
             }
         }
+        self.series += 1;
     }
-    let crc = crc32c::crc32c(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out[24..28].copy_from_slice(&self.series.to_le_bytes());
+        let crc = crc32c::crc32c(&self.out);
+        self.out.extend_from_slice(&crc.to_le_bytes());
+        self.out
+    }
+}
+
+/// A checkpoint of a whole tier at once.
+#[cfg(test)]
+pub fn encode(tier: &mut LiveTier, next_segment: u64) -> Vec<u8> {
+    let mut encoder = Encoder::new(next_segment);
+    for s in tier.iter_mut() {
+        s.points.normalize();
+        encoder.add(&s.key, &s.points);
+    }
+    encoder.finish()
 }
 
 /// Decodes a checkpoint; the reason if it is damaged.

@@ -660,47 +660,63 @@ impl Inner {
 
     /// `checkpoint` for a caller that holds `manifest_lock`.
     pub(crate) fn checkpoint_locked(&self) -> Result<u64> {
-        let live = self.roll(|st| st.live.clone())?;
-        self.commit(Some(live), |manifest| manifest, Vec::new())
+        let next_segment = self.roll()?;
+        self.commit(Some(next_segment), |manifest| manifest, Vec::new())
     }
 
-    /// Writes the buffer out, starts a new WAL segment and, at that exact point, lets `take`
-    /// snapshot (or split) the live tier. Returns the snapshot and the new segment's index:
-    /// the snapshot holds every write in the segments before it.
-    pub(crate) fn roll(
-        &self,
-        take: impl FnOnce(&mut State) -> LiveTier,
-    ) -> Result<(LiveTier, u64)> {
+    /// Writes the WAL buffer out and starts a new segment; returns its index. Every write
+    /// accepted before the roll is in the segments before it.
+    pub(crate) fn roll(&self) -> Result<u64> {
         let mut writer = lock(&self.writer);
         let w = writer.as_mut().ok_or(Error::Closed)?;
-        let (bytes, upto, snapshot) = {
+        let (bytes, upto) = {
             let mut st = lock(&self.state);
             if let Some(reason) = &st.failed {
                 return Err(Error::WalFailed(reason.clone()));
             }
-            let snapshot = take(&mut st);
-            (st.wal.take(), st.seq, snapshot)
+            (st.wal.take(), st.seq)
         };
         let next = w.append(&bytes).and_then(|()| w.roll());
         let next = next.map_err(|e| self.fail(e))?;
         self.durable_seq.fetch_max(upto, Ordering::AcqRel);
-        Ok((snapshot, next))
+        Ok(next)
     }
 
-    /// Commits a new manifest generation: a new checkpoint of the live tier if given (a
-    /// snapshot covering the WAL segments before the given index), and the partitions `edit`
-    /// leaves in the manifest plus `added`. Then deletes what the new generation no longer
+    /// Encodes a checkpoint of the live tier one series at a time, holding the state lock only
+    /// while copying one series, so writers never wait for the whole tier. The result is a
+    /// fuzzy snapshot: every write before the roll to `next_segment`, plus perhaps some after.
+    /// That is enough, because replaying the segments from `next_segment` re-applies those
+    /// later writes in order, and re-applying a write is harmless (the last write wins).
+    fn encode_checkpoint(&self, next_segment: u64) -> Result<Vec<u8>> {
+        let mut encoder = checkpoint::Encoder::new(next_segment);
+        for id in 0.. {
+            let copy = {
+                let mut st = self.readable()?;
+                let Ok(series) = st.live.get_mut(id) else {
+                    break;
+                };
+                series.points.normalize();
+                (series.key.clone(), series.points.clone())
+            };
+            encoder.add(&copy.0, &copy.1);
+        }
+        Ok(encoder.finish())
+    }
+
+    /// Commits a new manifest generation: a new checkpoint of the live tier if given the
+    /// segment it starts from (see `encode_checkpoint`), and the partitions `edit` leaves in
+    /// the manifest plus `added`. Then deletes what the new generation no longer
     /// names. Returns the size of the checkpoint written (0 if none).
     pub(crate) fn commit(
         &self,
-        live: Option<(LiveTier, u64)>,
+        next_segment: Option<u64>,
         edit: impl FnOnce(Manifest) -> Manifest,
         added: Vec<Arc<crate::partition::Partition>>,
     ) -> Result<u64> {
         let dir = self.layout.checkpoints();
-        let written = match live {
-            Some((mut snapshot, next_segment)) => {
-                let bytes = checkpoint::encode(&mut snapshot, next_segment);
+        let written = match next_segment {
+            Some(next_segment) => {
+                let bytes = self.encode_checkpoint(next_segment)?;
                 let name = checkpoint::write(self.storage.as_ref(), &dir, &bytes, next_segment)?;
                 Some((name, bytes.len() as u64, next_segment))
             }
@@ -904,7 +920,12 @@ fn select<V>(mut ts: Vec<i64>, mut vs: Vec<V>, opts: RangeOptions) -> (Vec<i64>,
 fn apply(live: &mut LiveTier, entry: Entry<'_>) -> Result<u64> {
     match entry {
         Entry::Series { id, kind, key } => {
-            if id as usize != live.len() || live.id(key).is_some() {
+            // A fuzzy checkpoint may already hold a series created after its segment began.
+            let known = live.id(key);
+            if known == Some(id) && live.get(id)?.points.kind() == kind {
+                return Ok(0);
+            }
+            if id as usize != live.len() || known.is_some() {
                 return Err(Error::Internal(format!(
                     "series record {id} ({key}) is out of sequence"
                 )));

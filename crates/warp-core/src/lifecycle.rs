@@ -11,7 +11,8 @@
 //!
 //! Each runs under `manifest_lock` and commits by replacing the manifest, so a crash at any
 //! point leaves the old set of files or the new one. Puts and queries continue meanwhile:
-//! writers are held only while the live tier is split, readers see the old set until commit.
+//! writers wait only while one series is split or copied, readers see the old set until the
+//! commit.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -47,20 +48,25 @@ impl Inner {
         if !self.readable()?.live.has_before(cutoff) {
             return Ok(0);
         }
-        let mut taken = None;
-        let live = self.roll(|st| {
-            let sealed = Arc::new(st.live.split_before(cutoff));
-            st.sealing = Some(sealed.clone());
-            taken = Some(sealed);
-            st.live.clone()
-        })?;
-        let Some(sealed) = taken else {
-            return Ok(0);
-        };
-        match self.write_sealed(&sealed, live, lz4) {
+        let next_segment = self.roll()?;
+        // Series by series, move the old points into the sealing set, where readers still find
+        // them: writers wait for one series' split, never for the whole tier.
+        for id in 0.. {
+            let mut st = self.readable()?;
+            if id as usize >= st.live.len() {
+                break;
+            }
+            let key = st.live.get(id)?.key.clone();
+            let taken = st.live.split_series(id, cutoff)?;
+            let sealing = st.sealing.get_or_insert_with(Default::default);
+            Arc::make_mut(sealing).add_with(key, taken);
+        }
+        let sealed = self.readable()?.sealing.clone().unwrap_or_default();
+        match self.write_sealed(&sealed, next_segment, lz4) {
             Ok(points) => Ok(points),
             Err(e) => {
                 // Nothing was committed: put the points back where readers expect them.
+                drop(sealed);
                 let mut st = lock(&self.state);
                 if let Some(sealed) = st.sealing.take() {
                     st.live.restore(Arc::unwrap_or_clone(sealed));
@@ -70,7 +76,7 @@ impl Inner {
         }
     }
 
-    fn write_sealed(&self, sealed: &LiveTier, live: (LiveTier, u64), lz4: bool) -> Result<u64> {
+    fn write_sealed(&self, sealed: &LiveTier, next_segment: u64, lz4: bool) -> Result<u64> {
         let temporal = self.layout.temporal();
         let mut manifest = self.readable()?.tiers.manifest.clone();
         // Each series' sorted points, cut at hour boundaries: window start → columns.
@@ -120,7 +126,7 @@ impl Inner {
                 meta,
             )?));
         }
-        self.commit(Some(live), |_| manifest, added)?;
+        self.commit(Some(next_segment), |_| manifest, added)?;
         let mut st = lock(&self.state);
         st.lifecycle.seals += 1;
         st.lifecycle.sealed_points += total;

@@ -149,16 +149,12 @@ impl LiveTier {
         self.series.iter().any(|s| s.points.has_before(cutoff))
     }
 
-    /// Removes the points older than `cutoff`, returning them as a tier with the same series.
-    pub fn split_before(&mut self, cutoff: i64) -> LiveTier {
-        let mut taken = LiveTier::default();
-        for s in &mut self.series {
-            taken.add_with(s.key.clone(), s.points.split_before(cutoff));
-        }
-        taken
+    /// Removes the points of series `id` older than `cutoff` and returns them.
+    pub fn split_series(&mut self, id: SeriesId, cutoff: i64) -> Result<Points> {
+        Ok(self.get_mut(id)?.points.split_before(cutoff))
     }
 
-    /// Undoes `split_before` (after a failed seal).
+    /// Puts back points taken by `split_series` (after a failed seal).
     pub fn restore(&mut self, taken: LiveTier) {
         for (s, t) in self.series.iter_mut().zip(taken.series) {
             s.points.restore(t.points);
