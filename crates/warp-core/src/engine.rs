@@ -15,20 +15,19 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::cache::{BlockCache, CacheStats};
-use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::lifecycle::LifecycleStats;
-use crate::live::{mismatch, LiveTier, Payload, Points};
-use crate::manifest::{self, Manifest};
+use crate::live::{mismatch, LiveTier, Payload};
 use crate::options::{Durability, Options};
 use crate::partition::{PartitionMeta, Tier};
-use crate::query::{self, Kind, Run};
+use crate::read::select;
+use crate::recovery::{recover, Recovered};
 use crate::series::{SeriesId, SeriesKey, SeriesKind};
 use crate::storage::{FsStorage, LockGuard, Storage};
 use crate::tiers::{self, TierSet};
 use crate::time::check_timestamp;
-use crate::wal::{self, Entry, FrameBuffer, ReplayReport, SegmentWriter, MAX_EVENT_BYTES};
+use crate::wal::{self, FrameBuffer, ReplayReport, SegmentWriter, MAX_EVENT_BYTES};
 
 /// A point's value.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,30 +119,30 @@ pub(crate) struct State {
     pub(crate) sealing: Option<Arc<LiveTier>>,
     /// The partitions of the current manifest.
     pub(crate) tiers: Arc<TierSet>,
-    wal: FrameBuffer,
+    pub(crate) wal: FrameBuffer,
     /// Count of writes accepted so far; a write's number is its sequence.
-    seq: u64,
+    pub(crate) seq: u64,
     /// Set when writing the WAL failed: writes are refused from then on.
-    failed: Option<String>,
-    closed: bool,
-    checkpoints_written: u64,
-    last_checkpoint_bytes: u64,
+    pub(crate) failed: Option<String>,
+    pub(crate) closed: bool,
+    pub(crate) checkpoints_written: u64,
+    pub(crate) last_checkpoint_bytes: u64,
     pub(crate) lifecycle: LifecycleStats,
 }
 
 pub(crate) struct Inner {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) layout: Layout,
-    options: Options,
+    pub(crate) options: Options,
     pub(crate) state: Mutex<State>,
     /// `None` once closed.
-    writer: Mutex<Option<SegmentWriter>>,
-    durable_seq: AtomicU64,
-    wal_syncs: AtomicU64,
+    pub(crate) writer: Mutex<Option<SegmentWriter>>,
+    pub(crate) durable_seq: AtomicU64,
+    pub(crate) wal_syncs: AtomicU64,
     pub(crate) manifest_lock: Mutex<()>,
     pub(crate) cache: BlockCache,
-    stop_flusher: (Mutex<bool>, Condvar),
-    recovery: RecoveryStats,
+    pub(crate) stop_flusher: (Mutex<bool>, Condvar),
+    pub(crate) recovery: RecoveryStats,
 }
 
 pub struct Engine {
@@ -178,48 +177,12 @@ impl Engine {
         };
         layout.create_directories(storage.as_ref())?;
 
-        let mut recovery = RecoveryStats::default();
-        let temporal = layout.temporal();
-        let manifest = manifest::load(storage.as_ref(), &temporal)?.unwrap_or_default();
-        let ckpt_dir = layout.checkpoints();
-        checkpoint::remove_others(storage.as_ref(), &ckpt_dir, manifest.checkpoint.as_deref())?;
-        tiers::collect_garbage(storage.as_ref(), &temporal, &manifest)?;
-        let tiers = TierSet::open(
-            storage.as_ref(),
-            &temporal,
-            manifest,
-            options.repair,
-            &mut recovery.dropped_partitions,
-        )?;
-        let (mut live, first_segment) = match &tiers.manifest.checkpoint {
-            Some(name) => {
-                let (live, next_segment) = checkpoint::load(storage.as_ref(), &ckpt_dir, name)?;
-                recovery.checkpoint_loaded = true;
-                recovery.checkpoint_points = live.iter().map(|s| s.points.len() as u64).sum();
-                (live, next_segment)
-            }
-            None => (LiveTier::default(), 1),
-        };
-        let mut replayed_points = 0u64;
-        let replayed = wal::replay(
-            storage.as_ref(),
-            &layout.wal(),
-            first_segment,
-            options.repair,
-            &mut |entry| {
-                replayed_points += apply(&mut live, entry).map_err(|e| e.to_string())?;
-                Ok(())
-            },
-        )?;
-        recovery.replayed_points = replayed_points;
-        recovery.wal = replayed.report;
-        let writer = SegmentWriter::start(
-            storage.clone(),
-            &layout.wal(),
-            replayed.next_index,
-            options.segment_bytes,
-            replayed.sizes,
-        )?;
+        let Recovered {
+            live,
+            tiers,
+            writer,
+            mut recovery,
+        } = recover(storage.clone(), &layout, &options)?;
         recovery.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
 
         let repaired = recovery.wal.repaired() || !recovery.dropped_partitions.is_empty();
@@ -648,187 +611,9 @@ impl Inner {
 
     /// Records a WAL failure: the taken bytes are not durable, so no later write may be
     /// acknowledged on top of them.
-    fn fail(&self, e: Error) -> Error {
+    pub(crate) fn fail(&self, e: Error) -> Error {
         lock(&self.state).failed = Some(e.to_string());
         e
-    }
-
-    pub(crate) fn checkpoint(&self) -> Result<u64> {
-        let _one_at_a_time = lock(&self.manifest_lock);
-        self.checkpoint_locked()
-    }
-
-    /// `checkpoint` for a caller that holds `manifest_lock`.
-    pub(crate) fn checkpoint_locked(&self) -> Result<u64> {
-        let next_segment = self.roll()?;
-        self.commit(Some(next_segment), |manifest| manifest, Vec::new())
-    }
-
-    /// Writes the WAL buffer out and starts a new segment; returns its index. Every write
-    /// accepted before the roll is in the segments before it.
-    pub(crate) fn roll(&self) -> Result<u64> {
-        let mut writer = lock(&self.writer);
-        let w = writer.as_mut().ok_or(Error::Closed)?;
-        let (bytes, upto) = {
-            let mut st = lock(&self.state);
-            if let Some(reason) = &st.failed {
-                return Err(Error::WalFailed(reason.clone()));
-            }
-            (st.wal.take(), st.seq)
-        };
-        let next = w.append(&bytes).and_then(|()| w.roll());
-        let next = next.map_err(|e| self.fail(e))?;
-        self.durable_seq.fetch_max(upto, Ordering::AcqRel);
-        Ok(next)
-    }
-
-    /// Encodes a checkpoint of the live tier one series at a time, holding the state lock only
-    /// while copying one series, so writers never wait for the whole tier. The result is a
-    /// fuzzy snapshot: every write before the roll to `next_segment`, plus perhaps some after.
-    /// That is enough, because replaying the segments from `next_segment` re-applies those
-    /// later writes in order, and re-applying a write is harmless (the last write wins).
-    fn encode_checkpoint(&self, next_segment: u64) -> Result<Vec<u8>> {
-        let mut encoder = checkpoint::Encoder::new(next_segment);
-        for id in 0.. {
-            let copy = {
-                let mut st = self.readable()?;
-                let Ok(series) = st.live.get_mut(id) else {
-                    break;
-                };
-                series.points.normalize();
-                (series.key.clone(), series.points.clone())
-            };
-            encoder.add(&copy.0, &copy.1);
-        }
-        Ok(encoder.finish())
-    }
-
-    /// Commits a new manifest generation: a new checkpoint of the live tier if given the
-    /// segment it starts from (see `encode_checkpoint`), and the partitions `edit` leaves in
-    /// the manifest plus `added`. Then deletes what the new generation no longer
-    /// names. Returns the size of the checkpoint written (0 if none).
-    pub(crate) fn commit(
-        &self,
-        next_segment: Option<u64>,
-        edit: impl FnOnce(Manifest) -> Manifest,
-        added: Vec<Arc<crate::partition::Partition>>,
-    ) -> Result<u64> {
-        let dir = self.layout.checkpoints();
-        let written = match next_segment {
-            Some(next_segment) => {
-                let bytes = self.encode_checkpoint(next_segment)?;
-                let name = checkpoint::write(self.storage.as_ref(), &dir, &bytes, next_segment)?;
-                Some((name, bytes.len() as u64, next_segment))
-            }
-            None => None,
-        };
-        let old = self.readable()?.tiers.clone();
-        let mut manifest = edit(old.manifest.clone());
-        manifest.generation += 1;
-        if let Some((name, _, _)) = &written {
-            manifest.checkpoint = Some(name.clone());
-        }
-        manifest::store(self.storage.as_ref(), &self.layout.temporal(), &manifest)?;
-        let next = Arc::new(old.next(manifest, added));
-        let gone: Vec<PartitionMeta> = old
-            .partitions
-            .iter()
-            .filter(|p| !next.partitions.iter().any(|n| n.meta.id == p.meta.id))
-            .map(|p| p.meta.clone())
-            .collect();
-        {
-            let mut st = lock(&self.state);
-            st.tiers = next;
-            st.sealing = None;
-            if let Some((_, size, _)) = &written {
-                st.checkpoints_written += 1;
-                st.last_checkpoint_bytes = *size;
-            }
-        }
-        // Everything below is cleanup: a crash here leaves files the next open deletes.
-        if let Some((name, _, _)) = &written {
-            checkpoint::remove_others(self.storage.as_ref(), &dir, Some(name))?;
-        }
-        let temporal = self.layout.temporal();
-        for meta in &gone {
-            self.cache.forget_partition(meta.id);
-            let path = temporal.join(&meta.dir);
-            self.storage
-                .remove_dir_all(&path)
-                .map_err(Error::io("remove", &path))?;
-        }
-        if !gone.is_empty() {
-            for tier in Tier::ALL {
-                let d = temporal.join(tier.dir());
-                self.storage
-                    .sync_dir(&d)
-                    .map_err(Error::io("fsync directory", &d))?;
-            }
-        }
-        if let Some((_, size, next_segment)) = written {
-            if let Some(w) = lock(&self.writer).as_mut() {
-                w.retire_before(next_segment)?;
-            }
-            return Ok(size);
-        }
-        Ok(0)
-    }
-
-    fn kind(&self, id: SeriesId) -> Result<SeriesKind> {
-        Ok(self.readable()?.live.get(id)?.points.kind())
-    }
-
-    /// Points of one series in `[from, to]` from every tier, merged.
-    fn range<V: Kind + LiveValue>(&self, id: SeriesId, from: i64, to: i64) -> Result<Run<V>> {
-        let (live, sealing, tiers) = {
-            let mut st = self.readable()?;
-            let live = V::live_range(&mut st.live, id, from, to)?;
-            let sealing = match &st.sealing {
-                Some(s) => V::sorted_range(s, id, from, to)?,
-                None => (Vec::new(), Vec::new()),
-            };
-            (live, sealing, st.tiers.clone())
-        };
-        let mut runs = query::partition_runs::<V>(&self.cache, &tiers.partitions, id, from, to)?;
-        runs.push(sealing);
-        runs.push(live);
-        Ok(query::merge(runs))
-    }
-
-    /// The newest point of one series at or before `at`, from every tier.
-    fn as_of<V: Kind + LiveValue>(&self, id: SeriesId, at: i64) -> Result<Option<(i64, V)>> {
-        let (live, sealing, tiers) = {
-            let mut st = self.readable()?;
-            let live = V::live_as_of(&mut st.live, id, at)?;
-            let sealing = match &st.sealing {
-                Some(s) => {
-                    let (ts, vs) = V::sorted_range(s, id, i64::MIN, at)?;
-                    ts.last().copied().zip(vs.last().cloned())
-                }
-                None => None,
-            };
-            (live, sealing, st.tiers.clone())
-        };
-        // Wormhole: the live tier's newest point beats every partition older than it.
-        let newest_partition = tiers.partitions.iter().map(|p| p.meta.max_ts).max();
-        if let Some((t, v)) = &live {
-            if newest_partition.is_none_or(|m| m < *t) {
-                return Ok(Some((*t, v.clone())));
-            }
-        }
-        let stored = query::partition_as_of::<V>(&self.cache, &tiers.partitions, id, at)?;
-        // Priority: partitions by position, then the sealing set, then the live tier.
-        let top = tiers.partitions.len();
-        let candidates = [
-            stored,
-            sealing.map(|(t, v)| (t, top, v)),
-            live.map(|(t, v)| (t, top + 1, v)),
-        ];
-        Ok(candidates
-            .into_iter()
-            .flatten()
-            .max_by_key(|c| (c.0, c.1))
-            .map(|(t, _, v)| (t, v)))
     }
 
     /// Background loop of the `interval` and `none` modes.
@@ -847,107 +632,6 @@ impl Inner {
             let seq = lock(&self.state).seq;
             // A failure is recorded in `state.failed` and reported by the next write.
             let _ = self.sync_to(seq, fsync);
-        }
-    }
-}
-
-/// Reading the live and sealing tiers by value kind.
-trait LiveValue: Sized + Clone {
-    fn live_range(live: &mut LiveTier, id: SeriesId, from: i64, to: i64) -> Result<Run<Self>>;
-    fn sorted_range(sealed: &LiveTier, id: SeriesId, from: i64, to: i64) -> Result<Run<Self>>;
-    fn live_as_of(live: &mut LiveTier, id: SeriesId, at: i64) -> Result<Option<(i64, Self)>>;
-}
-
-macro_rules! live_value {
-    ($ty:ty, $variant:ident, $column:ident) => {
-        impl LiveValue for $ty {
-            fn live_range(
-                live: &mut LiveTier,
-                id: SeriesId,
-                from: i64,
-                to: i64,
-            ) -> Result<Run<Self>> {
-                let (ts, vs) = live.$column(id)?.range(from, to);
-                Ok((ts.to_vec(), vs.to_vec()))
-            }
-
-            fn sorted_range(
-                sealed: &LiveTier,
-                id: SeriesId,
-                from: i64,
-                to: i64,
-            ) -> Result<Run<Self>> {
-                match &sealed.get(id)?.points {
-                    Points::$variant(c) => {
-                        let (ts, vs) = c.range_sorted(from, to).unwrap_or_default();
-                        Ok((ts.to_vec(), vs.to_vec()))
-                    }
-                    _ => Ok((Vec::new(), Vec::new())),
-                }
-            }
-
-            fn live_as_of(
-                live: &mut LiveTier,
-                id: SeriesId,
-                at: i64,
-            ) -> Result<Option<(i64, Self)>> {
-                Ok(live.$column(id)?.as_of(at))
-            }
-        }
-    };
-}
-
-live_value!(f64, Numeric, numeric_mut);
-live_value!(Payload, Event, event_mut);
-
-/// Copies the selected part of a range out, honouring limit and order.
-fn select<V>(mut ts: Vec<i64>, mut vs: Vec<V>, opts: RangeOptions) -> (Vec<i64>, Vec<V>) {
-    let n = opts.limit.unwrap_or(usize::MAX).min(ts.len());
-    if opts.descending {
-        let start = ts.len() - n;
-        ts.drain(..start);
-        vs.drain(..start);
-        ts.reverse();
-        vs.reverse();
-    } else {
-        ts.truncate(n);
-        vs.truncate(n);
-    }
-    (ts, vs)
-}
-
-/// Applies one replayed WAL entry to the live tier; returns how many points it added.
-fn apply(live: &mut LiveTier, entry: Entry<'_>) -> Result<u64> {
-    match entry {
-        Entry::Series { id, kind, key } => {
-            // A fuzzy checkpoint may already hold a series created after its segment began.
-            let known = live.id(key);
-            if known == Some(id) && live.get(id)?.points.kind() == kind {
-                return Ok(0);
-            }
-            if id as usize != live.len() || known.is_some() {
-                return Err(Error::Internal(format!(
-                    "series record {id} ({key}) is out of sequence"
-                )));
-            }
-            live.add(key, kind);
-            Ok(0)
-        }
-        Entry::Point { id, ts, value } => {
-            live.numeric_mut(id)?.push(ts, value);
-            Ok(1)
-        }
-        Entry::Batch {
-            id,
-            timestamps,
-            values,
-        } => {
-            live.numeric_mut(id)?.extend(&timestamps, &values);
-            Ok(timestamps.len() as u64)
-        }
-        Entry::Event { id, ts, payload } => {
-            live.event_mut(id)?.push(ts, Payload::from(payload));
-            Ok(1)
         }
     }
 }
