@@ -137,8 +137,15 @@ pub fn partition_as_of<V: Kind>(
 ) -> Result<Option<(i64, usize, V)>> {
     let mut best: Option<(i64, usize, V)> = None;
     let now = now_ms();
-    for (prio, p) in partitions.iter().enumerate() {
-        if p.meta.min_ts > at || best.as_ref().is_some_and(|b| p.meta.max_ts < b.0) {
+    // Newest data first: once a point is found, partitions ending before it cannot beat it.
+    let mut order: Vec<usize> = (0..partitions.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(partitions[i].meta.max_ts));
+    for prio in order {
+        let p = &partitions[prio];
+        if best.as_ref().is_some_and(|b| p.meta.max_ts < b.0) {
+            break;
+        }
+        if p.meta.min_ts > at {
             continue;
         }
         let Some(last) = p.find(series, i64::MIN, at).pop() else {
