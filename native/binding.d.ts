@@ -150,6 +150,7 @@ export interface NativeStats {
   walBytes: number
   walSegments: number
   walSyncs: number
+  wormholeHits: number
   bufferedBytes: number
   checkpointsWritten: number
   lastCheckpointBytes: number

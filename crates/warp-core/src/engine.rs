@@ -102,6 +102,8 @@ pub struct Stats {
     pub wal_segments: u64,
     /// WAL fsyncs done; far fewer than writes when group commit works.
     pub wal_syncs: u64,
+    /// Latest/as-of reads answered by the live tier's newest-point pointer, no partition read.
+    pub wormhole_hits: u64,
     pub buffered_bytes: u64,
     pub checkpoints_written: u64,
     pub last_checkpoint_bytes: u64,
@@ -139,6 +141,7 @@ pub(crate) struct Inner {
     pub(crate) writer: Mutex<Option<SegmentWriter>>,
     pub(crate) durable_seq: AtomicU64,
     pub(crate) wal_syncs: AtomicU64,
+    pub(crate) wormhole_hits: AtomicU64,
     pub(crate) manifest_lock: Mutex<()>,
     pub(crate) cache: BlockCache,
     pub(crate) stop_flusher: (Mutex<bool>, Condvar),
@@ -206,6 +209,7 @@ impl Engine {
             writer: Mutex::new(Some(writer)),
             durable_seq: AtomicU64::new(0),
             wal_syncs: AtomicU64::new(0),
+            wormhole_hits: AtomicU64::new(0),
             manifest_lock: Mutex::new(()),
             stop_flusher: (Mutex::new(false), Condvar::new()),
             recovery,
@@ -500,6 +504,7 @@ impl Engine {
             wal_bytes,
             wal_segments,
             wal_syncs: self.inner.wal_syncs.load(Ordering::Relaxed),
+            wormhole_hits: self.inner.wormhole_hits.load(Ordering::Relaxed),
             buffered_bytes: st.wal.len() as u64,
             checkpoints_written: st.checkpoints_written,
             last_checkpoint_bytes: st.last_checkpoint_bytes,

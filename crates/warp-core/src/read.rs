@@ -1,5 +1,7 @@
 //! The read path of one series across the live tier, a seal in progress and the partitions.
 
+use std::sync::atomic::Ordering;
+
 use crate::codec::Payload;
 use crate::engine::{Inner, RangeOptions};
 use crate::error::Result;
@@ -56,6 +58,7 @@ impl Inner {
         let newest_partition = tiers.partitions.iter().map(|p| p.meta.max_ts).max();
         if let Some((t, v)) = &live {
             if newest_partition.is_none_or(|m| m < *t) {
+                self.wormhole_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Some((*t, v.clone())));
             }
         }

@@ -111,6 +111,12 @@ fn data_moves_down_the_tiers_and_reads_stay_the_same() {
         engine.latest(id).unwrap().map(|p| p.0),
         before.0.last().copied()
     );
+    // Hours 48 and 49 are still live and newer than every partition: no partition is read.
+    let reads = |e: &Engine| e.partitions().unwrap().iter().map(|p| p.reads).sum::<u64>();
+    let before_reads = reads(&engine);
+    engine.latest(id).unwrap();
+    assert_eq!(reads(&engine), before_reads);
+    assert!(engine.stats().unwrap().wormhole_hits >= 2);
 }
 
 #[test]
