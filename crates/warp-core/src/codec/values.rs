@@ -53,21 +53,34 @@ fn exponent_of(v: f64) -> Option<u32> {
     })
 }
 
+/// Values that are not exact decimals (NaN stale markers, ±∞, −0, odd outliers) ride along
+/// as exceptions, as long as they are rare; more than this fraction and Gorilla takes over.
+const MAX_EXCEPTION_SHARE: usize = 8;
+
 fn encode_decimal(values: &[f64]) -> Option<Vec<u8>> {
-    let mut e = 0;
-    for &v in values {
-        e = e.max(exponent_of(v)?);
-    }
+    let exponents: Vec<Option<u32>> = values.iter().map(|&v| exponent_of(v)).collect();
+    let e = exponents.iter().flatten().copied().max().unwrap_or(0);
     let scale = pow10(e);
     let mut mantissas = Vec::with_capacity(values.len());
-    for &v in values {
+    let mut exceptions = Vec::new();
+    let mut previous = 0i64;
+    for (i, (&v, exponent)) in values.iter().zip(&exponents).enumerate() {
         let m = (v * scale).round();
         // A value exact at a smaller exponent can still fail at a larger one if the mantissa
         // leaves the exactly representable range: check every value at the block's exponent.
-        if m.abs() >= MAX_MANTISSA || ((m as i64) as f64 / scale).to_bits() != v.to_bits() {
-            return None;
+        let exact = exponent.is_some()
+            && m.abs() < MAX_MANTISSA
+            && ((m as i64) as f64 / scale).to_bits() == v.to_bits();
+        if exact {
+            previous = m as i64;
+        } else {
+            // Repeat the previous mantissa, so an exception costs no delta width.
+            exceptions.push((i, v.to_bits()));
         }
-        mantissas.push(m as i64);
+        mantissas.push(previous);
+    }
+    if exceptions.len() * MAX_EXCEPTION_SHARE > values.len() {
+        return None;
     }
     let deltas: Vec<u64> = mantissas.windows(2).map(|w| zigzag(w[1] - w[0])).collect();
     let width = deltas
@@ -76,6 +89,13 @@ fn encode_decimal(values: &[f64]) -> Option<Vec<u8>> {
         .max()
         .unwrap_or(0);
     let mut out = vec![e as u8, width as u8];
+    put_varint(&mut out, exceptions.len() as u64);
+    let mut last = 0;
+    for &(i, bits) in &exceptions {
+        put_varint(&mut out, (i - last) as u64);
+        out.extend_from_slice(&bits.to_le_bytes());
+        last = i;
+    }
     if let Some(&first) = mantissas.first() {
         put_varint(&mut out, zigzag(first));
     }
@@ -96,9 +116,39 @@ fn decode_decimal(data: &[u8], count: usize, out: &mut Vec<f64>) -> DecodeResult
             "decimal exponent {e} or width {width} out of range"
         ));
     }
+    let mut exceptions = Vec::new();
+    let mut at = 0usize;
+    for k in 0..r.varint()? {
+        let gap = usize::try_from(r.varint()?).map_err(|e| e.to_string())?;
+        at = at
+            .checked_add(gap)
+            .filter(|&i| i < count && (k == 0 || gap > 0))
+            .ok_or("decimal exception indices out of range or out of order")?;
+        let bits = r.take(8)?;
+        exceptions.push((
+            at,
+            u64::from_le_bytes(bits.try_into().map_err(|_| "short exception")?),
+        ));
+    }
     if count == 0 {
         return Ok(());
     }
+    let start = out.len();
+    decode_mantissas(&mut r, e, width, count, out)?;
+    for (i, bits) in exceptions {
+        out[start + i] = f64::from_bits(bits);
+    }
+    Ok(())
+}
+
+/// The mantissa stream of a decimal column: first mantissa, then bit-packed deltas.
+fn decode_mantissas(
+    r: &mut ByteReader<'_>,
+    e: u32,
+    width: u32,
+    count: usize,
+    out: &mut Vec<f64>,
+) -> DecodeResult<()> {
     let scale = pow10(e);
     let mut m = unzigzag(r.varint()?);
     out.push(m as f64 / scale);
@@ -207,6 +257,7 @@ fn decode_gorilla(data: &[u8], count: usize, out: &mut Vec<f64>) -> DecodeResult
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Strategy;
 
     fn round_trip(values: &[f64]) -> (u8, usize) {
         let mut bytes = Vec::new();
@@ -230,7 +281,7 @@ mod tests {
         let (codec, len) = round_trip(&walk);
         assert_eq!(codec, DECIMAL);
         assert!(len < 8192, "{len} bytes");
-        assert_eq!(round_trip(&[3.0; 100]).1, 3);
+        assert_eq!(round_trip(&[3.0; 100]).1, 4);
     }
 
     #[test]
@@ -247,12 +298,35 @@ mod tests {
             f64::from_bits(0x7ff8_dead_beef_0001),
         ];
         assert_eq!(round_trip(&odd).0, GORILLA);
+        // A few odd values among decimals stay in the decimal codec as exceptions.
+        let mut mostly: Vec<f64> = (0..100).map(|i| i as f64 / 4.0).collect();
+        mostly[3] = -0.0;
+        mostly[50] = f64::NAN;
+        mostly[99] = f64::from_bits(0x7ff8_dead_beef_0001);
+        let (codec, len) = round_trip(&mostly);
+        assert_eq!(codec, DECIMAL);
+        assert!(len < 200, "{len} bytes");
         round_trip(&[0.1, 0.2, 0.30000000000000004]);
         round_trip(&[-0.0]);
         round_trip(&[1.5, -0.0, 2.25]);
         round_trip(&[1e15, 1e15 + 1.0, -1e15]);
         round_trip(&[]);
         round_trip(&[42.0]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_mix_of_decimals_and_odd_values_round_trips(
+            values in proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => (-1_000_000i64..1_000_000).prop_map(|k| k as f64 / 100.0),
+                    1 => proptest::num::f64::ANY,
+                ],
+                0..300,
+            )
+        ) {
+            round_trip(&values);
+        }
     }
 
     #[test]
