@@ -58,7 +58,17 @@ fn exponent_of(v: f64) -> Option<u32> {
 const MAX_EXCEPTION_SHARE: usize = 8;
 
 fn encode_decimal(values: &[f64]) -> Option<Vec<u8>> {
-    let exponents: Vec<Option<u32>> = values.iter().map(|&v| exponent_of(v)).collect();
+    // Give up as soon as too many values are not decimals (full-precision data).
+    let mut exponents = Vec::with_capacity(values.len());
+    let mut misses = 0;
+    for &v in values {
+        let exponent = exponent_of(v);
+        misses += exponent.is_none() as usize;
+        if misses * MAX_EXCEPTION_SHARE > values.len() {
+            return None;
+        }
+        exponents.push(exponent);
+    }
     let e = exponents.iter().flatten().copied().max().unwrap_or(0);
     let scale = pow10(e);
     let mut mantissas = Vec::with_capacity(values.len());
