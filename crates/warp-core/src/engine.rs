@@ -132,6 +132,13 @@ pub(crate) struct State {
     pub(crate) lifecycle: LifecycleStats,
 }
 
+#[derive(Default)]
+pub(crate) struct FlusherSignal {
+    stop: bool,
+    /// The WAL buffer passed its soft limit.
+    kick: bool,
+}
+
 pub(crate) struct Inner {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) layout: Layout,
@@ -144,7 +151,8 @@ pub(crate) struct Inner {
     pub(crate) wormhole_hits: AtomicU64,
     pub(crate) manifest_lock: Mutex<()>,
     pub(crate) cache: BlockCache,
-    pub(crate) stop_flusher: (Mutex<bool>, Condvar),
+    /// Signals to the flusher thread of the `interval` and `none` modes, and its wake-up.
+    pub(crate) flusher_signal: (Mutex<FlusherSignal>, Condvar),
     pub(crate) recovery: RecoveryStats,
 }
 
@@ -211,7 +219,7 @@ impl Engine {
             wal_syncs: AtomicU64::new(0),
             wormhole_hits: AtomicU64::new(0),
             manifest_lock: Mutex::new(()),
-            stop_flusher: (Mutex::new(false), Condvar::new()),
+            flusher_signal: (Mutex::new(FlusherSignal::default()), Condvar::new()),
             recovery,
         });
         if repaired {
@@ -535,8 +543,8 @@ impl Engine {
     }
 
     fn stop_flusher(&self) {
-        let (stop, wake) = &self.inner.stop_flusher;
-        *lock(stop) = true;
+        let (signal, wake) = &self.inner.flusher_signal;
+        lock(signal).stop = true;
         wake.notify_all();
         if let Some(handle) = lock(&self.flusher).take() {
             let _ = handle.join();
@@ -575,13 +583,24 @@ impl Inner {
     }
 
     /// Counts an accepted write; hands the buffer to the OS when it has grown too large.
+    /// Counts an accepted write. Past `max_buffer_bytes` the flusher thread (if any) is asked
+    /// to hand the buffer to the OS, off the writer's thread; past eight times that, or with no
+    /// flusher (`sync` mode), the writer does it itself: memory stays bounded (backpressure).
     fn accepted(&self, mut st: MutexGuard<'_, State>) -> Result<u64> {
         st.seq += 1;
         let seq = st.seq;
-        let full = st.wal.len() >= self.options.max_buffer_bytes;
+        let buffered = st.wal.len();
         drop(st);
-        if full {
-            self.sync_to(seq, false)?;
+        let soft = self.options.max_buffer_bytes;
+        if buffered >= soft {
+            let has_flusher = self.options.durability != Durability::Sync;
+            if has_flusher && buffered < soft * 8 {
+                let (signal, wake) = &self.flusher_signal;
+                lock(signal).kick = true;
+                wake.notify_one();
+            } else {
+                self.sync_to(seq, false)?;
+            }
         }
         Ok(seq)
     }
@@ -621,19 +640,30 @@ impl Inner {
         e
     }
 
-    /// Background loop of the `interval` and `none` modes.
+    /// Background loop of the `interval` and `none` modes: every `flush_interval` write the
+    /// buffer out (and fsync it in `interval` mode); when kicked by a full buffer, write it out.
     fn run_flusher(&self) {
-        let fsync = self.options.durability == Durability::Interval;
-        let (stop, wake) = &self.stop_flusher;
+        let periodic_fsync = self.options.durability == Durability::Interval;
+        let (signal, wake) = &self.flusher_signal;
+        let mut last_fsync = Instant::now();
         loop {
-            let stopped = wake
-                .wait_timeout_while(lock(stop), self.options.flush_interval, |stopped| !*stopped)
+            let mut s = wake
+                .wait_timeout_while(lock(signal), self.options.flush_interval, |s| {
+                    !s.stop && !s.kick
+                })
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
-            if *stopped {
+            if s.stop {
                 return;
             }
-            drop(stopped);
+            let kicked = std::mem::take(&mut s.kick);
+            drop(s);
+            // Kicks never postpone the periodic fsync: it is due every interval regardless.
+            let due = !kicked || last_fsync.elapsed() >= self.options.flush_interval;
+            let fsync = periodic_fsync && due;
+            if fsync {
+                last_fsync = Instant::now();
+            }
             let seq = lock(&self.state).seq;
             // A failure is recorded in `state.failed` and reported by the next write.
             let _ = self.sync_to(seq, fsync);

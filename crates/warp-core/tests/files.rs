@@ -57,3 +57,33 @@ fn a_file_is_not_a_database_directory() {
     let err = Engine::open(&file, Options::default()).err().unwrap();
     assert_eq!(err.code(), "NOT_A_DIRECTORY");
 }
+
+#[test]
+fn a_full_wal_buffer_is_written_by_the_flusher_and_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        max_buffer_bytes: 64 << 10,
+        flush_interval: std::time::Duration::from_secs(3600),
+        ..Options::default()
+    };
+    let engine = Engine::open(dir.path(), options).unwrap();
+    let id = engine
+        .ensure_series(&key("m"), SeriesKind::Numeric)
+        .unwrap();
+    for batch in 0..200i64 {
+        let ts: Vec<i64> = (0..1000).map(|i| batch * 1000 + i).collect();
+        engine.put_batch(id, &ts, &vec![1.5; 1000]).unwrap();
+        // One batch is 16 KB: the buffer never passes the hard limit (8 × 64 KB) by more.
+        assert!(engine.stats().unwrap().buffered_bytes <= (8 << 16) + 16_100);
+    }
+    // No flush and an hour-long interval, yet the data reaches the WAL files (kicked flusher,
+    // or the writer itself at the hard limit).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while engine.stats().unwrap().wal_bytes < 2_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flusher never wrote the buffer"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
