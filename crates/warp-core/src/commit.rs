@@ -28,13 +28,7 @@ impl Inner {
     pub(crate) fn roll(&self) -> Result<u64> {
         let mut writer = lock(&self.writer);
         let w = writer.as_mut().ok_or(Error::Closed)?;
-        let (bytes, upto) = {
-            let mut st = lock(&self.state);
-            if let Some(reason) = &st.failed {
-                return Err(Error::WalFailed(reason.clone()));
-            }
-            (st.wal.take(), st.seq)
-        };
+        let (bytes, upto) = self.take_buffer()?;
         let next = w.append(&bytes).and_then(|()| w.roll());
         let next = next.map_err(|e| self.fail(e))?;
         self.durable_seq.fetch_max(upto, Ordering::AcqRel);

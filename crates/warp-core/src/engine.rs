@@ -605,6 +605,16 @@ impl Inner {
         Ok(seq)
     }
 
+    /// Takes the buffered WAL records and the sequence number they reach. The caller holds
+    /// `writer`, so the bytes are appended in the order they were taken.
+    pub(crate) fn take_buffer(&self) -> Result<(Vec<u8>, u64)> {
+        let mut st = lock(&self.state);
+        if let Some(reason) = &st.failed {
+            return Err(Error::WalFailed(reason.clone()));
+        }
+        Ok((st.wal.take(), st.seq))
+    }
+
     /// Writes the buffer out; with `fsync`, returns once write `target` is durable.
     fn sync_to(&self, target: u64, fsync: bool) -> Result<()> {
         let mut writer = lock(&self.writer);
@@ -612,13 +622,7 @@ impl Inner {
             return Ok(());
         }
         let w = writer.as_mut().ok_or(Error::Closed)?;
-        let (bytes, upto) = {
-            let mut st = lock(&self.state);
-            if let Some(reason) = &st.failed {
-                return Err(Error::WalFailed(reason.clone()));
-            }
-            (st.wal.take(), st.seq)
-        };
+        let (bytes, upto) = self.take_buffer()?;
         let written = w
             .append(&bytes)
             .and_then(|()| if fsync { w.sync() } else { Ok(()) });
