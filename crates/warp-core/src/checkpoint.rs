@@ -14,11 +14,11 @@ use std::path::Path;
 use crate::codec::block::{self, BlockPoints};
 use crate::codec::MAX_BLOCK_POINTS;
 use crate::column::Column;
+use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::live::{LiveTier, Points};
 use crate::series::SeriesKind;
 use crate::storage::Storage;
-use crate::wal::Cursor;
 
 const MAGIC: &[u8; 8] = b"WARPCKP\0";
 const VERSION: u32 = 2;

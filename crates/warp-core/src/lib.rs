@@ -8,6 +8,7 @@ mod checkpoint;
 pub mod codec;
 mod column;
 mod commit;
+mod cursor;
 mod engine;
 mod error;
 mod layout;

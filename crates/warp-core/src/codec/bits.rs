@@ -1,5 +1,5 @@
-//! Bit- and byte-level primitives shared by the codecs: a bit writer/reader (MSB first),
-//! LEB128 varints and zigzag. Readers never panic: running out of input is an error.
+//! Bit-level primitives of the codecs: a bit writer/reader (MSB first), LEB128 varint
+//! writing and zigzag. The reader never panics: running out of input is an error.
 
 pub type DecodeResult<T> = Result<T, String>;
 
@@ -119,53 +119,6 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// A byte cursor for varints and fixed-width fields.
-pub struct ByteReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> ByteReader<'a> {
-    pub fn new(data: &'a [u8]) -> Self {
-        ByteReader { data, pos: 0 }
-    }
-
-    pub fn varint(&mut self) -> DecodeResult<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.data.get(self.pos).ok_or("varint runs past the end")?;
-            self.pos += 1;
-            v |= ((byte & 0x7f) as u64) << shift;
-            if byte < 0x80 {
-                return Ok(v);
-            }
-        }
-        Err("varint longer than 10 bytes".into())
-    }
-
-    pub fn u8(&mut self) -> DecodeResult<u8> {
-        let b = *self.data.get(self.pos).ok_or("byte runs past the end")?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    pub fn rest(&self) -> &'a [u8] {
-        &self.data[self.pos..]
-    }
-
-    pub fn take(&mut self, n: usize) -> DecodeResult<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
-        let end = end.ok_or("field runs past the end")?;
-        let out = &self.data[self.pos..end];
-        self.pos = end;
-        Ok(out)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pos == self.data.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,7 +151,7 @@ mod tests {
         for v in [0, 1, 127, 128, u64::MAX] {
             put_varint(&mut out, v);
         }
-        let mut r = ByteReader::new(&out);
+        let mut r = crate::cursor::Cursor::new(&out);
         for v in [0, 1, 127, 128, u64::MAX] {
             assert_eq!(r.varint().unwrap(), v);
         }

@@ -10,8 +10,9 @@
 //! LZ4 flag it is LZ4-compressed as a whole (`raw_len` bytes once decompressed). Numeric value
 //! summaries ignore NaN; event blocks keep zeros there.
 
-use super::bits::{put_varint, ByteReader, DecodeResult};
+use super::bits::{put_varint, DecodeResult};
 use super::{timestamps, values};
+use crate::cursor::Cursor;
 
 /// An event's stored bytes (shared, cheap to clone).
 pub type Payload = std::sync::Arc<[u8]>;
@@ -250,14 +251,14 @@ pub fn decode(data: &[u8]) -> DecodeResult<(BlockHeader, BlockPoints)> {
 }
 
 fn decode_payloads(data: &[u8], count: usize) -> DecodeResult<Vec<Payload>> {
-    let mut r = ByteReader::new(data);
+    let mut r = Cursor::new(data);
     let mut lens = Vec::with_capacity(count);
     for _ in 0..count {
         lens.push(usize::try_from(r.varint()?).map_err(|e| e.to_string())?);
     }
     let mut out = Vec::with_capacity(count);
     for len in lens {
-        out.push(Payload::from(r.take(len)?));
+        out.push(Payload::from(r.bytes(len)?));
     }
     if !r.is_empty() {
         return Err("trailing bytes after event payloads".into());

@@ -2,7 +2,8 @@
 //! `(zigzag dod, run)` varint pairs. A regular series (constant interval) costs a few bytes per
 //! block whatever its length; jittery ones about two bytes per point.
 
-use super::bits::{put_varint, unzigzag, zigzag, ByteReader, DecodeResult};
+use super::bits::{put_varint, unzigzag, zigzag, DecodeResult};
+use crate::cursor::Cursor;
 
 pub fn encode(ts: &[i64], out: &mut Vec<u8>) {
     let Some(&first) = ts.first() else {
@@ -37,7 +38,7 @@ pub fn encode(ts: &[i64], out: &mut Vec<u8>) {
 
 /// Decodes exactly `count` timestamps into `out`.
 pub fn decode(data: &[u8], count: usize, out: &mut Vec<i64>) -> DecodeResult<()> {
-    let mut r = ByteReader::new(data);
+    let mut r = Cursor::new(data);
     out.reserve(count);
     if count == 0 {
         return if r.is_empty() {
@@ -71,7 +72,7 @@ pub fn decode(data: &[u8], count: usize, out: &mut Vec<i64>) -> DecodeResult<()>
     expect_end(&r)
 }
 
-fn expect_end(r: &ByteReader<'_>) -> DecodeResult<()> {
+fn expect_end(r: &Cursor<'_>) -> DecodeResult<()> {
     if r.is_empty() {
         Ok(())
     } else {

@@ -9,7 +9,8 @@
 //!
 //! Decimal is only chosen when decoding gives back the exact bits, so both are lossless.
 
-use super::bits::{put_varint, unzigzag, zigzag, BitReader, BitWriter, ByteReader, DecodeResult};
+use super::bits::{put_varint, unzigzag, zigzag, BitReader, BitWriter, DecodeResult};
+use crate::cursor::Cursor;
 
 pub const DECIMAL: u8 = 1;
 pub const GORILLA: u8 = 2;
@@ -118,7 +119,7 @@ fn encode_decimal(values: &[f64]) -> Option<Vec<u8>> {
 }
 
 fn decode_decimal(data: &[u8], count: usize, out: &mut Vec<f64>) -> DecodeResult<()> {
-    let mut r = ByteReader::new(data);
+    let mut r = Cursor::new(data);
     let e = r.u8()? as u32;
     let width = r.u8()? as u32;
     if e > MAX_EXPONENT || width > 64 {
@@ -134,7 +135,7 @@ fn decode_decimal(data: &[u8], count: usize, out: &mut Vec<f64>) -> DecodeResult
             .checked_add(gap)
             .filter(|&i| i < count && (k == 0 || gap > 0))
             .ok_or("decimal exception indices out of range or out of order")?;
-        let bits = r.take(8)?;
+        let bits = r.bytes(8)?;
         exceptions.push((
             at,
             u64::from_le_bytes(bits.try_into().map_err(|_| "short exception")?),
@@ -153,7 +154,7 @@ fn decode_decimal(data: &[u8], count: usize, out: &mut Vec<f64>) -> DecodeResult
 
 /// The mantissa stream of a decimal column: first mantissa, then bit-packed deltas.
 fn decode_mantissas(
-    r: &mut ByteReader<'_>,
+    r: &mut Cursor<'_>,
     e: u32,
     width: u32,
     count: usize,

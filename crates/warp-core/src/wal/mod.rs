@@ -6,7 +6,6 @@ mod replay;
 mod segment;
 
 pub use frame::{FrameBuffer, MAX_PAYLOAD};
-pub(crate) use record::Cursor;
 pub use record::{push_batch, push_event, push_point, push_series, Entry, MAX_EVENT_BYTES};
 pub use replay::{replay, ReplayReport, Replayed};
 pub use segment::{

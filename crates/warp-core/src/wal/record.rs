@@ -6,6 +6,7 @@
 //! - `Events`: repeated `id u32 | ts i64 | len u32 | payload`
 
 use super::frame::{FrameBuffer, RecordType, MAX_PAYLOAD};
+use crate::cursor::Cursor;
 use crate::series::{SeriesId, SeriesKind};
 
 const POINT_BYTES: usize = 4 + 8 + 8;
@@ -84,82 +85,6 @@ pub fn push_event(fb: &mut FrameBuffer, id: SeriesId, ts: i64, payload: &[u8]) {
     buf.extend_from_slice(&ts.to_le_bytes());
     buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     buf.extend_from_slice(payload);
-}
-
-/// A little-endian reader that fails instead of panicking when the payload is short.
-pub(crate) struct Cursor<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    pub fn new(data: &'a [u8]) -> Self {
-        Cursor { data, pos: 0 }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pos == self.data.len()
-    }
-
-    /// Everything not read yet.
-    pub fn rest(&self) -> &'a [u8] {
-        &self.data[self.pos..]
-    }
-
-    pub fn remaining(&self) -> usize {
-        self.data.len() - self.pos
-    }
-
-    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.remaining() < n {
-            return Err(format!(
-                "needs {n} more bytes at offset {} but only {} remain",
-                self.pos,
-                self.remaining()
-            ));
-        }
-        let out = &self.data[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(out)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.bytes(N)?);
-        Ok(out)
-    }
-
-    pub fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.array::<1>()?[0])
-    }
-    pub fn u16(&mut self) -> Result<u16, String> {
-        self.array().map(u16::from_le_bytes)
-    }
-    pub fn u32(&mut self) -> Result<u32, String> {
-        self.array().map(u32::from_le_bytes)
-    }
-    pub fn u64(&mut self) -> Result<u64, String> {
-        self.array().map(u64::from_le_bytes)
-    }
-    pub fn i64(&mut self) -> Result<i64, String> {
-        self.array().map(i64::from_le_bytes)
-    }
-    pub fn f64(&mut self) -> Result<f64, String> {
-        self.array().map(f64::from_le_bytes)
-    }
-
-    /// `count` little-endian 8-byte words, with the length checked before allocating.
-    pub fn words<T>(&mut self, count: usize, from: fn([u8; 8]) -> T) -> Result<Vec<T>, String> {
-        let raw = self.bytes(count.checked_mul(8).ok_or("count overflows")?)?;
-        Ok(raw
-            .chunks_exact(8)
-            .map(|c| {
-                let mut w = [0; 8];
-                w.copy_from_slice(c);
-                from(w)
-            })
-            .collect())
-    }
 }
 
 /// Decodes one record's payload, handing each entry to `visit`.
