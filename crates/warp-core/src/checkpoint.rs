@@ -12,13 +12,14 @@
 use std::path::Path;
 
 use crate::codec::block::{self, BlockPoints};
-use crate::codec::MAX_BLOCK_POINTS;
+use crate::codec::{encode_blocks, Sample};
 use crate::column::Column;
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::live::{LiveTier, Points};
 use crate::series::SeriesKind;
-use crate::storage::Storage;
+use crate::storage::{write_replacing, Storage};
+use crate::time::check_timestamp;
 
 const MAGIC: &[u8; 8] = b"WARPCKP\0";
 const VERSION: u32 = 2;
@@ -34,10 +35,13 @@ fn parse_name(name: &str) -> Option<u64> {
         .flatten()
 }
 
-/// Builds a checkpoint one series at a time (in id order).
+/// Builds a checkpoint one series at a time (in id order), each series' points given in
+/// sorted chunks, so a large series never has to be copied whole.
 pub struct Encoder {
     out: Vec<u8>,
     series: u32,
+    /// Where the point count of the series being added goes, and its count so far.
+    open: Option<(usize, u64)>,
 }
 
 impl Encoder {
@@ -48,41 +52,41 @@ impl Encoder {
         out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&next_segment.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes()); // series count, patched by `finish`
-        Encoder { out, series: 0 }
+        Encoder {
+            out,
+            series: 0,
+            open: None,
+        }
     }
 
-    /// Adds the next series; its points must be normalized (sorted, one per timestamp).
-    pub fn add(&mut self, key: &str, points: &Points) {
-        let out = &mut self.out;
-        out.push(points.kind() as u8);
-        out.extend_from_slice(&(key.len() as u16).to_le_bytes());
-        out.extend_from_slice(key.as_bytes());
-        match points {
-            Points::Numeric(c) => {
-                let (ts, values) = c.range_sorted(i64::MIN, i64::MAX).unwrap_or_default();
-                out.extend_from_slice(&(ts.len() as u64).to_le_bytes());
-                for (t, v) in ts
-                    .chunks(MAX_BLOCK_POINTS)
-                    .zip(values.chunks(MAX_BLOCK_POINTS))
-                {
-                    block::encode_numeric(t, v, false, out);
-                }
-            }
-            Points::Event(c) => {
-                let (ts, payloads) = c.range_sorted(i64::MIN, i64::MAX).unwrap_or_default();
-                out.extend_from_slice(&(ts.len() as u64).to_le_bytes());
-                for (t, p) in ts
-                    .chunks(MAX_BLOCK_POINTS)
-                    .zip(payloads.chunks(MAX_BLOCK_POINTS))
-                {
-                    block::encode_events(t, p, out);
-                }
-            }
-        }
+    /// Starts the next series.
+    pub fn begin(&mut self, key: &str, kind: SeriesKind) {
+        self.end();
+        self.out.push(kind as u8);
+        self.out
+            .extend_from_slice(&(key.len() as u16).to_le_bytes());
+        self.out.extend_from_slice(key.as_bytes());
+        self.open = Some((self.out.len(), 0));
+        self.out.extend_from_slice(&0u64.to_le_bytes()); // point count, patched by `end`
         self.series += 1;
     }
 
+    /// Adds points of the current series, sorted and later than those added before.
+    pub fn add<V: Sample>(&mut self, ts: &[i64], values: &[V]) {
+        if let Some((_, count)) = &mut self.open {
+            *count += ts.len() as u64;
+            encode_blocks(ts, values, false, &mut self.out, |_, _, _| {});
+        }
+    }
+
+    fn end(&mut self) {
+        if let Some((at, count)) = self.open.take() {
+            self.out[at..at + 8].copy_from_slice(&count.to_le_bytes());
+        }
+    }
+
     pub fn finish(mut self) -> Vec<u8> {
+        self.end();
         self.out[24..28].copy_from_slice(&self.series.to_le_bytes());
         let crc = crc32c::crc32c(&self.out);
         self.out.extend_from_slice(&crc.to_le_bytes());
@@ -96,7 +100,17 @@ pub fn encode(tier: &mut LiveTier, next_segment: u64) -> Vec<u8> {
     let mut encoder = Encoder::new(next_segment);
     for s in tier.iter_mut() {
         s.points.normalize();
-        encoder.add(&s.key, &s.points);
+        encoder.begin(&s.key, s.points.kind());
+        match &s.points {
+            Points::Numeric(c) => {
+                let (ts, vs) = c.range_sorted(i64::MIN, i64::MAX).unwrap_or_default();
+                encoder.add(ts, vs);
+            }
+            Points::Event(c) => {
+                let (ts, vs) = c.range_sorted(i64::MIN, i64::MAX).unwrap_or_default();
+                encoder.add(ts, vs);
+            }
+        }
     }
     encoder.finish()
 }
@@ -166,6 +180,9 @@ fn decode_points(c: &mut Cursor<'_>, kind: SeriesKind, n: usize) -> Result<Point
             ts.len()
         ));
     }
+    if let Some(bad) = ts.iter().find(|&&t| check_timestamp(t).is_err()) {
+        return Err(format!("timestamp {bad} is outside the storable range"));
+    }
     Ok(match kind {
         SeriesKind::Numeric => Points::Numeric(Column::from_sorted(ts, values)),
         SeriesKind::Event => Points::Event(Column::from_sorted(ts, payloads)),
@@ -176,14 +193,7 @@ fn decode_points(c: &mut Cursor<'_>, kind: SeriesKind, n: usize) -> Result<Point
 pub fn write(storage: &dyn Storage, dir: &Path, bytes: &[u8], next_segment: u64) -> Result<String> {
     let name = file_name(next_segment);
     let path = dir.join(&name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut file = storage.create(&tmp).map_err(Error::io("create", &tmp))?;
-    file.write_all(bytes).map_err(Error::io("write", &tmp))?;
-    file.sync().map_err(Error::io("fsync", &tmp))?;
-    drop(file);
-    storage
-        .rename(&tmp, &path)
-        .map_err(Error::io("rename", &tmp))?;
+    write_replacing(storage, &path, bytes).map_err(Error::io("write", &path))?;
     storage
         .sync_dir(dir)
         .map_err(Error::io("fsync directory", dir))?;
@@ -204,6 +214,19 @@ pub fn load(storage: &dyn Storage, dir: &Path, name: &str) -> Result<(LiveTier, 
         return Err(corrupt(format!("names segment {next_segment} inside")));
     }
     Ok((tier, next_segment))
+}
+
+/// Every checkpoint in `dir`, newest (highest next segment) first: what a repair without a
+/// manifest can choose from.
+pub fn candidates(storage: &dyn Storage, dir: &Path) -> Result<Vec<String>> {
+    let mut names: Vec<String> = storage
+        .list(dir)
+        .map_err(Error::io("list", dir))?
+        .into_iter()
+        .filter(|n| parse_name(n).is_some())
+        .collect();
+    names.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(names)
 }
 
 /// Deletes every checkpoint or temporary file in `dir` except `keep`.

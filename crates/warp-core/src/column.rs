@@ -160,6 +160,22 @@ impl<V: Clone> Column<V> {
         Some((&self.ts[start..end], &self.values[start..end]))
     }
 
+    /// At most `n` points with `ts >= from`, sorted (for copying a large column in chunks).
+    pub fn chunk_from(&mut self, from: i64, n: usize) -> (&[i64], &[V]) {
+        self.normalize();
+        let start = self.ts.partition_point(|&t| t < from);
+        let end = start + n.min(self.ts.len() - start);
+        (&self.ts[start..end], &self.values[start..end])
+    }
+
+    /// The first and last timestamps, if sorted and not empty.
+    pub fn bounds(&self) -> Option<(i64, i64)> {
+        if self.unsorted {
+            return None;
+        }
+        Some((*self.ts.first()?, *self.ts.last()?))
+    }
+
     /// All points, sorted.
     pub fn all(&mut self) -> (&[i64], &[V]) {
         self.normalize();

@@ -55,8 +55,8 @@ pub enum Error {
     #[error("corrupt manifest {path}: {reason}")]
     CorruptManifest { path: PathBuf, reason: String },
 
-    #[error("the WAL failed earlier ({0}); the database must be reopened")]
-    WalFailed(String),
+    #[error("storage failed earlier ({0}); writes are refused until the database is reopened")]
+    StorageFailed(String),
 
     #[error("I/O error while trying to {op} {path}: {source}")]
     Io {
@@ -87,7 +87,7 @@ impl Error {
             Error::CorruptCheckpoint { .. } => "CORRUPT_CHECKPOINT",
             Error::CorruptPartition { .. } => "CORRUPT_PARTITION",
             Error::CorruptManifest { .. } => "CORRUPT_MANIFEST",
-            Error::WalFailed(_) => "WAL_FAILED",
+            Error::StorageFailed(_) => "STORAGE_FAILED",
             Error::Io { .. } => "IO",
             Error::Internal(_) => "INTERNAL",
         }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::partition::Tier;
-use crate::storage::Storage;
+use crate::storage::{create_dir_durably, Storage};
 
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -56,7 +56,7 @@ impl Layout {
         dirs
     }
 
-    /// Makes sure `root` is a directory (creating it if absent) and all subdirectories exist.
+    /// Makes sure `root` is a directory, creating it (durably) if absent.
     pub fn prepare_root(&self, storage: &dyn Storage) -> Result<()> {
         match storage
             .is_dir(&self.root)
@@ -64,17 +64,15 @@ impl Layout {
         {
             Some(true) => Ok(()),
             Some(false) => Err(Error::NotADirectory(self.root.clone())),
-            None => storage
-                .create_dir_all(&self.root)
+            None => create_dir_durably(storage, &self.root)
                 .map_err(Error::io("create directory", &self.root)),
         }
     }
 
+    /// Creates every missing directory of the layout, each made durable in its parent.
     pub fn create_directories(&self, storage: &dyn Storage) -> Result<()> {
         for dir in self.directories() {
-            storage
-                .create_dir_all(&dir)
-                .map_err(Error::io("create directory", &dir))?;
+            create_dir_durably(storage, &dir).map_err(Error::io("create directory", &dir))?;
         }
         Ok(())
     }

@@ -3,11 +3,50 @@
 
 use std::collections::HashMap;
 
+use crate::codec::Sample;
 use crate::column::Column;
 use crate::error::{Error, Result};
 use crate::series::{SeriesId, SeriesKind};
 
 pub use crate::codec::Payload;
+
+/// A kind of value as the live tier holds it: the column of a series of that kind.
+pub trait LiveValue: Sample {
+    fn column(points: &Points) -> Option<&Column<Self>>;
+    fn column_mut(points: &mut Points) -> Option<&mut Column<Self>>;
+}
+
+impl LiveValue for f64 {
+    fn column(points: &Points) -> Option<&Column<f64>> {
+        match points {
+            Points::Numeric(c) => Some(c),
+            Points::Event(_) => None,
+        }
+    }
+
+    fn column_mut(points: &mut Points) -> Option<&mut Column<f64>> {
+        match points {
+            Points::Numeric(c) => Some(c),
+            Points::Event(_) => None,
+        }
+    }
+}
+
+impl LiveValue for Payload {
+    fn column(points: &Points) -> Option<&Column<Payload>> {
+        match points {
+            Points::Event(c) => Some(c),
+            Points::Numeric(_) => None,
+        }
+    }
+
+    fn column_mut(points: &mut Points) -> Option<&mut Column<Payload>> {
+        match points {
+            Points::Event(c) => Some(c),
+            Points::Numeric(_) => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub enum Points {
@@ -58,6 +97,15 @@ impl Points {
             (Points::Event(c), Points::Event(t)) => restore_column(c, t),
             _ => {}
         }
+    }
+
+    /// (first, last, points) once normalized, if not empty.
+    pub fn span(&self) -> Option<(i64, i64, u64)> {
+        let bounds = match self {
+            Points::Numeric(c) => c.bounds(),
+            Points::Event(c) => c.bounds(),
+        }?;
+        Some((bounds.0, bounds.1, self.len() as u64))
     }
 
     pub fn normalize(&mut self) {
@@ -121,28 +169,26 @@ impl LiveTier {
             .ok_or_else(|| Error::InvalidArgument(format!("no series with id {id}")))
     }
 
-    pub fn numeric_mut(&mut self, id: SeriesId) -> Result<&mut Column<f64>> {
+    /// The column of series `id`, which must hold values of kind `V`.
+    pub fn column_mut<V: LiveValue>(&mut self, id: SeriesId) -> Result<&mut Column<V>> {
         let series = self.get_mut(id)?;
-        match &mut series.points {
-            Points::Numeric(c) => Ok(c),
-            Points::Event(_) => Err(mismatch(
-                &series.key,
-                SeriesKind::Event,
-                SeriesKind::Numeric,
-            )),
-        }
+        let kind = series.points.kind();
+        V::column_mut(&mut series.points).ok_or_else(|| mismatch(&series.key, kind, V::KIND))
+    }
+
+    /// Like [`column_mut`](Self::column_mut), for a tier that is only read (a seal's set).
+    pub fn column<V: LiveValue>(&self, id: SeriesId) -> Option<&Column<V>> {
+        self.series
+            .get(id as usize)
+            .and_then(|s| V::column(&s.points))
+    }
+
+    pub fn numeric_mut(&mut self, id: SeriesId) -> Result<&mut Column<f64>> {
+        self.column_mut(id)
     }
 
     pub fn event_mut(&mut self, id: SeriesId) -> Result<&mut Column<Payload>> {
-        let series = self.get_mut(id)?;
-        match &mut series.points {
-            Points::Event(c) => Ok(c),
-            Points::Numeric(_) => Err(mismatch(
-                &series.key,
-                SeriesKind::Numeric,
-                SeriesKind::Event,
-            )),
-        }
+        self.column_mut(id)
     }
 
     pub fn has_before(&self, cutoff: i64) -> bool {

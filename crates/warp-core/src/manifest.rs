@@ -1,11 +1,12 @@
 //! The manifest: the one file that names the live set of files — the checkpoint of the live
 //! tier and every partition of every tier — under one generation number.
 //!
-//! `temporal/manifest.json` is replaced atomically (temporary file, fsync, rename, directory
-//! fsync); that rename is the commit point of every checkpoint, seal, compaction and retention
-//! pass. A CRC over the serialized manifest catches bit rot that would still parse as JSON.
-//! Each tier directory also gets a `manifest.json` listing that tier's partitions: a derived
-//! view for people and tools, rewritten after each commit and never read by the engine.
+//! `temporal/manifest.json` is replaced atomically (temporary file, fsync, rename); that rename
+//! is the commit point of every checkpoint and lifecycle pass, and the committer then fsyncs
+//! the directory. A CRC over the serialized manifest catches bit rot that would still parse as
+//! JSON. Each tier directory also gets a `manifest.json` listing that tier's partitions: a
+//! derived view for people and tools, refreshed after each commit (best effort, never fsynced)
+//! and never read by the engine.
 
 use std::path::{Path, PathBuf};
 
@@ -13,18 +14,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::partition::{PartitionMeta, Tier};
-use crate::storage::Storage;
+use crate::storage::{write_replacing, Storage};
+use crate::time::MIN_TIMESTAMP;
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub version: u32,
     pub generation: u64,
     /// File name of the live tier's checkpoint in `temporal/live/checkpoints/`.
     pub checkpoint: Option<String>,
     pub next_partition_id: u64,
+    /// Retention: points older than this are gone, wherever they are still stored.
+    pub horizon: i64,
     pub partitions: Vec<PartitionMeta>,
+}
+
+impl Default for Manifest {
+    fn default() -> Self {
+        Manifest {
+            version: VERSION,
+            generation: 0,
+            checkpoint: None,
+            next_partition_id: 0,
+            horizon: MIN_TIMESTAMP,
+            partitions: Vec::new(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,8 +87,7 @@ pub fn load(storage: &dyn Storage, temporal: &Path) -> Result<Option<Manifest>> 
     Ok(Some(envelope.manifest))
 }
 
-/// Commits `manifest` atomically, then refreshes the per-tier listings.
-pub fn store(storage: &dyn Storage, temporal: &Path, manifest: &Manifest) -> Result<()> {
+fn to_json(manifest: &Manifest) -> Result<Vec<u8>> {
     let manifest = Manifest {
         version: VERSION,
         ..manifest.clone()
@@ -80,37 +96,40 @@ pub fn store(storage: &dyn Storage, temporal: &Path, manifest: &Manifest) -> Res
         crc32c: crc(&manifest)?,
         manifest,
     };
-    let bytes = serde_json::to_vec_pretty(&envelope).map_err(|e| Error::Internal(e.to_string()))?;
-    write_atomically(storage, &path(temporal), &bytes)?;
-    for tier in Tier::ALL {
-        let listing = serde_json::json!({
-            "generation": envelope.manifest.generation,
-            "note": "derived from temporal/manifest.json, which is authoritative",
-            "partitions": envelope.manifest.partitions.iter().filter(|p| p.tier == tier).collect::<Vec<_>>(),
-        });
-        let bytes =
-            serde_json::to_vec_pretty(&listing).map_err(|e| Error::Internal(e.to_string()))?;
-        write_atomically(
-            storage,
-            &temporal.join(tier.dir()).join("manifest.json"),
-            &bytes,
-        )?;
-    }
-    Ok(())
+    serde_json::to_vec_pretty(&envelope).map_err(|e| Error::Internal(e.to_string()))
 }
 
-/// Temporary file, fsync, rename over the target, directory fsync.
-pub fn write_atomically(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let mut file = storage.create(&tmp).map_err(Error::io("create", &tmp))?;
-    file.write_all(bytes).map_err(Error::io("write", &tmp))?;
-    file.sync().map_err(Error::io("fsync", &tmp))?;
-    drop(file);
-    storage
-        .rename(&tmp, path)
-        .map_err(Error::io("rename", &tmp))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    storage
-        .sync_dir(dir)
-        .map_err(Error::io("fsync directory", dir))
+/// Writes `manifest` to a temporary file, fsyncs it and renames it over the current one: the
+/// commit point. The caller fsyncs `temporal/` to make the rename durable.
+pub fn store(storage: &dyn Storage, temporal: &Path, manifest: &Manifest) -> Result<()> {
+    let path = path(temporal);
+    write_replacing(storage, &path, &to_json(manifest)?).map_err(Error::io("write", &path))
+}
+
+/// Refreshes the per-tier listings, a view for people: best effort, not fsynced. Returns how
+/// many could not be written.
+pub fn write_listings(storage: &dyn Storage, temporal: &Path, manifest: &Manifest) -> u64 {
+    let mut failures = 0;
+    for tier in Tier::ALL {
+        let listing = serde_json::json!({
+            "generation": manifest.generation,
+            "note": "derived from temporal/manifest.json, which is authoritative",
+            "partitions": manifest.partitions.iter().filter(|p| p.tier == tier).collect::<Vec<_>>(),
+        });
+        let Ok(bytes) = serde_json::to_vec_pretty(&listing) else {
+            failures += 1;
+            continue;
+        };
+        let path = temporal.join(tier.dir()).join("manifest.json");
+        let tmp = path.with_extension("json.tmp");
+        let written = storage
+            .create(&tmp)
+            .and_then(|mut f| f.write_all(&bytes))
+            .and_then(|()| storage.rename(&tmp, &path));
+        if written.is_err() {
+            failures += 1;
+            let _ = storage.remove(&tmp);
+        }
+    }
+    failures
 }

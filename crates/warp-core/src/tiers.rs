@@ -64,20 +64,16 @@ impl TierSet {
             partitions,
         }
     }
-
-    pub fn points(&self) -> u64 {
-        self.partitions.iter().map(|p| p.meta.points).sum()
-    }
 }
 
-/// A directory name for a new partition of `tier` starting at `start`, unique in the manifest
-/// (a late overlay of an existing window gets a `.N` suffix).
-pub fn unique_dir(manifest: &Manifest, tier: Tier, start: i64) -> String {
+/// A directory name for a new partition of `tier` starting at `start`, named by none of
+/// `manifests` (a second partition of a window, an overlay, gets a `.N` suffix).
+pub fn unique_dir(manifests: &[&Manifest], tier: Tier, start: i64) -> String {
     let base = format!("{}/{}", tier.dir(), tier.window_name(start));
     let taken = |d: &str| {
-        manifest
-            .partitions
+        manifests
             .iter()
+            .flat_map(|m| &m.partitions)
             .any(|p: &PartitionMeta| p.dir == d)
     };
     if !taken(&base) {
@@ -89,7 +85,22 @@ pub fn unique_dir(manifest: &Manifest, tier: Tier, start: i64) -> String {
         .unwrap_or(base)
 }
 
-/// Deletes partition directories the manifest does not name: leftovers of a move that crashed
+/// Partition directories on disk, relative to `temporal/`.
+pub fn partition_dirs(storage: &dyn Storage, temporal: &Path) -> Result<Vec<(Tier, String)>> {
+    let mut out = Vec::new();
+    for tier in Tier::ALL {
+        let dir = temporal.join(tier.dir());
+        for name in storage.list(&dir).map_err(Error::io("list", &dir))? {
+            let path = dir.join(&name);
+            if storage.is_dir(&path).map_err(Error::io("inspect", &path))? == Some(true) {
+                out.push((tier, format!("{}/{name}", tier.dir())));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes partition directories the manifest does not name: leftovers of a pass that crashed
 /// before its commit, or of one that committed but crashed before deleting its inputs.
 pub fn collect_garbage(storage: &dyn Storage, temporal: &Path, manifest: &Manifest) -> Result<()> {
     let named: HashSet<&str> = manifest.partitions.iter().map(|p| p.dir.as_str()).collect();
@@ -100,10 +111,18 @@ pub fn collect_garbage(storage: &dyn Storage, temporal: &Path, manifest: &Manife
             let rel = format!("{}/{name}", tier.dir());
             let path = dir.join(&name);
             let is_dir = storage.is_dir(&path).map_err(Error::io("inspect", &path))? == Some(true);
-            if is_dir && !named.contains(rel.as_str()) {
+            let leftover = if is_dir {
+                !named.contains(rel.as_str())
+            } else {
+                name.ends_with(".tmp")
+            };
+            if leftover && is_dir {
                 storage
                     .remove_dir_all(&path)
                     .map_err(Error::io("remove", &path))?;
+                removed = true;
+            } else if leftover {
+                storage.remove(&path).map_err(Error::io("remove", &path))?;
                 removed = true;
             }
         }

@@ -1,24 +1,32 @@
-//! Timestamps are integer milliseconds since the Unix epoch, kept within ±(2^53 − 1) so every
-//! stored timestamp is exactly representable as a JavaScript number.
+//! Timestamps are integer milliseconds since the Unix epoch. A stored point lies between
+//! 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: every calendar window around it (up to
+//! the end of its year), every partition name (four-digit years) and every retention horizon
+//! is then representable, and every timestamp is exact as a JavaScript number. Query bounds may
+//! be any safe integer (±(2^53 − 1)); they are clamped to that range.
 
 use crate::error::{Error, Result};
 
-pub const MAX_TIMESTAMP: i64 = (1 << 53) - 1;
-pub const MIN_TIMESTAMP: i64 = -MAX_TIMESTAMP;
+/// 0000-01-01T00:00:00Z.
+pub const MIN_TIMESTAMP: i64 = -62_167_219_200_000;
+/// 9999-12-31T23:59:59.999Z.
+pub const MAX_TIMESTAMP: i64 = 253_402_300_799_999;
+/// The largest integer a JavaScript number holds exactly: the widest query bound.
+pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
-/// Checks that an integer timestamp is in the representable range.
+/// Checks that a point's timestamp is in the storable range.
 pub fn check_timestamp(ts: i64) -> Result<i64> {
     if (MIN_TIMESTAMP..=MAX_TIMESTAMP).contains(&ts) {
         Ok(ts)
     } else {
         Err(Error::InvalidTimestamp(format!(
-            "{ts} is outside ±{MAX_TIMESTAMP} (±2^53 − 1 ms)"
+            "{ts} is outside the storable range {MIN_TIMESTAMP} (0000-01-01) ..= \
+             {MAX_TIMESTAMP} (9999-12-31T23:59:59.999Z)"
         )))
     }
 }
 
-/// Converts a JavaScript number to a timestamp: it must be a finite integer in range.
-pub fn timestamp_from_f64(ts: f64) -> Result<i64> {
+/// A JavaScript number as an integer: it must be finite, whole and safe.
+fn whole_ms(ts: f64) -> Result<i64> {
     if !ts.is_finite() {
         return Err(Error::InvalidTimestamp(format!("{ts} is not finite")));
     }
@@ -27,12 +35,23 @@ pub fn timestamp_from_f64(ts: f64) -> Result<i64> {
             "{ts} is not an integer number of milliseconds"
         )));
     }
-    if ts.abs() > MAX_TIMESTAMP as f64 {
+    if ts.abs() > MAX_SAFE_INTEGER as f64 {
         return Err(Error::InvalidTimestamp(format!(
-            "{ts} is outside ±{MAX_TIMESTAMP} (±2^53 − 1 ms)"
+            "{ts} is outside ±(2^53 − 1), where JavaScript numbers stop being exact"
         )));
     }
     Ok(ts as i64)
+}
+
+/// Converts a JavaScript number to a point's timestamp (storable range).
+pub fn timestamp_from_f64(ts: f64) -> Result<i64> {
+    check_timestamp(whole_ms(ts)?)
+}
+
+/// Converts a JavaScript number to a query bound: any safe integer, clamped to the storable
+/// range widened by one (so an exclusive bound past the last storable millisecond works).
+pub fn bound_from_f64(ts: f64) -> Result<i64> {
+    Ok(whole_ms(ts)?.clamp(MIN_TIMESTAMP, MAX_TIMESTAMP + 1))
 }
 
 #[cfg(test)]
@@ -51,8 +70,25 @@ mod tests {
                 timestamp_from_f64(bad).unwrap_err().code(),
                 "INVALID_TIMESTAMP"
             );
+            assert!(bound_from_f64(bad).is_err());
         }
         assert!(check_timestamp(i64::MAX).is_err());
+        // The storable range, at the limit and one past it.
+        for (ok, bad) in [
+            (MIN_TIMESTAMP, MIN_TIMESTAMP - 1),
+            (MAX_TIMESTAMP, MAX_TIMESTAMP + 1),
+        ] {
+            assert_eq!(timestamp_from_f64(ok as f64).unwrap(), ok);
+            assert!(timestamp_from_f64(bad as f64).is_err());
+        }
+        assert_eq!(
+            bound_from_f64(-(MAX_SAFE_INTEGER as f64)).unwrap(),
+            MIN_TIMESTAMP
+        );
+        assert_eq!(
+            bound_from_f64(MAX_SAFE_INTEGER as f64).unwrap(),
+            MAX_TIMESTAMP + 1
+        );
     }
 }
 
@@ -144,5 +180,9 @@ mod calendar_tests {
         assert_eq!(next_month(ts), days_from_civil(2025, 2, 1) * DAY_MS);
         assert_eq!(civil(next_year(ts)), (2026, 1, 1, 0));
         assert_eq!(civil(-1), (1969, 12, 31, 23));
+        // The storable range is exactly years 0 to 9999.
+        assert_eq!(civil(MIN_TIMESTAMP), (0, 1, 1, 0));
+        assert_eq!(civil(MAX_TIMESTAMP), (9999, 12, 31, 23));
+        assert_eq!(next_year(MAX_TIMESTAMP), MAX_TIMESTAMP + 1);
     }
 }

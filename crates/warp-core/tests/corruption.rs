@@ -207,3 +207,190 @@ fn damaged_checkpoint_is_reported() {
     storage.corrupt(&dir.join(name), 30, &[0xFF]).unwrap();
     assert_eq!(survivors(&storage, false), Err("CORRUPT_CHECKPOINT".into()));
 }
+
+mod crafted {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::common::*;
+    use warp_core::storage::{FaultyStorage, Storage};
+    use warp_core::{Durability, Options};
+
+    fn none_mode() -> Options {
+        Options {
+            durability: Durability::None,
+            flush_interval: Duration::from_millis(1),
+            checkpoint_on_close: false,
+            ..Options::default()
+        }
+    }
+
+    /// A frame as the WAL writes it: crc | len | type | payload.
+    fn frame(ty: u8, payload: &[u8]) -> Vec<u8> {
+        let mut body = (payload.len() as u32).to_le_bytes().to_vec();
+        body.push(ty);
+        body.extend_from_slice(payload);
+        let mut out = crc32c::crc32c(&body).to_le_bytes().to_vec();
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Values whose bytes hold a well-formed record writing 666 at ts 424242 to series 0,
+    /// and a marker frame (with a guessed salt) claiming the whole segment was durable.
+    fn forged_values() -> Vec<f64> {
+        let mut point = 0u32.to_le_bytes().to_vec();
+        point.extend_from_slice(&424_242i64.to_le_bytes());
+        point.extend_from_slice(&666.0f64.to_le_bytes());
+        let mut bytes = frame(2, &point);
+        let mut marker = 0u64.to_le_bytes().to_vec();
+        marker.extend_from_slice(&u64::MAX.to_le_bytes());
+        bytes.extend(frame(5, &marker));
+        bytes.resize(bytes.len().next_multiple_of(8), 0);
+        bytes
+            .chunks(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn user_data_cannot_pass_for_a_record_or_a_marker_in_a_torn_tail() {
+        let storage = FaultyStorage::new();
+        let engine = open(&storage, none_mode()).unwrap();
+        let id = numeric(&engine, "m");
+        engine.put_numeric(id, 1, 1.0).unwrap();
+        engine.flush().unwrap();
+        // A batch handed to the OS but never fsynced, ending in forged frames.
+        let mut values = vec![0.5; 2000];
+        values.extend(forged_values());
+        let ts: Vec<i64> = (0..values.len() as i64).map(|i| 10 + i).collect();
+        engine.put_batch(id, &ts, &values).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // The crash loses the batch's first page but keeps the page with the forged bytes.
+        let crash = || {
+            storage.crash_with(|_, _, unsynced| {
+                let mut kept = unsynced.to_vec();
+                let page = 4096.min(kept.len());
+                kept[..page].fill(0);
+                kept
+            })
+        };
+        let images = [crash(), crash()];
+        drop(engine);
+        for (image, repair) in images.iter().zip([false, true]) {
+            let engine = open(
+                image,
+                Options {
+                    repair,
+                    ..sync_options()
+                },
+            )
+            .unwrap();
+            let stored: Vec<i64> = dump(&engine)["m"].iter().map(|p| p.0).collect();
+            assert_eq!(
+                stored,
+                vec![1],
+                "repair {repair}: only the flushed point survives"
+            );
+            assert!(engine.stats().unwrap().recovery.wal.torn_bytes > 0);
+        }
+    }
+
+    /// An 8 MiB segment in which every offset looks like the start of a 4 MiB record and the
+    /// segment's salt appears every 25 bytes: recovery stays linear in its size.
+    fn crafted_segment(storage: &FaultyStorage) -> (std::path::PathBuf, usize) {
+        let engine = open(storage, sync_options()).unwrap();
+        numeric(&engine, "m");
+        engine.flush().unwrap();
+        drop(engine);
+        let seg = segments(storage).last().unwrap().clone();
+        let header = storage.read(&seg).unwrap()[..32].to_vec();
+        let salt = &header[24..32];
+        let mut data = header.clone();
+        while data.len() < 8 << 20 {
+            data.extend_from_slice(&[0x00, 0x00, 0x3F, 0x00]);
+            if data.len() % 25 < 4 {
+                data.extend_from_slice(salt);
+            }
+        }
+        let mut file = storage.create(&seg).unwrap();
+        file.write_all(&data).unwrap();
+        file.sync().unwrap();
+        (seg, data.len())
+    }
+
+    #[test]
+    fn a_crafted_segment_is_scanned_once_not_once_per_byte() {
+        let storage = FaultyStorage::new();
+        let (_, len) = crafted_segment(&storage);
+        // The newest segment: nothing valid after the damage, so a torn tail.
+        let engine = open(&storage, sync_options()).unwrap();
+        let report = engine.stats().unwrap().recovery.wal;
+        assert!(report.torn_bytes > 0);
+        assert!(report.scanned_bytes <= len as u64, "{report:?}");
+        drop(engine);
+        // An older segment: corruption, found as fast; repair keeps what is valid.
+        let storage = FaultyStorage::new();
+        let (seg, _) = crafted_segment(&storage);
+        let index: u64 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+        let mut next = b"WARPWAL\0".to_vec();
+        next.extend_from_slice(&2u32.to_le_bytes());
+        next.extend_from_slice(&0u32.to_le_bytes());
+        next.extend_from_slice(&(index + 1).to_le_bytes());
+        next.extend_from_slice(&7u64.to_le_bytes());
+        let next_path = seg.with_file_name(warp_core::wal::segment_file_name(index + 1));
+        let mut file = storage.create(&next_path).unwrap();
+        file.write_all(&next).unwrap();
+        file.sync().unwrap();
+        storage.sync_dir(&Path::new(DIR).join("wal")).unwrap();
+        let err = open(&storage, sync_options()).err().unwrap();
+        assert_eq!(err.code(), "CORRUPT_WAL");
+        let engine = open(
+            &storage,
+            Options {
+                repair: true,
+                ..sync_options()
+            },
+        )
+        .unwrap();
+        let report = engine.stats().unwrap().recovery.wal;
+        assert!(
+            report.dropped_bytes > 0 && report.scanned_bytes <= len as u64,
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn a_header_less_newest_segment_is_removed_so_a_second_crash_is_harmless() {
+        let storage = FaultyStorage::new();
+        let engine = open(&storage, sync_options()).unwrap();
+        let id = numeric(&engine, "m");
+        engine
+            .wait_durable(engine.put_numeric(id, 1, 1.0).unwrap())
+            .unwrap();
+        drop(engine);
+        // What a crash between creating a segment and writing its header left before
+        // segments were created under a temporary name.
+        let next = segments(&storage).len() as u64 + 1;
+        let empty = Path::new(DIR)
+            .join("wal")
+            .join(warp_core::wal::segment_file_name(next));
+        storage.create(&empty).unwrap().sync().unwrap();
+        storage.sync_dir(&Path::new(DIR).join("wal")).unwrap();
+        for round in 0..3 {
+            let engine = open(&storage, sync_options()).unwrap();
+            let id = numeric(&engine, "m");
+            let ts = 10 + round;
+            engine
+                .wait_durable(engine.put_numeric(id, ts, 1.0).unwrap())
+                .unwrap();
+            drop(engine);
+            let crashed = storage.crash();
+            assert_eq!(
+                dump(&open(&crashed, sync_options()).unwrap())["m"].len() as i64,
+                2 + round
+            );
+        }
+        let names = storage.list(&Path::new(DIR).join("wal")).unwrap();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    }
+}

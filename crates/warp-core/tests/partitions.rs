@@ -120,14 +120,26 @@ fn data_moves_down_the_tiers_and_reads_stay_the_same() {
 }
 
 #[test]
-fn retention_drops_whole_windows() {
+fn retention_hides_every_older_point_and_drops_whole_windows() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), Options::default()).unwrap();
     let id = gauge(&engine, 5);
-    engine.seal(T0 + 5 * HOUR, false).unwrap();
-    assert_eq!(engine.drop_before(T0 + 2 * HOUR + 1).unwrap(), 2);
-    assert_eq!(all(&engine, id).0.first(), Some(&(T0 + 2 * HOUR)));
-    assert_eq!(engine.stats().unwrap().lifecycle.partitions_dropped, 2);
+    engine.seal(T0 + 4 * HOUR, false).unwrap();
+    let horizon = T0 + 2 * HOUR + 1;
+    assert_eq!(engine.expire(horizon).unwrap(), 2);
+    // Per point: the straddling hour keeps only its points at or after the horizon.
+    assert_eq!(all(&engine, id).0.first(), Some(&(T0 + 2 * HOUR + 10_000)));
+    let stats = engine.stats().unwrap();
+    assert_eq!(stats.lifecycle.partitions_dropped, 2);
+    assert_eq!(stats.retention_horizon, Some(horizon));
+    assert_eq!(stats.points, all(&engine, id).0.len() as u64);
+    assert_eq!(engine.get(id, T0 + 2 * HOUR).unwrap(), None);
+    // The horizon never moves back, and survives a reopen.
+    engine.expire(T0).unwrap();
+    engine.close().unwrap();
+    let engine = Engine::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(all(&engine, id).0.first(), Some(&(T0 + 2 * HOUR + 10_000)));
+    assert_eq!(engine.stats().unwrap().retention_horizon, Some(horizon));
 }
 
 #[test]

@@ -1,5 +1,8 @@
-//! A block: up to [`MAX_BLOCK_POINTS`] points of one series, with a header that lets queries
-//! skip the block or answer from it without decoding (count, time bounds, value summary).
+//! A block: up to [`MAX_BLOCK_POINTS`] points of one series and at most [`MAX_BLOCK_BYTES`] of
+//! body, with a header that lets queries skip the block or answer from it without decoding
+//! (count, time bounds, value summary). Writers cut blocks with [`split`], which keeps both
+//! limits for any points the engine accepts; the decoder refuses anything past them, so a
+//! damaged length can neither make it allocate wildly nor reject what a writer wrote.
 //!
 //! ```text
 //! count u32 | kind u8 | value codec u8 | flags u8 | reserved u8
@@ -18,14 +21,28 @@ use crate::cursor::Cursor;
 pub type Payload = std::sync::Arc<[u8]>;
 
 pub const MAX_BLOCK_POINTS: usize = 8192;
+/// The largest body (before LZ4) a block may have.
+pub const MAX_BLOCK_BYTES: usize = 8 << 20;
+/// Event payloads are packed into a block until it holds this many bytes (a larger event
+/// gets a block of its own).
+pub const TARGET_BLOCK_BYTES: usize = 1 << 20;
+/// The largest event payload the engine accepts (it must fit one WAL record too).
+pub const MAX_EVENT_BYTES: usize = (4 << 20) - 64;
+/// Worst case of a point's timestamp (two varints) and value bookkeeping in a body.
+const POINT_OVERHEAD: usize = 32;
+// Any block `split` cuts fits the decoder's limit: a full block of numbers, a block of events
+// up to the target size, or one largest event alone, each with its timestamps and lengths.
+const MAX_BOOKKEEPING: usize = MAX_BLOCK_POINTS * POINT_OVERHEAD;
+const _: () = assert!(TARGET_BLOCK_BYTES + MAX_BOOKKEEPING <= MAX_BLOCK_BYTES);
+const _: () = assert!(MAX_EVENT_BYTES + MAX_BOOKKEEPING <= MAX_BLOCK_BYTES);
 pub const HEADER_LEN: usize = 80;
 /// Event payloads: varint lengths then the bytes, always LZ4-compressed.
 pub const EVENTS: u8 = 3;
 const FLAG_LZ4: u8 = 1;
 const KIND_NUMERIC: u8 = 1;
 const KIND_EVENT: u8 = 2;
-/// Refuse to decompress a block claiming more than this (a corrupt length must not OOM).
-const MAX_RAW_BYTES: usize = 64 << 20;
+/// LZ4 expands at most this much (a run-length of 255 per length byte).
+const LZ4_MAX_RATIO: usize = 255;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {
@@ -82,6 +99,15 @@ impl BlockPoints {
     }
 }
 
+/// The summary of event blocks.
+const ZERO: Summary = Summary {
+    min: 0.0,
+    max: 0.0,
+    sum: 0.0,
+    first: 0.0,
+    last: 0.0,
+};
+
 fn summarize(values: &[f64]) -> Summary {
     let finite = values.iter().copied().filter(|v| !v.is_nan());
     Summary {
@@ -91,6 +117,27 @@ fn summarize(values: &[f64]) -> Summary {
         first: values.first().copied().unwrap_or(0.0),
         last: values.last().copied().unwrap_or(0.0),
     }
+}
+
+/// Cuts `len` points into blocks: at most [`MAX_BLOCK_POINTS`] each, and (by `bytes(i)`, the
+/// stored size of point i's value) at most [`TARGET_BLOCK_BYTES`] each unless one point alone
+/// is larger.
+pub fn split(len: usize, bytes: impl Fn(usize) -> usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for i in 0..len {
+        let b = bytes(i);
+        let full = i - start == MAX_BLOCK_POINTS || (i > start && size + b > TARGET_BLOCK_BYTES);
+        if full {
+            out.push(start..i);
+            (start, size) = (i, 0);
+        }
+        size += b;
+    }
+    if start < len {
+        out.push(start..len);
+    }
+    out
 }
 
 /// Encodes sorted numeric points; `lz4` additionally compresses the body.
@@ -122,14 +169,7 @@ pub fn encode_events(ts: &[i64], payloads: &[Payload], out: &mut Vec<u8>) {
     for p in payloads {
         body.extend_from_slice(p);
     }
-    let zero = Summary {
-        min: 0.0,
-        max: 0.0,
-        sum: 0.0,
-        first: 0.0,
-        last: 0.0,
-    };
-    finish(out, ts, KIND_EVENT, EVENTS, zero, ts_len, body, true);
+    finish(out, ts, KIND_EVENT, EVENTS, ZERO, ts_len, body, true);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -201,10 +241,17 @@ pub fn read_header(data: &[u8]) -> DecodeResult<BlockHeader> {
         body_len: u(72),
         crc: u(76),
     };
-    if header.count as usize > MAX_BLOCK_POINTS || header.raw_len as usize > MAX_RAW_BYTES {
+    let (raw, body) = (header.raw_len as usize, header.body_len as usize);
+    let expandable = if header.lz4 {
+        body.saturating_mul(LZ4_MAX_RATIO).saturating_add(64)
+    } else {
+        body
+    };
+    if header.count as usize > MAX_BLOCK_POINTS || raw > MAX_BLOCK_BYTES || raw > expandable {
         return Err(format!(
-            "block claims {} points / {} bytes",
-            header.count, header.raw_len
+            "block claims {} points / {raw} bytes from {body} stored (at most \
+             {MAX_BLOCK_POINTS} points / {MAX_BLOCK_BYTES} bytes)",
+            header.count
         ));
     }
     Ok(header)
@@ -258,6 +305,11 @@ fn decode_payloads(data: &[u8], count: usize) -> DecodeResult<Vec<Payload>> {
     }
     let mut out = Vec::with_capacity(count);
     for len in lens {
+        if len > MAX_EVENT_BYTES {
+            return Err(format!(
+                "an event of {len} bytes (at most {MAX_EVENT_BYTES})"
+            ));
+        }
         out.push(Payload::from(r.bytes(len)?));
     }
     if !r.is_empty() {
@@ -294,6 +346,60 @@ mod tests {
         encode_events(&[1, 2, 3], &payloads, &mut bytes);
         let (_, points) = decode(&bytes).unwrap();
         assert_eq!(points, BlockPoints::Event(vec![1, 2, 3], payloads));
+    }
+
+    #[test]
+    fn split_keeps_both_limits() {
+        let ranges = split(20_000, |_| 8);
+        assert_eq!(ranges, vec![0..8192, 8192..16384, 16384..20_000]);
+        let sizes = [10, TARGET_BLOCK_BYTES, 5, 5, MAX_EVENT_BYTES, 1];
+        assert_eq!(
+            split(sizes.len(), |i| sizes[i]),
+            vec![0..1, 1..2, 2..4, 4..5, 5..6]
+        );
+        assert!(split(0, |_| 1).is_empty());
+    }
+
+    #[test]
+    fn the_largest_event_round_trips_and_one_byte_more_is_refused() {
+        let big = Payload::from(vec![b'x'; MAX_EVENT_BYTES]);
+        let mut bytes = Vec::new();
+        encode_events(&[1], std::slice::from_ref(&big), &mut bytes);
+        assert_eq!(
+            decode(&bytes).unwrap().1,
+            BlockPoints::Event(vec![1], vec![big])
+        );
+        // A block holding one byte more is refused by the decoder (it was never written).
+        let mut raw = Vec::new();
+        super::timestamps::encode(&[1], &mut raw);
+        let ts_len = raw.len();
+        put_varint(&mut raw, MAX_EVENT_BYTES as u64 + 1);
+        raw.resize(raw.len() + MAX_EVENT_BYTES + 1, b'x');
+        let mut too_big = Vec::new();
+        finish(
+            &mut too_big,
+            &[1],
+            KIND_EVENT,
+            EVENTS,
+            ZERO,
+            ts_len,
+            raw,
+            true,
+        );
+        assert!(decode(&too_big).unwrap_err().contains("at most"));
+    }
+
+    #[test]
+    fn a_length_past_the_limits_is_refused_before_allocating() {
+        let mut bytes = Vec::new();
+        encode_numeric(&[1, 2], &[1.0, 2.0], false, &mut bytes);
+        // raw_len larger than the stored body can be (uncompressed), or than LZ4 can expand.
+        bytes[68..72].copy_from_slice(&(MAX_BLOCK_BYTES as u32).to_le_bytes());
+        assert!(read_header(&bytes).is_err());
+        bytes[6] = FLAG_LZ4;
+        assert!(read_header(&bytes).is_err());
+        bytes[0..4].copy_from_slice(&(MAX_BLOCK_POINTS as u32 + 1).to_le_bytes());
+        assert!(read_header(&bytes).is_err());
     }
 
     #[test]

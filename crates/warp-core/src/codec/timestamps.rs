@@ -1,6 +1,7 @@
 //! Timestamps: first value, first delta, then delta-of-deltas run-length encoded as
 //! `(zigzag dod, run)` varint pairs. A regular series (constant interval) costs a few bytes per
-//! block whatever its length; jittery ones about two bytes per point.
+//! block whatever its length; jittery ones about two bytes per point. A block's timestamps are
+//! strictly increasing; the decoder checks it, so every reader may rely on it.
 
 use super::bits::{put_varint, unzigzag, zigzag, DecodeResult};
 use crate::cursor::Cursor;
@@ -53,7 +54,7 @@ pub fn decode(data: &[u8], count: usize, out: &mut Vec<i64>) -> DecodeResult<()>
         return expect_end(&r);
     }
     let mut delta = unzigzag(r.varint()?);
-    t = t.wrapping_add(delta);
+    t = step(t, delta)?;
     out.push(t);
     let mut left = count - 2;
     while left > 0 {
@@ -63,13 +64,23 @@ pub fn decode(data: &[u8], count: usize, out: &mut Vec<i64>) -> DecodeResult<()>
             return Err(format!("timestamp run of {run} with {left} points left"));
         }
         for _ in 0..run {
-            delta = delta.wrapping_add(dod);
-            t = t.wrapping_add(delta);
+            delta = delta.checked_add(dod).ok_or(NOT_INCREASING)?;
+            t = step(t, delta)?;
             out.push(t);
         }
         left -= run as usize;
     }
     expect_end(&r)
+}
+
+const NOT_INCREASING: &str = "timestamps are not strictly increasing";
+
+/// The next timestamp, which must be later than `t`.
+fn step(t: i64, delta: i64) -> DecodeResult<i64> {
+    if delta <= 0 {
+        return Err(NOT_INCREASING.into());
+    }
+    t.checked_add(delta).ok_or_else(|| NOT_INCREASING.into())
 }
 
 fn expect_end(r: &Cursor<'_>) -> DecodeResult<()> {
@@ -99,7 +110,19 @@ mod tests {
         assert!(round_trip(&ts) < 16);
         round_trip(&[]);
         round_trip(&[5]);
-        round_trip(&[5, -3, i64::MAX, i64::MIN, 0]);
+        round_trip(&[i64::MIN, -3, 0, 5, i64::MAX]);
+    }
+
+    #[test]
+    fn unsorted_or_repeated_timestamps_are_refused() {
+        for bad in [&[5, 3][..], &[1, 2, 2], &[0, i64::MAX, i64::MIN]] {
+            let mut bytes = Vec::new();
+            encode(bad, &mut bytes);
+            assert!(
+                decode(&bytes, bad.len(), &mut Vec::new()).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -106,7 +106,8 @@ impl Index {
         let fanout = u32::from_le_bytes(word(data, 12)) as usize;
         let entries =
             usize::try_from(u64::from_le_bytes(word(data, 16))).map_err(|e| e.to_string())?;
-        if fanout < 2 || entries > data.len() / ENTRY {
+        // Bounding both by the file size keeps every offset below computable without overflow.
+        if fanout < 2 || fanout > data.len() || entries > data.len() / ENTRY {
             return Err(format!(
                 "index claims {entries} entries with fanout {fanout}"
             ));
@@ -126,12 +127,34 @@ impl Index {
         if crc32c::crc32c(&data[HEADER..]) != u32::from_le_bytes(word(data, 24)) {
             return Err("index checksum mismatch".into());
         }
-        Ok(Index {
+        let index = Index {
             data: file,
             entries,
             fanout,
             levels,
-        })
+        };
+        index.check_inner_levels()?;
+        Ok(index)
+    }
+
+    /// Each inner key must be the first key of its node below, or lookups would go astray.
+    fn check_inner_levels(&self) -> Result<(), String> {
+        for level in 0..self.levels.len() {
+            for i in 0..self.levels[level].1 {
+                let first = i * self.fanout;
+                let below = if level == 0 {
+                    self.entry(first).key()
+                } else {
+                    self.inner_key(level - 1, first)
+                };
+                if self.inner_key(level, i) != below {
+                    return Err(format!(
+                        "inner key {i} of level {level} is not its child's first key"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     #[cfg(test)]
@@ -266,5 +289,16 @@ mod tests {
         let mut huge = bytes.clone();
         huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(parse(&huge).is_err());
+    }
+
+    #[test]
+    fn inner_keys_that_lie_are_refused() {
+        let mut bytes = encode(&blocks(100, 3));
+        let inner = HEADER + 300 * ENTRY;
+        bytes[inner + KEY] ^= 1; // the second node's first key
+        let crc = crc32c::crc32c(&bytes[HEADER..]);
+        bytes[24..28].copy_from_slice(&crc.to_le_bytes());
+        let err = Index::parse(std::sync::Arc::new(bytes)).err().unwrap();
+        assert!(err.contains("inner key"), "{err}");
     }
 }

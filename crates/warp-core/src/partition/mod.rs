@@ -16,11 +16,12 @@ pub use index::BlockRef;
 use index::Index;
 pub use tier::Tier;
 
-use crate::codec::block::{self, BlockPoints, Payload};
-use crate::codec::MAX_BLOCK_POINTS;
+use crate::codec::block::{self, BlockPoints};
+use crate::codec::{encode_blocks, Sample};
 use crate::error::{Error, Result};
 use crate::series::SeriesId;
 use crate::storage::{Mapped, Storage};
+use crate::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
 
 /// What the manifest records about a partition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,38 +44,9 @@ pub struct PartitionMeta {
     pub lz4: bool,
 }
 
-/// One series' sorted points, as the writer takes them.
-pub enum Column<'a> {
-    Numeric(&'a [i64], &'a [f64]),
-    Event(&'a [i64], &'a [Payload]),
-}
-
-impl<'a> Column<'a> {
-    pub fn timestamps(&self) -> &'a [i64] {
-        match self {
-            Column::Numeric(ts, _) | Column::Event(ts, _) => ts,
-        }
-    }
-
-    /// The points at positions `range`.
-    pub fn slice(&self, range: std::ops::Range<usize>) -> Column<'a> {
-        match self {
-            Column::Numeric(ts, vs) => Column::Numeric(&ts[range.clone()], &vs[range]),
-            Column::Event(ts, ps) => Column::Event(&ts[range.clone()], &ps[range]),
-        }
-    }
-}
-
-pub struct SeriesColumn<'a> {
-    pub id: SeriesId,
-    pub key: &'a str,
-    pub column: Column<'a>,
-}
-
 fn write_file(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = storage.create(path).map_err(Error::io("create", path))?;
-    file.write_all(bytes).map_err(Error::io("write", path))?;
-    file.sync().map_err(Error::io("fsync", path))
+    file.write_all(bytes).map_err(Error::io("write", path))
 }
 
 /// Builds a partition of `tier` for the window `[start, end)` under `temporal/<dir>`, one
@@ -113,66 +85,59 @@ impl PartitionWriter {
         }
     }
 
-    pub fn add(&mut self, s: SeriesColumn<'_>) {
-        let ts = s.column.timestamps();
+    /// Adds the next series' sorted points.
+    pub fn add<V: Sample>(&mut self, id: SeriesId, key: &str, ts: &[i64], values: &[V]) {
         let (Some(&first), Some(&last)) = (ts.first(), ts.last()) else {
             return;
         };
         debug_assert!(first >= self.window.0 && last < self.window.1);
-        for chunk in 0..ts.len().div_ceil(MAX_BLOCK_POINTS) {
-            let range = chunk * MAX_BLOCK_POINTS..((chunk + 1) * MAX_BLOCK_POINTS).min(ts.len());
-            let offset = self.data.len() as u64;
-            match &s.column {
-                Column::Numeric(t, v) => block::encode_numeric(
-                    &t[range.clone()],
-                    &v[range.clone()],
-                    self.lz4,
-                    &mut self.data,
-                ),
-                Column::Event(t, p) => {
-                    block::encode_events(&t[range.clone()], &p[range.clone()], &mut self.data)
-                }
-            }
-            self.refs.push(BlockRef {
-                series: s.id,
-                count: range.len() as u32,
-                min_ts: ts[range.start],
-                max_ts: ts[range.end - 1],
-                offset,
-                len: (self.data.len() as u64 - offset) as u32,
-            });
-        }
+        let refs = &mut self.refs;
+        encode_blocks(
+            ts,
+            values,
+            self.lz4,
+            &mut self.data,
+            |range, offset, len| {
+                refs.push(BlockRef {
+                    series: id,
+                    count: range.len() as u32,
+                    min_ts: ts[range.start],
+                    max_ts: ts[range.end - 1],
+                    offset: offset as u64,
+                    len: len as u32,
+                })
+            },
+        );
         self.points += ts.len() as u64;
         self.series += 1;
         self.min_ts = self.min_ts.min(first);
         self.max_ts = self.max_ts.max(last);
         // Hourly summaries stay partition-level: per-series detail there would cost more bytes
         // per point than the data. Historical analytics carry per-series statistics.
-        if self.tier == Tier::Hourly {
-            return;
+        if self.tier != Tier::Hourly {
+            self.summaries.push(series_summary(id, key, ts, values));
         }
-        let mut summary = serde_json::json!({
-            "key": s.key, "id": s.id, "points": ts.len(), "min_ts": first, "max_ts": last,
-        });
-        if let Column::Numeric(_, v) = &s.column {
-            let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-            if !finite.is_empty() {
-                let sum: f64 = finite.iter().sum();
-                summary["min"] = finite.iter().copied().fold(f64::INFINITY, f64::min).into();
-                summary["max"] = finite
-                    .iter()
-                    .copied()
-                    .fold(f64::NEG_INFINITY, f64::max)
-                    .into();
-                summary["mean"] = (sum / finite.len() as f64).into();
-            }
-        }
-        self.summaries.push(summary);
     }
 
-    /// Writes and fsyncs the files; the partition is live once a manifest names it.
+    /// Whether no point was added.
+    pub fn is_empty(&self) -> bool {
+        self.points == 0
+    }
+
+    /// Writes the files (not yet durable: see [`sync`]) into a fresh directory; the partition
+    /// is live once they are synced and a manifest names it.
     pub fn finish(self, storage: &dyn Storage, temporal: &Path) -> Result<PartitionMeta> {
         let path = temporal.join(&self.dir);
+        // A directory left by a step that never committed: no manifest names it.
+        if storage
+            .is_dir(&path)
+            .map_err(Error::io("inspect", &path))?
+            .is_some()
+        {
+            storage
+                .remove_dir_all(&path)
+                .map_err(Error::io("remove", &path))?;
+        }
         storage
             .create_dir_all(&path)
             .map_err(Error::io("create directory", &path))?;
@@ -205,15 +170,99 @@ impl PartitionWriter {
         write_file(storage, &path.join(data_name), &self.data)?;
         write_file(storage, &path.join(index_name), &index)?;
         write_file(storage, &path.join(summary_name), &summary)?;
-        storage
-            .sync_dir(&path)
-            .map_err(Error::io("fsync directory", &path))?;
-        let parent = path.parent().unwrap_or(temporal);
-        storage
-            .sync_dir(parent)
-            .map_err(Error::io("fsync directory", parent))?;
         Ok(meta)
     }
+}
+
+/// Makes a partition written by [`PartitionWriter::finish`] durable: its files and its
+/// directory (the caller syncs the tier directory that holds it).
+pub fn sync(storage: &dyn Storage, temporal: &Path, meta: &PartitionMeta) -> Result<()> {
+    let path = temporal.join(&meta.dir);
+    let (data_name, index_name, summary_name) = meta.tier.files();
+    for name in [data_name, index_name, summary_name] {
+        let file = path.join(name);
+        storage
+            .sync_file(&file)
+            .map_err(Error::io("fsync", &file))?;
+    }
+    storage
+        .sync_dir(&path)
+        .map_err(Error::io("fsync directory", &path))
+}
+
+/// Per-series statistics for the historical summary files.
+fn series_summary<V: Sample>(
+    id: SeriesId,
+    key: &str,
+    ts: &[i64],
+    values: &[V],
+) -> serde_json::Value {
+    let mut summary = serde_json::json!({
+        "key": key, "id": id, "points": ts.len(), "min_ts": ts.first(), "max_ts": ts.last(),
+    });
+    let numbers = values
+        .iter()
+        .filter_map(|v| v.as_number())
+        .filter(|x| x.is_finite());
+    let (mut n, mut sum, mut min, mut max) = (0usize, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+    for x in numbers {
+        n += 1;
+        sum += x;
+        min = min.min(x);
+        max = max.max(x);
+    }
+    if n > 0 {
+        summary["min"] = min.into();
+        summary["max"] = max.into();
+        summary["mean"] = (sum / n as f64).into();
+    }
+    summary
+}
+
+/// Checks every index entry against the partition: inside its window and the data file, the
+/// counts adding up to the manifest's, and each series' blocks in time order without overlap.
+/// Readers then rely on all of it.
+fn check_entries(index: &Index, meta: &PartitionMeta, data_len: u64) -> Result<(), String> {
+    let window = (MIN_TIMESTAMP..=MAX_TIMESTAMP)
+        .contains(&meta.start)
+        .then(|| meta.tier.window(meta.start));
+    if window != Some((meta.start, meta.end)) {
+        return Err(format!(
+            "[{}, {}) is not a {} window",
+            meta.start,
+            meta.end,
+            meta.tier.name()
+        ));
+    }
+    let mut points = 0u64;
+    let mut previous: Option<BlockRef> = None;
+    for r in index.all() {
+        let end = r.offset.checked_add(r.len as u64);
+        if end.is_none_or(|end| end > data_len) {
+            return Err(format!("entry points past the end of the data: {r:?}"));
+        }
+        if r.min_ts > r.max_ts || r.min_ts < meta.min_ts || r.max_ts > meta.max_ts {
+            return Err(format!("entry outside the partition's time bounds: {r:?}"));
+        }
+        if previous.is_some_and(|p| (p.series, p.min_ts) >= (r.series, r.min_ts)) {
+            return Err(format!("entries out of order at {r:?}"));
+        }
+        if previous.is_some_and(|p| p.series == r.series && p.max_ts >= r.min_ts) {
+            return Err(format!("blocks of series {} overlap", r.series));
+        }
+        if r.count == 0 {
+            return Err(format!("an empty block: {r:?}"));
+        }
+        points += r.count as u64;
+        previous = Some(r);
+    }
+    if meta.min_ts < meta.start || meta.max_ts >= meta.end || points != meta.points {
+        return Err(format!(
+            "entries hold {points} points, bounds [{}, {}] in window [{}, {}): the manifest disagrees",
+            meta.min_ts, meta.max_ts, meta.start, meta.end
+        ));
+    }
+    Ok(())
 }
 
 /// An open partition: its files mapped, its index checked.
@@ -234,6 +283,20 @@ impl Partition {
             path: path.clone(),
             reason,
         };
+        // Sizes first: a file cut short must be an error here, not a fault (SIGBUS) on a read
+        // through its mapping.
+        let size = |name: &str| {
+            storage
+                .len(&path.join(name))
+                .map_err(|e| corrupt(format!("cannot read {name}: {e}")))
+        };
+        let (data_len, index_len) = (size(data_name)?, size(index_name)?);
+        if data_len.checked_add(index_len) != Some(meta.bytes) {
+            return Err(corrupt(format!(
+                "{data_name} and {index_name} hold {data_len} + {index_len} bytes, the manifest says {}",
+                meta.bytes
+            )));
+        }
         let data = storage
             .map(&path.join(data_name))
             .map_err(|e| corrupt(format!("cannot map {data_name}: {e}")))?;
@@ -241,17 +304,8 @@ impl Partition {
             .map(&path.join(index_name))
             .map_err(|e| corrupt(format!("cannot map {index_name}: {e}")))?;
         let index = Index::parse(index).map_err(|r| corrupt(format!("{index_name}: {r}")))?;
-        let data_len = (*data).as_ref().len() as u64;
-        if let Some(bad) = index.all().find(|r| r.offset + r.len as u64 > data_len) {
-            return Err(corrupt(format!(
-                "index points past the end of {data_name}: {bad:?}"
-            )));
-        }
-        if index.all().map(|r| r.count as u64).sum::<u64>() != meta.points {
-            return Err(corrupt(
-                "index and manifest disagree on the point count".into(),
-            ));
-        }
+        check_entries(&index, &meta, data_len)
+            .map_err(|r| corrupt(format!("{index_name}: {r}")))?;
         Ok(Partition {
             meta,
             path,
@@ -277,7 +331,9 @@ impl Partition {
 
     /// Decodes one block, checking it fully.
     pub fn decode(&self, r: &BlockRef) -> Result<BlockPoints> {
-        let bytes = &(*self.data).as_ref()[r.offset as usize..(r.offset + r.len as u64) as usize];
+        // Index entries were checked against the data file's length at open.
+        let (start, end) = (r.offset as usize, r.offset as usize + r.len as usize);
+        let bytes = (*self.data).as_ref().get(start..end).unwrap_or_default();
         let (header, points) = block::decode(bytes).map_err(|reason| Error::CorruptPartition {
             path: self.path.clone(),
             reason: format!("block at byte {}: {reason}", r.offset),

@@ -27,6 +27,16 @@ impl Tier {
         }
     }
 
+    /// The coarser tier data moves to from this one.
+    pub fn next(self) -> Option<Tier> {
+        match self {
+            Tier::Hourly => Some(Tier::Daily),
+            Tier::Daily => Some(Tier::Monthly),
+            Tier::Monthly => Some(Tier::Yearly),
+            Tier::Yearly => None,
+        }
+    }
+
     pub fn parse(name: &str) -> Option<Tier> {
         Tier::ALL.into_iter().find(|t| t.name() == name)
     }

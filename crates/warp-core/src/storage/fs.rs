@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
@@ -48,13 +48,19 @@ impl Storage for FsStorage {
         fs::read(path)
     }
 
+    fn len(&self, path: &Path) -> io::Result<u64> {
+        Ok(fs::metadata(path)?.len())
+    }
+
     fn map(&self, path: &Path) -> io::Result<Mapped> {
         let file = File::open(path)?;
         if file.metadata()?.len() == 0 {
             return Ok(Arc::new(Vec::<u8>::new()));
         }
-        // SAFETY: the engine maps only immutable partition files. They are never written or
-        // truncated after being made durable, only unlinked, which keeps the mapping valid.
+        // SAFETY: the engine maps only immutable partition files, after checking their size
+        // against the manifest. They are never written or truncated after being made durable,
+        // only unlinked, which keeps the mapping valid. A file cut short by another process
+        // while mapped would fault (SIGBUS) on access; docs/format.md says so.
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Arc::new(map))
@@ -67,6 +73,11 @@ impl Storage for FsStorage {
             .truncate(true)
             .open(path)?;
         Ok(Box::new(FsFile(file)))
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        // Write access: Windows' FlushFileBuffers needs it.
+        OpenOptions::new().write(true).open(path)?.sync_all()
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
@@ -111,5 +122,9 @@ impl Storage for FsStorage {
         file.set_len(0)?;
         writeln!(file, "{}", std::process::id())?;
         Ok(Box::new(file))
+    }
+
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        fs::canonicalize(path)
     }
 }

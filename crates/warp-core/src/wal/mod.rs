@@ -1,13 +1,16 @@
-//! The write-ahead log: segmented files of CRC32C-framed records (see `docs/format.md`).
+//! The write-ahead log: segmented files of CRC32C-framed records (see `docs/format.md`), and
+//! the group commit that makes them durable.
 
 mod frame;
+mod log;
 mod record;
 mod replay;
 mod segment;
 
 pub use frame::{FrameBuffer, MAX_PAYLOAD};
-pub use record::{push_batch, push_event, push_point, push_series, Entry, MAX_EVENT_BYTES};
+pub use log::Log;
+pub use record::{push_batch, push_event, push_point, push_series, Entry};
 pub use replay::{replay, ReplayReport, Replayed};
 pub use segment::{
-    file_name as segment_file_name, SegmentWriter, HEADER_LEN as SEGMENT_HEADER_LEN,
+    file_name as segment_file_name, SegmentWriter, WalGauge, HEADER_LEN as SEGMENT_HEADER_LEN,
 };

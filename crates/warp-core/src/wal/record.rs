@@ -6,14 +6,15 @@
 //! - `Events`: repeated `id u32 | ts i64 | len u32 | payload`
 
 use super::frame::{FrameBuffer, RecordType, MAX_PAYLOAD};
+use crate::codec::MAX_EVENT_BYTES;
 use crate::cursor::Cursor;
 use crate::series::{SeriesId, SeriesKind};
 
 const POINT_BYTES: usize = 4 + 8 + 8;
 const BATCH_HEADER: usize = 8;
 const EVENT_HEADER: usize = 4 + 8 + 4;
-/// Largest event payload, so one event always fits one record.
-pub const MAX_EVENT_BYTES: usize = MAX_PAYLOAD - EVENT_HEADER;
+// The largest event the engine accepts always fits one record.
+const _: () = assert!(EVENT_HEADER + MAX_EVENT_BYTES <= MAX_PAYLOAD);
 
 /// One logical write found in the log.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +96,8 @@ pub fn decode(
 ) -> Result<(), String> {
     let mut c = Cursor::new(payload);
     match ty {
+        // Markers say how much of the log was durable; they carry no writes.
+        RecordType::Marker => return Ok(()),
         RecordType::Series => {
             while !c.is_empty() {
                 let id = c.u32()?;
@@ -130,6 +133,11 @@ pub fn decode(
             while !c.is_empty() {
                 let (id, ts) = (c.u32()?, c.i64()?);
                 let len = c.u32()? as usize;
+                if len > MAX_EVENT_BYTES {
+                    return Err(format!(
+                        "an event of {len} bytes (at most {MAX_EVENT_BYTES})"
+                    ));
+                }
                 let payload = c.bytes(len)?;
                 visit(Entry::Event { id, ts, payload })?;
             }

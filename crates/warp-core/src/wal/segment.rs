@@ -1,16 +1,23 @@
-//! Segment files: `wal/<index, 20 digits>.wal`, each a 24-byte header followed by frames.
-//! Header: `magic "WARPWAL\0" | version u32 | reserved u32 | index u64`.
+//! Segment files: `wal/<index, 20 digits>.wal`, each a 32-byte header followed by frames.
+//! Header: `magic "WARPWAL\0" | version u32 | reserved u32 | index u64 | salt u64`.
+//!
+//! A segment is created under a temporary name, its header fsynced, then renamed into place,
+//! so a segment without a whole header never exists. The salt is random per segment: sync
+//! markers carry it, so bytes inside a record (user data) can never pass for a marker.
 
 use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::frame::push_marker;
 use crate::error::{Error, Result};
 use crate::storage::{Storage, WritableFile};
 
 pub const MAGIC: &[u8; 8] = b"WARPWAL\0";
-pub const VERSION: u32 = 1;
-pub const HEADER_LEN: usize = 24;
+pub const VERSION: u32 = 2;
+pub const HEADER_LEN: usize = 32;
 
 pub fn file_name(index: u64) -> String {
     format!("{index:020}.wal")
@@ -25,35 +32,56 @@ pub fn parse_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-pub fn header(index: u64) -> [u8; HEADER_LEN] {
+/// Whether `name` is a segment being created (removed at open).
+pub fn is_temporary(name: &str) -> bool {
+    name.strip_suffix(".tmp").and_then(parse_name).is_some()
+}
+
+pub fn header(index: u64, salt: u64) -> [u8; HEADER_LEN] {
     let mut h = [0; HEADER_LEN];
     h[..8].copy_from_slice(MAGIC);
     h[8..12].copy_from_slice(&VERSION.to_le_bytes());
     h[16..24].copy_from_slice(&index.to_le_bytes());
+    h[24..32].copy_from_slice(&salt.to_le_bytes());
     h
 }
 
-/// Checks a segment's header; the reason it is unusable otherwise.
-pub fn check_header(data: &[u8], index: u64) -> Result<(), String> {
-    if data.len() < HEADER_LEN {
-        return Err(format!("{} bytes is shorter than the header", data.len()));
-    }
-    if &data[..8] != MAGIC {
+/// Checks a segment's header; its salt, or the reason it is unusable.
+pub fn check_header(data: &[u8], index: u64) -> Result<u64, String> {
+    let mut c = crate::cursor::Cursor::new(data);
+    let short = |_| format!("{} bytes is shorter than the header", data.len());
+    if c.bytes(8).map_err(short)? != MAGIC {
         return Err("bad magic".into());
     }
-    let mut word = [0; 4];
-    word.copy_from_slice(&data[8..12]);
-    let version = u32::from_le_bytes(word);
+    let version = c.u32().map_err(short)?;
     if version != VERSION {
         return Err(format!("unsupported version {version}"));
     }
-    let mut word = [0; 8];
-    word.copy_from_slice(&data[16..24]);
-    let stored = u64::from_le_bytes(word);
+    c.u32().map_err(short)?;
+    let stored = c.u64().map_err(short)?;
     if stored != index {
         return Err(format!("header says segment {stored}"));
     }
-    Ok(())
+    c.u64().map_err(short)
+}
+
+/// A salt nobody outside this process can predict: std's per-process random hash keys.
+fn new_salt(index: u64) -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(index);
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+/// Sizes of the WAL on disk, readable without the writer's lock (which is held across I/O).
+#[derive(Debug, Default)]
+pub struct WalGauge {
+    pub bytes: AtomicU64,
+    pub segments: AtomicU64,
 }
 
 /// Appends to the newest segment and rolls to a new one past the size limit.
@@ -62,10 +90,16 @@ pub struct SegmentWriter {
     dir: PathBuf,
     file: Box<dyn WritableFile>,
     index: u64,
+    salt: u64,
     size: u64,
+    /// Bytes of the current segment known to be on stable storage.
+    synced: u64,
+    /// The `synced` value the last sync marker of this segment announced.
+    announced: Option<u64>,
     roll_bytes: u64,
     /// Size of every segment still on disk, by index.
     sizes: BTreeMap<u64, u64>,
+    gauge: Arc<WalGauge>,
 }
 
 impl SegmentWriter {
@@ -77,56 +111,94 @@ impl SegmentWriter {
         roll_bytes: u64,
         existing: BTreeMap<u64, u64>,
     ) -> Result<Self> {
-        let file = create_segment(storage.as_ref(), dir, index)?;
-        let mut sizes = existing;
-        sizes.insert(index, HEADER_LEN as u64);
-        Ok(SegmentWriter {
+        let salt = new_salt(index);
+        let file = create_segment(storage.as_ref(), dir, index, salt)?;
+        let mut writer = SegmentWriter {
             storage,
             dir: dir.to_path_buf(),
             file,
             index,
+            salt,
             size: HEADER_LEN as u64,
+            synced: HEADER_LEN as u64,
+            announced: None,
             roll_bytes,
-            sizes,
-        })
+            sizes: existing,
+            gauge: Arc::default(),
+        };
+        writer.sizes.insert(index, HEADER_LEN as u64);
+        writer.publish();
+        Ok(writer)
     }
 
     pub fn index(&self) -> u64 {
         self.index
     }
 
+    pub fn gauge(&self) -> Arc<WalGauge> {
+        self.gauge.clone()
+    }
+
     fn path(&self) -> PathBuf {
         self.dir.join(file_name(self.index))
     }
 
-    /// Writes whole records; rolls to a new segment once this one is past the limit.
+    fn publish(&self) {
+        let bytes = self.sizes.values().sum();
+        self.gauge.bytes.store(bytes, Ordering::Relaxed);
+        let segments = self.sizes.len() as u64;
+        self.gauge.segments.store(segments, Ordering::Relaxed);
+    }
+
+    /// Writes whole records; rolls to a new segment once this one is past the limit. The first
+    /// write after a sync is preceded by a marker saying how much of the segment is durable, so
+    /// recovery can tell damage in synced bytes (corruption) from lost unsynced pages (a torn
+    /// tail).
     pub fn append(&mut self, bytes: &[u8]) -> Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
-        self.file
-            .write_all(bytes)
-            .map_err(Error::io("append to", self.path()))?;
-        self.size += bytes.len() as u64;
-        self.sizes.insert(self.index, self.size);
+        if self.announced != Some(self.synced) {
+            let mut marker = Vec::with_capacity(32);
+            push_marker(&mut marker, self.salt, self.synced);
+            self.write(&marker)?;
+            self.announced = Some(self.synced);
+        }
+        self.write(bytes)?;
         if self.size >= self.roll_bytes {
             self.roll()?;
         }
         Ok(())
     }
 
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let written = self.file.write_all(bytes);
+        // A failed write may have written part of the bytes; count them as possibly there.
+        self.size += bytes.len() as u64;
+        self.sizes.insert(self.index, self.size);
+        self.publish();
+        written.map_err(Error::io("append to", self.path()))
+    }
+
     pub fn sync(&mut self) -> Result<()> {
-        self.file.sync().map_err(Error::io("fsync", self.path()))
+        self.file.sync().map_err(Error::io("fsync", self.path()))?;
+        self.synced = self.size;
+        Ok(())
     }
 
     /// Syncs the current segment and starts the next; returns the index of the new one.
     pub fn roll(&mut self) -> Result<u64> {
         self.sync()?;
         let next = self.index + 1;
-        self.file = create_segment(self.storage.as_ref(), &self.dir, next)?;
+        let salt = new_salt(next);
+        self.file = create_segment(self.storage.as_ref(), &self.dir, next, salt)?;
         self.index = next;
+        self.salt = salt;
         self.size = HEADER_LEN as u64;
+        self.synced = self.size;
+        self.announced = None;
         self.sizes.insert(next, self.size);
+        self.publish();
         Ok(next)
     }
 
@@ -139,6 +211,7 @@ impl SegmentWriter {
                 .remove(&path)
                 .map_err(Error::io("remove", path))?;
             self.sizes.remove(i);
+            self.publish();
         }
         if !retired.is_empty() {
             self.storage
@@ -147,23 +220,25 @@ impl SegmentWriter {
         }
         Ok(())
     }
-
-    /// Bytes in all segments on disk.
-    pub fn bytes_on_disk(&self) -> u64 {
-        self.sizes.values().sum()
-    }
-
-    pub fn segment_count(&self) -> usize {
-        self.sizes.len()
-    }
 }
 
-fn create_segment(storage: &dyn Storage, dir: &Path, index: u64) -> Result<Box<dyn WritableFile>> {
+/// Creates segment `index` atomically: header written and fsynced under a temporary name, then
+/// renamed into place and the directory fsynced.
+fn create_segment(
+    storage: &dyn Storage,
+    dir: &Path,
+    index: u64,
+    salt: u64,
+) -> Result<Box<dyn WritableFile>> {
     let path = dir.join(file_name(index));
-    let mut file = storage.create(&path).map_err(Error::io("create", &path))?;
-    file.write_all(&header(index))
-        .map_err(Error::io("write header of", &path))?;
-    file.sync().map_err(Error::io("fsync", &path))?;
+    let tmp = dir.join(format!("{}.tmp", file_name(index)));
+    let mut file = storage.create(&tmp).map_err(Error::io("create", &tmp))?;
+    file.write_all(&header(index, salt))
+        .map_err(Error::io("write header of", &tmp))?;
+    file.sync().map_err(Error::io("fsync", &tmp))?;
+    storage
+        .rename(&tmp, &path)
+        .map_err(Error::io("rename", &tmp))?;
     storage
         .sync_dir(dir)
         .map_err(Error::io("fsync directory", dir))?;
@@ -179,13 +254,16 @@ mod tests {
         assert_eq!(parse_name(&file_name(42)), Some(42));
         assert_eq!(parse_name("42.wal"), None);
         assert_eq!(parse_name("0000000000000000004x.wal"), None);
+        assert!(is_temporary(&format!("{}.tmp", file_name(3))));
+        assert!(!is_temporary(&file_name(3)));
     }
 
     #[test]
     fn header_checks() {
-        assert!(check_header(&header(7), 7).is_ok());
-        assert!(check_header(&header(7), 8).is_err());
-        assert!(check_header(&header(7)[..10], 7).is_err());
+        assert_eq!(check_header(&header(7, 99), 7), Ok(99));
+        assert!(check_header(&header(7, 99), 8).is_err());
+        assert!(check_header(&header(7, 99)[..10], 7).is_err());
+        assert!(check_header(&header(7, 99)[..HEADER_LEN - 1], 7).is_err());
         assert!(check_header(&[0; HEADER_LEN], 7).is_err());
     }
 }

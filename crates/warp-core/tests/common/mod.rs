@@ -27,8 +27,12 @@ pub fn open(storage: &FaultyStorage, options: Options) -> warp_core::Result<Engi
 }
 
 pub fn numeric(engine: &Engine, name: &str) -> u32 {
+    numeric_checked(engine, name).unwrap()
+}
+
+pub fn numeric_checked(engine: &Engine, name: &str) -> warp_core::Result<u32> {
     let key = SeriesKey::parse(name).unwrap();
-    engine.ensure_series(&key, SeriesKind::Numeric).unwrap()
+    engine.ensure_series(&key, SeriesKind::Numeric)
 }
 
 /// Every numeric series as `key -> [(ts, value bits)]`, sorted.
@@ -76,8 +80,29 @@ pub fn frames(storage: &FaultyStorage, segment: &Path) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     while pos + 9 <= data.len() {
         let len = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap()) as usize;
-        out.push((pos, 9 + len));
+        // Sync markers (type 5) carry no writes.
+        if data[pos + 8] != 5 {
+            out.push((pos, 9 + len));
+        }
         pos += 9 + len;
     }
     out
+}
+
+/// A proptest configuration: `cases` unless `PROPTEST_CASES` says otherwise, and a fixed seed
+/// (so CI runs the same cases every time) unless `PROPTEST_RNG_SEED` gives another.
+pub fn model_config(cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngSeed};
+    let config = Config::default();
+    let seed_given = std::env::var_os("PROPTEST_RNG_SEED").is_some();
+    let cases_given = std::env::var_os("PROPTEST_CASES").is_some();
+    Config {
+        cases: if cases_given { config.cases } else { cases },
+        rng_seed: if seed_given {
+            config.rng_seed
+        } else {
+            RngSeed::Fixed(0x5eed)
+        },
+        ..config
+    }
 }

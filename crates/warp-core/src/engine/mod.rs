@@ -1,0 +1,400 @@
+//! The engine: ties the WAL, the live tier, checkpoints and the partition tiers together
+//! behind one handle. Its children each own one part of the work and share the private state
+//! defined here: `write` (puts), `read` (the read path across tiers), `commit` (checkpoints and
+//! the commit protocol), `pass` (the lifecycle mechanisms), `backup` and `recovery` (open).
+//!
+//! Locks, outermost first: `manifest_lock` serializes everything that commits a new manifest
+//! (checkpoints, lifecycle passes, backups); `state` guards the live tier and the current tier
+//! set and is never held across I/O; the WAL's own locks (`wal::Log`) come last.
+
+mod backup;
+mod commit;
+mod pass;
+mod read;
+mod recovery;
+mod write;
+
+pub use write::{Target, Write};
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crate::cache::BlockCache;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::live::LiveTier;
+use crate::options::{Durability, Options};
+use crate::partition::{PartitionMeta, Tier};
+use crate::series::{SeriesId, SeriesKey, SeriesKind};
+use crate::storage::{FsStorage, LockGuard, Storage};
+use crate::tiers::{self, TierSet};
+use crate::types::{
+    LifecycleStats, PartitionInfo, PassPlan, PassReport, RangeOptions, RangeResult, RecoveryStats,
+    SeriesInfo, Stats, TierStats, Value,
+};
+use crate::wal::Log;
+
+struct State {
+    live: LiveTier,
+    /// Points a lifecycle pass has taken out of `live` and is writing to partitions; still
+    /// readable, and put back if the pass fails before its commit.
+    sealing: Option<Arc<LiveTier>>,
+    /// The partitions of the current manifest.
+    tiers: Arc<TierSet>,
+    closed: bool,
+    checkpoints_written: u64,
+    last_checkpoint_bytes: u64,
+    lifecycle: LifecycleStats,
+}
+
+struct Inner {
+    storage: Arc<dyn Storage>,
+    layout: Layout,
+    options: Options,
+    state: Mutex<State>,
+    wal: Log,
+    wormhole_hits: AtomicU64,
+    manifest_lock: Mutex<()>,
+    cache: BlockCache,
+    recovery: RecoveryStats,
+}
+
+pub struct Engine {
+    inner: Arc<Inner>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    /// The directory lock; also serializes `close`.
+    lock: Mutex<Option<LockGuard>>,
+}
+
+/// Locks a mutex, ignoring poisoning: no invariant of the engine spans an unlock, so the data a
+/// panicking thread left behind is still consistent.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Engine {
+    pub fn open(dir: &Path, options: Options) -> Result<Engine> {
+        Engine::open_with(Arc::new(FsStorage), dir, options)
+    }
+
+    /// Opens (or creates) the database in `dir` on the given storage.
+    pub fn open_with(storage: Arc<dyn Storage>, dir: &Path, options: Options) -> Result<Engine> {
+        options.validate()?;
+        let started = Instant::now();
+        let layout = Layout::new(dir);
+        layout.prepare_root(storage.as_ref())?;
+        let guard = match storage.lock(&layout.lock_file()) {
+            Ok(guard) => guard,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(Error::Locked(layout.root.clone()))
+            }
+            Err(e) => return Err(Error::io("lock", layout.lock_file())(e)),
+        };
+        layout.create_directories(storage.as_ref())?;
+
+        let recovered = recovery::recover(storage.clone(), &layout, &options)?;
+        let mut recovery = recovered.recovery;
+        recovery.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let repaired = recovery.wal.repaired()
+            || !recovery.dropped_partitions.is_empty()
+            || recovery.rebuilt_manifest;
+        let inner = Arc::new(Inner {
+            wal: Log::new(recovered.writer, options.max_buffer_bytes),
+            storage,
+            layout,
+            cache: BlockCache::new(options.cache_bytes),
+            options,
+            state: Mutex::new(State {
+                live: recovered.live,
+                sealing: None,
+                tiers: Arc::new(recovered.tiers),
+                closed: false,
+                checkpoints_written: 0,
+                last_checkpoint_bytes: 0,
+                lifecycle: LifecycleStats::default(),
+            }),
+            wormhole_hits: AtomicU64::new(0),
+            manifest_lock: Mutex::new(()),
+            recovery,
+        });
+        if repaired {
+            // Commit the repaired state now, so the next open does not meet the damage again
+            // (the commit's cleanup deletes the files the repair left out).
+            inner.checkpoint()?;
+            let manifest = inner.readable()?.tiers.manifest.clone();
+            tiers::collect_garbage(inner.storage.as_ref(), &inner.layout.temporal(), &manifest)?;
+        }
+        let flusher = match inner.options.durability {
+            Durability::Sync => None,
+            Durability::Interval | Durability::None => {
+                let inner = inner.clone();
+                Some(std::thread::spawn(move || {
+                    let fsync = inner.options.durability == Durability::Interval;
+                    inner.wal.run_flusher(inner.options.flush_interval, fsync)
+                }))
+            }
+        };
+        Ok(Engine {
+            inner,
+            flusher: Mutex::new(flusher),
+            lock: Mutex::new(Some(guard)),
+        })
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// The id of an existing series.
+    pub fn series_id(&self, key: &SeriesKey) -> Result<Option<SeriesId>> {
+        let st = self.inner.readable()?;
+        Ok(st.live.id(&key.canonical()))
+    }
+
+    /// Returns once the write numbered `seq` (and every earlier one) is fsynced.
+    pub fn wait_durable(&self, seq: u64) -> Result<()> {
+        self.inner.readable().map(drop)?;
+        self.inner.wal.sync_to(seq, true)
+    }
+
+    /// Writes and fsyncs everything accepted so far.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.readable().map(drop)?;
+        self.inner.wal.flush()
+    }
+
+    /// The point of series `id` at or before `at`, whichever tier holds it.
+    pub fn get(&self, id: SeriesId, at: i64) -> Result<Option<(i64, Value)>> {
+        match self.inner.kind(id)? {
+            SeriesKind::Numeric => Ok(self
+                .inner
+                .as_of::<f64>(id, at)?
+                .map(|(t, v)| (t, Value::Number(v)))),
+            SeriesKind::Event => Ok(self.inner.as_of(id, at)?.map(|(t, v)| (t, Value::Event(v)))),
+        }
+    }
+
+    /// The newest point of series `id`, whichever tier holds it.
+    pub fn latest(&self, id: SeriesId) -> Result<Option<(i64, Value)>> {
+        self.get(id, i64::MAX)
+    }
+
+    /// Points of series `id` with `from <= ts <= to`, in time order (or reversed), across tiers.
+    pub fn range(
+        &self,
+        id: SeriesId,
+        from: i64,
+        to: i64,
+        opts: RangeOptions,
+    ) -> Result<RangeResult> {
+        if from > to {
+            return Err(Error::InvalidRange { from, to });
+        }
+        Ok(match self.inner.kind(id)? {
+            SeriesKind::Numeric => {
+                let (ts, vs) = self.inner.range::<f64>(id, from, to)?;
+                let (timestamps, values) = read::select(ts, vs, opts);
+                RangeResult::Numeric { timestamps, values }
+            }
+            SeriesKind::Event => {
+                let (ts, ps) = self.inner.range(id, from, to)?;
+                let (timestamps, payloads) = read::select(ts, ps, opts);
+                RangeResult::Event {
+                    timestamps,
+                    payloads,
+                }
+            }
+        })
+    }
+
+    /// Every series with its kind and the points a full read of it returns.
+    pub fn series(&self) -> Result<Vec<SeriesInfo>> {
+        let counts = self.inner.point_counts()?;
+        let st = self.inner.readable()?;
+        Ok(st
+            .live
+            .iter()
+            .zip(counts)
+            .map(|(s, points)| SeriesInfo {
+                key: s.key.clone(),
+                kind: s.points.kind(),
+                points,
+            })
+            .collect())
+    }
+
+    /// Every partition of every tier, with its read counts.
+    pub fn partitions(&self) -> Result<Vec<PartitionInfo>> {
+        let tiers = self.inner.readable()?.tiers.clone();
+        Ok(tiers
+            .partitions
+            .iter()
+            .map(|p| {
+                let (reads, last_read_ms) = p.reads();
+                PartitionInfo {
+                    meta: p.meta.clone(),
+                    reads,
+                    last_read_ms,
+                }
+            })
+            .collect())
+    }
+
+    /// Carries out one lifecycle pass (see [`PassPlan`]) and commits it at once: a crash
+    /// leaves the state before the pass or after it.
+    pub fn run_pass(&self, plan: &PassPlan) -> Result<PassReport> {
+        self.inner.run_pass(plan)
+    }
+
+    /// Moves the live points older than `cutoff` into hourly partitions (LZ4-compressed if
+    /// `lz4`); returns how many.
+    pub fn seal(&self, cutoff: i64, lz4: bool) -> Result<u64> {
+        let plan = PassPlan {
+            seal_before: Some(cutoff),
+            lz4: [lz4; 4],
+            ..PassPlan::default()
+        };
+        Ok(self.run_pass(&plan)?.sealed_points)
+    }
+
+    /// Merges the partitions inside the `tier` window containing `at` into a partition of
+    /// `tier` (a move down the tiers, or with another `lz4` setting a recompression); returns
+    /// what it wrote, if anything changed.
+    pub fn compact(&self, tier: Tier, at: i64, lz4: bool) -> Result<Option<PartitionMeta>> {
+        let plan = PassPlan {
+            compact: vec![(tier, at)],
+            lz4: [lz4; 4],
+            ..PassPlan::default()
+        };
+        Ok(self.run_pass(&plan)?.moves.pop().map(|m| m.output))
+    }
+
+    /// Retention: every point older than `horizon` is gone from now on, and partitions whose
+    /// window ended by then are deleted; returns how many.
+    pub fn expire(&self, horizon: i64) -> Result<u64> {
+        let plan = PassPlan {
+            expire_before: Some(horizon),
+            ..PassPlan::default()
+        };
+        Ok(self.run_pass(&plan)?.dropped.len() as u64)
+    }
+
+    /// Writes a consistent copy of the database to `target` (a new or empty directory outside
+    /// the database).
+    pub fn backup(&self, target: &Path) -> Result<()> {
+        self.inner.backup(target)
+    }
+
+    /// Snapshots the live tier to a checkpoint and retires the WAL segments it covers.
+    pub fn checkpoint(&self) -> Result<u64> {
+        self.inner.checkpoint()
+    }
+
+    pub fn stats(&self) -> Result<Stats> {
+        let counts = self.inner.point_counts()?;
+        let inner = &self.inner;
+        let mut st = inner.readable()?;
+        let mut live_points = 0;
+        for s in st.live.iter_mut() {
+            s.points.normalize();
+            live_points += s.points.len() as u64;
+        }
+        if let Some(sealing) = &st.sealing {
+            live_points += sealing.iter().map(|s| s.points.len() as u64).sum::<u64>();
+        }
+        let tiers = Tier::ALL
+            .iter()
+            .map(|&tier| {
+                let of_tier = st.tiers.partitions.iter().filter(|p| p.meta.tier == tier);
+                TierStats {
+                    tier,
+                    partitions: of_tier.clone().count() as u64,
+                    points: of_tier.clone().map(|p| p.meta.points).sum(),
+                    bytes: of_tier.map(|p| p.meta.bytes).sum(),
+                }
+            })
+            .collect();
+        let horizon = st.tiers.manifest.horizon;
+        Ok(Stats {
+            series: st.live.len() as u64,
+            points: counts.iter().sum(),
+            live_points,
+            wal_bytes: inner.wal.bytes_on_disk(),
+            wal_segments: inner.wal.segments(),
+            wal_syncs: inner.wal.syncs(),
+            wormhole_hits: inner.wormhole_hits.load(Ordering::Relaxed),
+            buffered_bytes: inner.wal.buffered_bytes(),
+            checkpoints_written: st.checkpoints_written,
+            last_checkpoint_bytes: st.last_checkpoint_bytes,
+            manifest_generation: st.tiers.manifest.generation,
+            retention_horizon: (horizon > crate::time::MIN_TIMESTAMP).then_some(horizon),
+            tiers,
+            cache: inner.cache.stats(),
+            lifecycle: st.lifecycle.clone(),
+            recovery: inner.recovery.clone(),
+        })
+    }
+
+    /// Makes everything durable, writes a final checkpoint (unless disabled) and releases the
+    /// directory. Closing twice, or from two threads at once, is fine: the later call returns
+    /// once the first has closed.
+    pub fn close(&self) -> Result<()> {
+        let mut dir_lock = lock(&self.lock);
+        if dir_lock.is_none() {
+            return Ok(());
+        }
+        self.stop_flusher();
+        let result = if self.inner.options.checkpoint_on_close {
+            self.inner.checkpoint().map(drop)
+        } else {
+            self.inner.wal.flush()
+        };
+        lock(&self.inner.state).closed = true;
+        self.inner.wal.close();
+        *dir_lock = None;
+        result
+    }
+
+    fn stop_flusher(&self) {
+        self.inner.wal.stop_flusher();
+        if let Some(handle) = lock(&self.flusher).take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Dropping without close (a crash of the host, or a forgotten handle) keeps the
+        // durability promise of the mode: the flusher stops, buffered writes are written.
+        self.stop_flusher();
+        if !lock(&self.inner.state).closed {
+            let _ = self.inner.wal.flush();
+        }
+    }
+}
+
+impl Inner {
+    /// The state, for reading: fails once closed.
+    fn readable(&self) -> Result<MutexGuard<'_, State>> {
+        let st = lock(&self.state);
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        Ok(st)
+    }
+
+    /// The state, for changing: fails once closed or after a storage failure.
+    fn writable(&self) -> Result<MutexGuard<'_, State>> {
+        let st = self.readable()?;
+        self.wal.check()?;
+        Ok(st)
+    }
+
+    fn has_flusher(&self) -> bool {
+        self.options.durability != Durability::Sync
+    }
+}

@@ -1,0 +1,208 @@
+//! Writes: every write is checked whole before anything changes, then applied to the live tier
+//! and appended to the WAL buffer under one lock, so the log's order is the apply order and a
+//! rejected write leaves no trace (not even a new series).
+
+use super::{Engine, Inner};
+use crate::codec::{Payload, MAX_EVENT_BYTES};
+use crate::error::{Error, Result};
+use crate::live::{mismatch, LiveTier};
+use crate::series::{SeriesId, SeriesKey, SeriesKind};
+use crate::time::check_timestamp;
+use crate::wal::{self, FrameBuffer};
+
+/// The points of one write to one series.
+#[derive(Debug, Clone, Copy)]
+pub enum Write<'a> {
+    Number {
+        ts: i64,
+        value: f64,
+    },
+    Batch {
+        timestamps: &'a [i64],
+        values: &'a [f64],
+    },
+    Event {
+        ts: i64,
+        payload: &'a [u8],
+    },
+}
+
+/// The series a write goes to: an existing one by id, or one by key, created by the write if
+/// it does not exist yet.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Id(SeriesId),
+    Key(&'a SeriesKey),
+}
+
+impl Write<'_> {
+    fn kind(&self) -> SeriesKind {
+        match self {
+            Write::Number { .. } | Write::Batch { .. } => SeriesKind::Numeric,
+            Write::Event { .. } => SeriesKind::Event,
+        }
+    }
+
+    /// Everything that can be checked before looking at the database.
+    fn validate(&self) -> Result<()> {
+        match *self {
+            Write::Number { ts, .. } => check_timestamp(ts).map(drop),
+            Write::Batch { timestamps, values } => {
+                if timestamps.len() != values.len() {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} timestamps but {} values",
+                        timestamps.len(),
+                        values.len()
+                    )));
+                }
+                timestamps
+                    .iter()
+                    .try_for_each(|&t| check_timestamp(t).map(drop))
+            }
+            Write::Event { ts, payload } => {
+                check_timestamp(ts)?;
+                if payload.len() > MAX_EVENT_BYTES {
+                    return Err(Error::InvalidValue(format!(
+                        "an event payload of {} bytes exceeds the limit of {MAX_EVENT_BYTES}",
+                        payload.len()
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn log(&self, frames: &mut FrameBuffer, id: SeriesId) {
+        match *self {
+            Write::Number { ts, value } => wal::push_point(frames, id, ts, value),
+            Write::Batch { timestamps, values } => wal::push_batch(frames, id, timestamps, values),
+            Write::Event { ts, payload } => wal::push_event(frames, id, ts, payload),
+        }
+    }
+
+    /// Applies the write to series `id`, whose kind was checked.
+    fn apply(&self, live: &mut LiveTier, id: SeriesId) -> Result<()> {
+        match *self {
+            Write::Number { ts, value } => live.numeric_mut(id)?.push(ts, value),
+            Write::Batch { timestamps, values } => live.numeric_mut(id)?.extend(timestamps, values),
+            Write::Event { ts, payload } => live.event_mut(id)?.push(ts, Payload::from(payload)),
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Applies one write; returns the series' id and the write's sequence number (see
+    /// [`wait_durable`](Engine::wait_durable)).
+    pub fn write(&self, target: Target<'_>, write: Write<'_>) -> Result<(SeriesId, u64)> {
+        write.validate()?;
+        let key = match target {
+            Target::Id(_) => None,
+            Target::Key(key) => Some(key.canonical()),
+        };
+        let inner = &self.inner;
+        let mut st = inner.writable()?;
+        let kind = write.kind();
+        let found = match target {
+            Target::Id(id) => Some(id),
+            Target::Key(_) => key.as_deref().and_then(|k| st.live.id(k)),
+        };
+        let (id, create) = match found {
+            Some(id) => {
+                let series = st.live.get(id)?;
+                if series.points.kind() != kind {
+                    return Err(mismatch(&series.key, series.points.kind(), kind));
+                }
+                (id, None)
+            }
+            None => (st.live.len() as SeriesId, key),
+        };
+        // Nothing below can fail but the log (which then refuses everything).
+        let seq = inner.wal.record(|frames| {
+            if let Some(key) = &create {
+                wal::push_series(frames, id, kind, key);
+            }
+            write.log(frames, id);
+        })?;
+        if let Some(key) = &create {
+            st.live.add(key, kind);
+        }
+        write.apply(&mut st.live, id)?;
+        drop(st);
+        inner.wal.after_write(seq, inner.has_flusher())?;
+        Ok((id, seq))
+    }
+
+    /// The id of a series, creating it (as `kind`) if it does not exist.
+    pub fn ensure_series(&self, key: &SeriesKey, kind: SeriesKind) -> Result<SeriesId> {
+        let canonical = key.canonical();
+        let mut st = self.inner.writable()?;
+        if let Some(id) = st.live.id(&canonical) {
+            let existing = st.live.get(id)?.points.kind();
+            if existing != kind {
+                return Err(mismatch(&canonical, existing, kind));
+            }
+            return Ok(id);
+        }
+        let id = st.live.len() as SeriesId;
+        self.inner
+            .wal
+            .record(|frames| wal::push_series(frames, id, kind, &canonical))?;
+        st.live.add(&canonical, kind);
+        Ok(id)
+    }
+
+    /// Appends one numeric point to an existing series; returns the write's sequence number.
+    pub fn put_numeric(&self, id: SeriesId, ts: i64, value: f64) -> Result<u64> {
+        self.write(Target::Id(id), Write::Number { ts, value })
+            .map(|(_, seq)| seq)
+    }
+
+    /// Appends many numeric points of one series; returns the write's sequence number.
+    pub fn put_batch(&self, id: SeriesId, timestamps: &[i64], values: &[f64]) -> Result<u64> {
+        self.write(Target::Id(id), Write::Batch { timestamps, values })
+            .map(|(_, seq)| seq)
+    }
+
+    /// Appends one event (opaque payload bytes); returns the write's sequence number.
+    pub fn put_event(&self, id: SeriesId, ts: i64, payload: &[u8]) -> Result<u64> {
+        self.write(Target::Id(id), Write::Event { ts, payload })
+            .map(|(_, seq)| seq)
+    }
+
+    /// Appends numeric points of any series (point i is `ids[i]`, `ts[i]`, `values[i]`), all or
+    /// none: everything is checked before anything is applied. Returns the sequence number.
+    pub fn put_points(&self, ids: &[SeriesId], ts: &[i64], values: &[f64]) -> Result<u64> {
+        if ids.len() != ts.len() || ts.len() != values.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} ids, {} timestamps and {} values",
+                ids.len(),
+                ts.len(),
+                values.len()
+            )));
+        }
+        ts.iter().try_for_each(|&t| check_timestamp(t).map(drop))?;
+        let inner = &self.inner;
+        let mut st = inner.writable()?;
+        for &id in ids {
+            st.live.numeric_mut(id)?;
+        }
+        let seq = inner.wal.record(|frames| {
+            for ((&id, &t), &v) in ids.iter().zip(ts).zip(values) {
+                wal::push_point(frames, id, t, v);
+            }
+        })?;
+        for ((&id, &t), &v) in ids.iter().zip(ts).zip(values) {
+            st.live.numeric_mut(id)?.push(t, v);
+        }
+        drop(st);
+        inner.wal.after_write(seq, inner.has_flusher())?;
+        Ok(seq)
+    }
+}
+
+impl Inner {
+    pub(super) fn kind(&self, id: SeriesId) -> Result<SeriesKind> {
+        Ok(self.readable()?.live.get(id)?.points.kind())
+    }
+}

@@ -1,0 +1,521 @@
+//! Ways the engine once lost data, answered wrongly or broke, found by trying it as a hostile
+//! user and a bad day would; each test fails on the engine as it was and passes now.
+
+mod common;
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use warp_core::codec::MAX_EVENT_BYTES;
+use warp_core::partition::Tier;
+use warp_core::storage::FaultyStorage;
+use warp_core::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
+use warp_core::{
+    Engine, Options, PassPlan, RangeOptions, RangeResult, SeriesKey, SeriesKind, Target, Value,
+    Write,
+};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+
+fn key(s: &str) -> SeriesKey {
+    SeriesKey::parse(s).unwrap()
+}
+
+/// A pass that seals everything older than `now` and moves every ended window down.
+fn settle(engine: &Engine, now: i64) -> warp_core::PassReport {
+    let plan = PassPlan {
+        now,
+        seal_before: Some(now),
+        cascade: true,
+        ripe: engine
+            .partitions()
+            .unwrap()
+            .iter()
+            .map(|p| p.meta.id)
+            .collect(),
+        ripe_after_ms: [Some(0), Some(0), Some(0), None],
+        lz4: [false, true, true, true],
+        ..PassPlan::default()
+    };
+    engine.run_pass(&plan).unwrap()
+}
+
+fn event_count(engine: &Engine, id: u32) -> usize {
+    match engine
+        .range(id, MIN_TIMESTAMP, MAX_TIMESTAMP, RangeOptions::default())
+        .unwrap()
+    {
+        RangeResult::Event { payloads, .. } => payloads.len(),
+        RangeResult::Numeric { .. } => panic!("events expected"),
+    }
+}
+
+#[test]
+fn large_events_survive_checkpoints_seals_compactions_and_reopens() {
+    let storage = FaultyStorage::new();
+    let engine = open(&storage, sync_options()).unwrap();
+    let big = engine
+        .ensure_series(&key("big"), SeriesKind::Event)
+        .unwrap();
+    let many = engine
+        .ensure_series(&key("many"), SeriesKind::Event)
+        .unwrap();
+    // 17 events at the size limit (68 MiB in one series) and 9,000 of 9 KB.
+    let payload = vec![b'x'; MAX_EVENT_BYTES];
+    for i in 0..17 {
+        engine.put_event(big, i * 1000, &payload).unwrap();
+    }
+    let small = vec![b'y'; 9 * 1024];
+    for i in 0..9000 {
+        engine.put_event(many, i * 100, &small).unwrap();
+    }
+    // One byte past the limit is refused before it is acknowledged.
+    let err = engine
+        .put_event(big, 99_999, &vec![b'x'; MAX_EVENT_BYTES + 1])
+        .unwrap_err();
+    assert_eq!(err.code(), "INVALID_VALUE");
+    engine.close().unwrap();
+    drop(engine);
+    let engine = open(&storage, sync_options()).unwrap();
+    assert_eq!(
+        (event_count(&engine, big), event_count(&engine, many)),
+        (17, 9000)
+    );
+    settle(&engine, 3 * DAY);
+    for tier in [Tier::Monthly, Tier::Yearly] {
+        engine.compact(tier, 0, true).unwrap();
+    }
+    assert_eq!(
+        (event_count(&engine, big), event_count(&engine, many)),
+        (17, 9000)
+    );
+    engine.close().unwrap();
+    drop(engine);
+    let engine = open(&storage, sync_options()).unwrap();
+    assert_eq!(
+        (event_count(&engine, big), event_count(&engine, many)),
+        (17, 9000)
+    );
+    match engine.get(big, 16_000).unwrap() {
+        Some((16_000, Value::Event(p))) => assert_eq!(p.len(), MAX_EVENT_BYTES),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A database on real files with partitions in two tiers and a checkpoint.
+fn sample_db(dir: &Path) -> Vec<(i64, u64)> {
+    let engine = Engine::open(dir, Options::default()).unwrap();
+    let id = engine
+        .ensure_series(&key("m"), SeriesKind::Numeric)
+        .unwrap();
+    let ts: Vec<i64> = (0..3000).map(|i| i * 60_000).collect();
+    let vs: Vec<f64> = ts.iter().map(|&t| (t / 60_000) as f64 / 4.0).collect();
+    engine.put_batch(id, &ts, &vs).unwrap();
+    engine.seal(40 * HOUR, false).unwrap();
+    engine.compact(Tier::Daily, 0, true).unwrap();
+    let points = dump(&engine).remove("m").unwrap();
+    engine.close().unwrap();
+    points
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_lost_manifest_is_corruption_nothing_is_deleted_and_repair_rebuilds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let points = sample_db(dir.path());
+    let manifest = dir.path().join("temporal/manifest.json");
+    std::fs::remove_file(&manifest).unwrap();
+    let before = files_under(dir.path());
+    let err = Engine::open(dir.path(), Options::default()).err().unwrap();
+    assert_eq!(err.code(), "CORRUPT_MANIFEST");
+    assert_eq!(files_under(dir.path()), before, "nothing may be deleted");
+    let repair = Options {
+        repair: true,
+        ..Options::default()
+    };
+    let engine = Engine::open(dir.path(), repair).unwrap();
+    assert!(engine.stats().unwrap().recovery.rebuilt_manifest);
+    assert_eq!(dump(&engine)["m"], points);
+    engine.close().unwrap();
+    let engine = Engine::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(dump(&engine)["m"], points);
+}
+
+type Dump = std::collections::BTreeMap<String, Vec<(i64, u64)>>;
+
+/// A database with partitions and live points; returns its storage, engine and data.
+fn backup_source() -> (FaultyStorage, Engine, Dump) {
+    let storage = FaultyStorage::new();
+    let engine = open(&storage, Options::default()).unwrap();
+    let id = numeric(&engine, "m");
+    let ts: Vec<i64> = (0..500).map(|i| i * 600_000).collect();
+    engine.put_batch(id, &ts, &vec![1.5; 500]).unwrap();
+    engine.seal(50 * HOUR, false).unwrap();
+    engine.put_numeric(id, 100 * HOUR, 2.5).unwrap();
+    let data = dump(&engine);
+    (storage, engine, data)
+}
+
+#[test]
+fn a_backup_cut_short_never_opens_as_part_of_the_data() {
+    let (storage, engine, _) = backup_source();
+    let start = storage.ops();
+    engine.backup(Path::new("/copy")).unwrap();
+    let ops = storage.ops() - start;
+    for n in 0..ops {
+        let (storage, engine, full) = backup_source();
+        storage.fail_op(storage.ops() + n);
+        if engine.backup(Path::new("/copy")).is_ok() {
+            continue;
+        }
+        for image in [storage.clone(), storage.crash()] {
+            match Engine::open_with(Arc::new(image), Path::new("/copy"), Options::default()) {
+                Err(e) => assert_eq!(e.code(), "CORRUPT_MANIFEST", "op {n}: {e}"),
+                Ok(copy) => {
+                    let data = dump(&copy);
+                    assert!(
+                        data.is_empty() || data == full,
+                        "op {n}: a partial copy opened"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_backup_into_the_database_itself_is_refused_even_through_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    sample_db(dir.path());
+    let engine = Engine::open(dir.path(), Options::default()).unwrap();
+    let before = files_under(dir.path());
+    let inside = dir.path().join("temporal/copy");
+    assert_eq!(
+        engine.backup(&inside).unwrap_err().code(),
+        "INVALID_ARGUMENT"
+    );
+    assert_eq!(
+        engine.backup(dir.path()).unwrap_err().code(),
+        "INVALID_ARGUMENT"
+    );
+    #[cfg(unix)]
+    {
+        let outside = tempfile::tempdir().unwrap();
+        let link = outside.path().join("link");
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        let err = engine.backup(&link.join("copy")).unwrap_err();
+        assert_eq!(err.code(), "INVALID_ARGUMENT");
+    }
+    assert_eq!(files_under(dir.path()), before, "no file was written");
+}
+
+#[test]
+fn a_crafted_index_whose_offsets_wrap_is_corrupt_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    sample_db(dir.path());
+    let index = dir
+        .path()
+        .join("temporal/recent/hourly/1970-01-02-00/indices");
+    let mut bytes = std::fs::read(&index).unwrap();
+    // The first entry's offset, so that offset + len wraps around u64.
+    bytes[32 + 24..32 + 32].copy_from_slice(&(u64::MAX - 5).to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[32..]);
+    bytes[24..28].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&index, &bytes).unwrap();
+    let err = Engine::open(dir.path(), Options::default()).err().unwrap();
+    assert_eq!(err.code(), "CORRUPT_PARTITION");
+}
+
+/// Runs `f` on another thread; fails the test if it does not finish in time (instead of
+/// hanging the whole run).
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{what} waited for an fsync"))
+}
+
+#[test]
+fn stats_and_puts_never_wait_for_an_fsync() {
+    let storage = FaultyStorage::new();
+    let engine = Arc::new(open(&storage, sync_options()).unwrap());
+    let id = numeric(&engine, "m");
+    let paused = storage.pause_sync("/wal/");
+    let writer = {
+        let engine = engine.clone();
+        std::thread::spawn(move || engine.wait_durable(engine.put_numeric(id, 1, 1.0)?))
+    };
+    paused.wait();
+    // The group commit is inside fsync, holding the WAL writer.
+    let e = engine.clone();
+    within("stats()", move || e.stats().unwrap());
+    let e = engine.clone();
+    within("put", move || e.put_numeric(id, 2, 2.0).unwrap());
+    paused.release();
+    writer.join().unwrap().unwrap();
+}
+
+#[test]
+fn latest_and_as_of_see_a_late_correction_made_while_a_seal_is_writing() {
+    let storage = FaultyStorage::new();
+    let engine = Arc::new(open(&storage, sync_options()).unwrap());
+    let id = numeric(&engine, "m");
+    let ts: Vec<i64> = (0..100).map(|i| i * 60_000).collect();
+    engine.put_batch(id, &ts, &vec![1.0; 100]).unwrap();
+    let paused = storage.pause_sync("recent/hourly");
+    let sealer = {
+        let engine = engine.clone();
+        std::thread::spawn(move || engine.seal(10 * HOUR, false))
+    };
+    paused.wait();
+    // Every point is in the seal's set now; the live tier gets a late correction.
+    engine.put_numeric(id, 50 * 60_000, 7.0).unwrap();
+    let check = |when: &str| {
+        let latest = engine.latest(id).unwrap().map(|p| p.0);
+        assert_eq!(latest, Some(99 * 60_000), "{when}: latest");
+        assert_eq!(
+            engine.get(id, 60 * 60_000).unwrap().map(|p| p.0),
+            Some(60 * 60_000),
+            "{when}"
+        );
+        assert_eq!(
+            engine.get(id, 50 * 60_000).unwrap(),
+            Some((50 * 60_000, Value::Number(7.0)))
+        );
+    };
+    check("during the seal");
+    paused.release();
+    assert_eq!(sealer.join().unwrap().unwrap(), 100);
+    check("after the seal");
+}
+
+#[test]
+fn retention_never_brings_back_an_overwritten_value() {
+    let storage = FaultyStorage::new();
+    let engine = open(&storage, sync_options()).unwrap();
+    let id = numeric(&engine, "m");
+    let jan_2025 = 1_736_000_000_000; // 2025-01-04
+    let jun_2026 = 1_781_000_000_000; // 2026-06-09
+    for t in [jan_2025, jun_2026] {
+        engine.put_numeric(id, t, 1.0).unwrap();
+    }
+    let dec_01_2026 = 1_796_083_200_000;
+    settle(&engine, dec_01_2026);
+    let yearly = engine.partitions().unwrap();
+    assert!(
+        yearly.iter().any(|p| p.meta.tier == Tier::Yearly),
+        "{yearly:?}"
+    );
+    // Overwrites of points now in the yearly tier, sealed into overlays.
+    for t in [jan_2025, jun_2026] {
+        engine.put_numeric(id, t, 2.0).unwrap();
+    }
+    settle(&engine, dec_01_2026 + HOUR);
+    let dec_20_2026 = dec_01_2026 + 19 * DAY;
+    let plan = PassPlan {
+        now: dec_20_2026,
+        expire_before: Some(dec_20_2026 - 365 * DAY),
+        ..PassPlan::default()
+    };
+    engine.run_pass(&plan).unwrap();
+    // Older than the horizon: gone wherever it was stored. Newer: the overwrite.
+    assert_eq!(engine.get(id, jan_2025).unwrap(), None);
+    assert_eq!(
+        engine.get(id, jun_2026).unwrap(),
+        Some((jun_2026, Value::Number(2.0)))
+    );
+    drop(engine);
+    let engine = open(&storage.crash(), sync_options()).unwrap();
+    assert_eq!(engine.get(id, jan_2025).unwrap(), None);
+    assert_eq!(dump(&engine)["m"], vec![(jun_2026, 2.0f64.to_bits())]);
+}
+
+#[test]
+fn late_writes_into_a_compacted_year_converge_into_the_yearly_tier() {
+    let storage = FaultyStorage::new();
+    let engine = open(&storage, sync_options()).unwrap();
+    let id = numeric(&engine, "m");
+    let year_2025 = 1_735_689_600_000;
+    let ts: Vec<i64> = (0..2000).map(|i| year_2025 + i * 4 * HOUR).collect();
+    engine.put_batch(id, &ts, &vec![1.0; 2000]).unwrap();
+    let now = year_2025 + 400 * DAY;
+    settle(&engine, now);
+    for round in 0..12 {
+        // A late point into the compacted year, then a pass.
+        engine
+            .put_numeric(id, year_2025 + round * 7 * DAY + 1, 5.0)
+            .unwrap();
+        settle(&engine, now + round * HOUR);
+        let of_2025: Vec<_> = engine
+            .partitions()
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.meta.start >= year_2025 && p.meta.end <= year_2025 + 365 * DAY)
+            .collect();
+        assert!(
+            of_2025.iter().all(|p| p.meta.tier == Tier::Yearly),
+            "round {round}: {of_2025:?}"
+        );
+        assert!(
+            of_2025.len() <= 4,
+            "round {round}: {} partitions",
+            of_2025.len()
+        );
+    }
+    assert_eq!(dump(&engine)["m"].len(), 2012);
+}
+
+#[test]
+fn a_rejected_write_creates_nothing() {
+    let storage = FaultyStorage::new();
+    let engine = open(&storage, sync_options()).unwrap();
+    let c = key("c");
+    let bad_batch = Write::Batch {
+        timestamps: &[MAX_TIMESTAMP + 1],
+        values: &[1.0],
+    };
+    assert_eq!(
+        engine.write(Target::Key(&c), bad_batch).unwrap_err().code(),
+        "INVALID_TIMESTAMP"
+    );
+    let too_big = vec![0u8; MAX_EVENT_BYTES + 1];
+    let bad_event = Write::Event {
+        ts: 1,
+        payload: &too_big,
+    };
+    assert_eq!(
+        engine.write(Target::Key(&c), bad_event).unwrap_err().code(),
+        "INVALID_VALUE"
+    );
+    assert_eq!(engine.series_id(&c).unwrap(), None);
+    // Its first real write decides its kind.
+    engine
+        .write(
+            Target::Key(&c),
+            Write::Event {
+                ts: 1,
+                payload: b"{}",
+            },
+        )
+        .unwrap();
+    drop(engine);
+    let engine = open(&storage.crash(), sync_options()).unwrap();
+    assert_eq!(engine.series().unwrap().len(), 1);
+    assert_eq!(engine.series().unwrap()[0].kind, SeriesKind::Event);
+}
+
+#[test]
+fn points_at_the_extreme_timestamps_keep_every_mechanism_working() {
+    let storage = FaultyStorage::new();
+    let engine = open(&storage, sync_options()).unwrap();
+    let id = numeric(&engine, "m");
+    for (ok, bad) in [
+        (MIN_TIMESTAMP, MIN_TIMESTAMP - 1),
+        (MAX_TIMESTAMP, MAX_TIMESTAMP + 1),
+    ] {
+        engine.put_numeric(id, ok, 1.0).unwrap();
+        assert_eq!(
+            engine.put_numeric(id, bad, 1.0).unwrap_err().code(),
+            "INVALID_TIMESTAMP"
+        );
+    }
+    engine.put_numeric(id, 0, 1.0).unwrap();
+    for now in [DAY, 1_800_000_000_000, MAX_TIMESTAMP + 1] {
+        settle(&engine, now);
+    }
+    let plan = PassPlan {
+        now: MAX_TIMESTAMP,
+        expire_before: Some(MIN_TIMESTAMP + DAY),
+        recompress: true,
+        lz4: [true; 4],
+        ..PassPlan::default()
+    };
+    engine.run_pass(&plan).unwrap();
+    assert!(engine
+        .partitions()
+        .unwrap()
+        .iter()
+        .any(|p| p.meta.dir.ends_with("9999")));
+    engine.close().unwrap();
+    drop(engine);
+    let engine = open(&storage, sync_options()).unwrap();
+    let stored: Vec<i64> = dump(&engine)["m"].iter().map(|p| p.0).collect();
+    assert_eq!(stored, vec![0, MAX_TIMESTAMP]);
+    assert_eq!(engine.latest(id).unwrap().map(|p| p.0), Some(MAX_TIMESTAMP));
+}
+
+#[test]
+fn point_counts_are_what_reads_return() {
+    let storage = FaultyStorage::new();
+    let engine = open(&storage, sync_options()).unwrap();
+    let id = numeric(&engine, "m");
+    let ts: Vec<i64> = (0..100).map(|i| i * 60_000).collect();
+    engine.put_batch(id, &ts, &vec![1.0; 100]).unwrap();
+    engine.seal(HOUR, false).unwrap();
+    // Rewrites of sealed points: once in the live tier, once in an overlay, once folded.
+    engine.put_batch(id, &ts[..10], &[2.0; 10]).unwrap();
+    let expect = |when: &str| {
+        let read = dump(&engine)["m"].len() as u64;
+        assert_eq!(read, 100, "{when}");
+        assert_eq!(engine.series().unwrap()[0].points, read, "{when}: series()");
+        assert_eq!(engine.stats().unwrap().points, read, "{when}: stats()");
+    };
+    expect("live over a partition");
+    engine.seal(2 * HOUR, false).unwrap();
+    expect("overlay over a partition");
+    engine.compact(Tier::Daily, 0, true).unwrap();
+    expect("folded");
+    engine.expire(30 * 60_000).unwrap();
+    let read = dump(&engine)["m"].len() as u64;
+    assert_eq!(read, 70);
+    assert_eq!(engine.stats().unwrap().points, read, "past the horizon");
+}
+
+#[test]
+fn late_points_scattered_over_many_hours_are_one_commit() {
+    let storage = FaultyStorage::new();
+    let engine = open(&storage, sync_options()).unwrap();
+    let id = numeric(&engine, "m");
+    let year_2025 = 1_735_689_600_000;
+    engine.put_numeric(id, year_2025, 1.0).unwrap();
+    let now = year_2025 + 400 * DAY;
+    settle(&engine, now);
+    for i in 0..400 {
+        engine
+            .put_numeric(id, year_2025 + (i * 7 + 1) * HOUR, 2.0)
+            .unwrap();
+    }
+    let generation = engine.stats().unwrap().manifest_generation;
+    settle(&engine, now + HOUR);
+    assert_eq!(engine.stats().unwrap().manifest_generation, generation + 1);
+    let tiers: Vec<Tier> = engine
+        .partitions()
+        .unwrap()
+        .iter()
+        .map(|p| p.meta.tier)
+        .collect();
+    assert!(
+        tiers.iter().all(|&t| t == Tier::Yearly) && tiers.len() <= 2,
+        "{tiers:?}"
+    );
+    assert_eq!(dump(&engine)["m"].len(), 401);
+}
