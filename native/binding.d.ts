@@ -22,21 +22,23 @@ export declare class NativeEngine {
   putEvent(id: number, ts: number, payload: Buffer): number
   /** Appends a batch; the arrays are read in place, without a copy into JS objects. */
   putBatch(id: number, timestamps: Float64Array | BigInt64Array, values: Float64Array): number
+  /**
+   * The first numeric point through a series handle, to series `key`: created by the write
+   * if it does not exist (a write that is refused creates nothing). Returns `[id, seq]`.
+   */
+  putNewNumber(key: string, ts: number, value: number): Array<number>
+  /** The first event through a series handle (see `putNewNumber`). */
+  putNewEvent(key: string, ts: number, payload: Buffer): Array<number>
+  /** The first batch through a series handle (see `putNewNumber`). */
+  putNewBatch(key: string, timestamps: Float64Array | BigInt64Array, values: Float64Array): Array<number>
   /** Resolves once write `seq` is fsynced (group commit: one fsync serves all waiters). */
   waitDurable(seq: number): Promise<unknown>
   flush(): Promise<unknown>
   /** Commits a new manifest generation with a checkpoint of the live tier; resolves to its size. */
   checkpoint(): Promise<unknown>
   close(): Promise<unknown>
-  /** Moves live points older than `cutoff` into hourly partitions; resolves to how many. */
-  seal(cutoff: number, lz4: boolean): Promise<unknown>
-  /**
-   * Folds every partition inside the `tier` window holding `windowStart` into one partition of
-   * that tier; resolves to the new partition, or null when there was nothing to do.
-   */
-  compact(tier: string, windowStart: number, lz4: boolean): Promise<unknown>
-  /** Deletes partitions whose window ended at or before `cutoff`; resolves to how many. */
-  dropBefore(cutoff: number): Promise<unknown>
+  /** One lifecycle pass, committed at once; resolves to what it did. */
+  runPass(plan: NativePassPlan): Promise<unknown>
   /** Writes a consistent copy of the database into `target` (new or empty). */
   backup(target: string): Promise<unknown>
   /** Every partition with its read counts. */
@@ -54,8 +56,17 @@ export declare class NativeEngine {
 /** Canonical form of a series written as text (`cpu{host="a"}`), validated. */
 export declare function canonicalSeries(text: string): string
 
-/** Canonical form of a series given as a metric and tags, validated. */
-export declare function canonicalSeriesOf(metric: string, tags?: Record<string, string> | undefined | null): string
+/**
+ * Canonical form of a series given as a metric and its tags (keys and values in two arrays,
+ * so only what the caller chose, its own properties, can become a tag), validated.
+ */
+export declare function canonicalSeriesOf(metric: string, keys: Array<string>, values: Array<string>): string
+
+/** The latest timestamp a point may have (9999-12-31T23:59:59.999Z), in ms since the epoch. */
+export declare const MAX_TIMESTAMP: number
+
+/** The earliest timestamp a point may have (0000-01-01T00:00:00Z), in ms since the epoch. */
+export declare const MIN_TIMESTAMP: number
 
 export interface NativeCacheStats {
   hits: number
@@ -68,6 +79,7 @@ export interface NativeCacheStats {
 }
 
 export interface NativeLifecycleStats {
+  passes: number
   seals: number
   sealedPoints: number
   moves: number
@@ -75,6 +87,15 @@ export interface NativeLifecycleStats {
   bytesAfter: number
   partitionsDropped: number
   bytesDropped: number
+  /** Files a commit no longer needed but could not delete (the next open deletes them). */
+  cleanupFailures: number
+}
+
+export interface NativeMove {
+  inputs: Array<NativePartition>
+  output: NativePartition
+  /** Rewritten only to follow another compression rule. */
+  recompression: boolean
 }
 
 export interface NativeOpenOptions {
@@ -106,6 +127,33 @@ export interface NativePartition {
   lastReadMs: number
 }
 
+/** One lifecycle pass, as the policy decides it (see the core's `PassPlan`). */
+export interface NativePassPlan {
+  /** The pass's clock: windows that end after it are never moved. */
+  now: number
+  /** Seal live points older than this into hourly partitions. */
+  sealBefore?: number
+  /** Retention: points older than this are gone. */
+  expireBefore?: number
+  /** Ids of the partitions the policy judges ripe to move down a tier. */
+  ripe: Array<number>
+  /**
+   * A partition written by this pass is ripe once its window ended this long ago (null:
+   * never).
+   */
+  ripeAfterMs: NativeTierDurations
+  /** The compression rule per tier. */
+  lz4: NativeTierFlags
+  /** Rewrite partitions written under another compression rule. */
+  recompress: boolean
+}
+
+export interface NativePassReport {
+  sealedPoints: number
+  moves: Array<NativeMove>
+  dropped: Array<NativePartition>
+}
+
 export interface NativePoint {
   ts: number
   /** Set for numeric series. */
@@ -133,8 +181,12 @@ export interface NativeRecovery {
   droppedRecords: number
   droppedBytes: number
   missingSegments: Array<number>
+  /** Bytes searched for resynchronisation markers after damage. */
+  scannedBytes: number
   /** With `repair`: partitions left out because they failed their checks. */
   droppedPartitions: Array<string>
+  /** With `repair`: the manifest was missing and was rebuilt from the files found. */
+  rebuiltManifest: boolean
   durationMs: number
 }
 
@@ -155,11 +207,29 @@ export interface NativeStats {
   checkpointsWritten: number
   lastCheckpointBytes: number
   manifestGeneration: number
+  /** Points older than this are gone (retention); null if nothing has expired. */
+  retentionHorizon?: number
   livePoints: number
   tiers: Array<NativeTierStats>
   cache: NativeCacheStats
   lifecycle: NativeLifecycleStats
   recovery: NativeRecovery
+}
+
+/** An optional number per tier. */
+export interface NativeTierDurations {
+  hourly?: number
+  daily?: number
+  monthly?: number
+  yearly?: number
+}
+
+/** A value per tier. */
+export interface NativeTierFlags {
+  hourly: boolean
+  daily: boolean
+  monthly: boolean
+  yearly: boolean
 }
 
 export interface NativeTierStats {

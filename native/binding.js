@@ -838,4 +838,6 @@ module.exports = nativeBinding
 module.exports.NativeEngine = nativeBinding.NativeEngine
 module.exports.canonicalSeries = nativeBinding.canonicalSeries
 module.exports.canonicalSeriesOf = nativeBinding.canonicalSeriesOf
+module.exports.MAX_TIMESTAMP = nativeBinding.MAX_TIMESTAMP
+module.exports.MIN_TIMESTAMP = nativeBinding.MIN_TIMESTAMP
 module.exports.open = nativeBinding.open

@@ -3,11 +3,23 @@ import { WarpError } from './errors'
 /** A timestamp: integer milliseconds since the Unix epoch, or a `Date`. */
 export type Timestamp = number | Date
 
-/** Accepts a number or a Date; the native layer checks it is a finite, safe integer. */
+/** Accepts a number or a Date; the native layer checks it is a finite integer in range. */
 export function toMillis(ts: Timestamp, what = 'timestamp'): number {
   if (typeof ts === 'number') return ts
   if (ts instanceof Date) return ts.getTime()
   throw new WarpError('INVALID_TIMESTAMP', `${what} must be a number of milliseconds or a Date, not ${describe(ts)}`)
+}
+
+/**
+ * An options argument: absent, or an object (anything else is `INVALID_ARGUMENT`). Returns a
+ * copy of its own properties without a prototype, so nothing inherited (a property someone
+ * added to `Object.prototype`) is ever read as an option, here or by the native layer.
+ */
+export function optionsOf<T extends object>(value: T | undefined, what: string): Partial<T> {
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new WarpError('INVALID_ARGUMENT', `${what} must be an object, not ${describe(value)}`)
+  }
+  return Object.assign(Object.create(null) as Partial<T>, value)
 }
 
 export function describe(v: unknown): string {

@@ -80,32 +80,40 @@ function fail(file: string, field: string, wanted: string, got: unknown): never 
   throw new WarpError('INVALID_CONFIG', `${file}: ${field} must be ${wanted}, not ${shown}`)
 }
 
-/** A checker of `file` for `shape`: a tree of leaf checks. */
+/** A checker of `file` for `shape`: a tree of leaf checks. Only own properties count. */
 function validator(file: string, shape: Record<string, unknown>): (value: unknown) => void {
   const walk = (value: unknown, node: Record<string, unknown>, prefix: string): void => {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(file, prefix || 'the file', 'an object', value)
     const obj = value as Record<string, unknown>
     for (const [key, child] of Object.entries(node)) {
       const field = prefix ? `${prefix}.${key}` : key
-      if (typeof child === 'function') (child as Check)(obj[key], field)
-      else walk(obj[key], child as Record<string, unknown>, field)
+      const own = Object.hasOwn(obj, key) ? obj[key] : undefined
+      if (typeof child === 'function') (child as Check)(own, field)
+      else walk(own, child as Record<string, unknown>, field)
     }
     for (const key of Object.keys(obj)) {
-      if (!(key in node)) fail(file, prefix ? `${prefix}.${key}` : key, 'absent (unknown field)', obj[key])
+      if (!Object.hasOwn(node, key)) fail(file, prefix ? `${prefix}.${key}` : key, 'absent (unknown field)', obj[key])
     }
   }
   return (value) => walk(value, shape, '')
 }
 
-function positive(file: string): Check {
-  return (v, f) => {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(file, f, 'a positive number', v)
-  }
-}
+/**
+ * The largest ages the mechanisms can act on: 10,000 years, the whole storable range, keeps
+ * every cutoff and retention horizon a safe integer.
+ */
+const MAX_DAYS = 3_660_000
+const MAX_HOURS = MAX_DAYS * 24
+/** `setInterval` takes at most 2^31 − 1 ms. */
+const MAX_INTERVAL_SECONDS = 2_147_483
+/** Entropy factors beyond this mean nothing more. */
+const MAX_FACTOR = 1e6
 
-function nonNegative(file: string): Check {
+function inRange(file: string, min: number, max: number, minIncluded: boolean): Check {
+  const wanted = `a number ${minIncluded ? '≥' : '>'} ${min} and ≤ ${max}`
   return (v, f) => {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(file, f, 'a number ≥ 0', v)
+    const ok = typeof v === 'number' && (minIncluded ? v >= min : v > min) && v <= max
+    if (!ok) fail(file, f, wanted, v)
   }
 }
 
@@ -124,17 +132,22 @@ function versionOne(file: string): Check {
 const checks: Record<keyof Rules, (value: unknown) => void> = {
   lifecycle: (() => {
     const file = FILES.lifecycle
-    const pos = positive(file)
+    const hours = inRange(file, 0, MAX_HOURS, false)
+    const days = inRange(file, 0, MAX_DAYS, false)
     return validator(file, {
       version: versionOne(file),
-      intervalSeconds: nonNegative(file),
+      intervalSeconds: inRange(file, 0, MAX_INTERVAL_SECONDS, true),
       tiers: {
-        live: { maxAgeHours: pos },
-        recent: { maxAgeHours: pos },
-        historical: { maxAgeDays: pos },
-        monthly: { maxAgeDays: pos },
+        live: { maxAgeHours: hours },
+        recent: { maxAgeHours: hours },
+        historical: { maxAgeDays: days },
+        monthly: { maxAgeDays: days },
       },
-      entropy: { accessHalfLifeHours: pos, dilationPerAccess: nonNegative(file), threshold: pos },
+      entropy: {
+        accessHalfLifeHours: hours,
+        dilationPerAccess: inRange(file, 0, MAX_FACTOR, true),
+        threshold: inRange(file, 0, MAX_FACTOR, false),
+      },
     })
   })(),
   compression: (() => {
@@ -144,11 +157,11 @@ const checks: Record<keyof Rules, (value: unknown) => void> = {
   })(),
   retention: (() => {
     const file = FILES.retention
-    const pos = positive(file)
+    const days = inRange(file, 0, MAX_DAYS, false)
     return validator(file, {
       version: versionOne(file),
       maxAgeDays: (v: unknown, f: string) => {
-        if (v !== null) pos(v, f)
+        if (v !== null) days(v, f)
       },
     })
   })(),

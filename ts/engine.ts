@@ -4,8 +4,8 @@ import { Rules, loadRules } from './config'
 import { WarpError, guard, guardAsync } from './errors'
 import { PutBuffer } from './buffer'
 import { Lifecycle, LifecycleReport, PartitionScore } from './lifecycle'
-import { Durability, Point, PutResult, RangeOptions, RangeResult, Series, SeriesOwner, SeriesSpec, canonicalKey } from './series'
-import { Timestamp, describe } from './time'
+import { Durability, Point, PutResult, RangeOptions, RangeResult, Series, SeriesOwner, SeriesSpec, canonicalKey, objectKey } from './series'
+import { Timestamp, describe, optionsOf } from './args'
 
 export interface OpenOptions<D extends Durability = Durability> {
   /**
@@ -52,9 +52,12 @@ export type Stats = NativeStats & {
  * ```
  */
 export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwner {
+  /** Handles by canonical key, and the same handles by the text and object specs seen. */
   private readonly handles = new Map<string, Series<D>>()
-  private readonly objectHandles = new WeakMap<object, Series<D>>()
+  private readonly byText = new Map<string, Series<D>>()
+  private readonly byObject = new Map<string, Series<D>>()
   private native: NativeEngine | null
+  private closing: Promise<void> | null = null
   private readonly pending = new PutBuffer(() => this.engine())
   /** The lifecycle policy: its rules (changeable at runtime) and each partition's entropy. */
   readonly lifecycle: Lifecycle
@@ -75,11 +78,10 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
     if (typeof dir !== 'string' || dir.length === 0) {
       throw new WarpError('INVALID_ARGUMENT', `dir must be a non-empty path, not ${describe(dir)}`)
     }
-    if (options === null || typeof options !== 'object') {
-      throw new WarpError('INVALID_ARGUMENT', `options must be an object, not ${describe(options)}`)
-    }
-    const durability = (options.durability ?? 'interval') as D
-    const engine = await guardAsync(() => native.open(dir, { ...options, durability }) as Promise<NativeEngine>)
+    const own = optionsOf(options, 'options')
+    const durability = (own.durability ?? 'interval') as D
+    own.durability = durability
+    const engine = await guardAsync(() => native.open(dir, own) as Promise<NativeEngine>)
     try {
       return new WarpEngine(dir, durability, engine, await loadRules(dir))
     } catch (e) {
@@ -161,15 +163,17 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
   }
 
   /** Runs one full lifecycle pass now (seal, tier moves, recompression, retention). */
-  runLifecycle(options?: { now?: number }): Promise<LifecycleReport> {
+  async runLifecycle(options?: { now?: number }): Promise<LifecycleReport> {
+    const { now } = optionsOf(options, 'runLifecycle options')
     this.live()
-    return this.lifecycle.run(options)
+    return this.lifecycle.run(now)
   }
 
   /** Every partition of every tier with its temporal entropy as of `now` (default: now). */
   partitions(options?: { now?: number }): PartitionScore[] {
+    const { now } = optionsOf(options, 'partitions options')
     this.live()
-    return this.lifecycle.scores(options?.now)
+    return this.lifecycle.scores(now)
   }
 
   /** Writes a consistent copy of the database to `target` (a new or empty directory). */
@@ -181,8 +185,16 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
     await guardAsync(() => engine.backup(target) as Promise<void>)
   }
 
-  /** Makes everything durable, checkpoints and releases the directory. Safe to call twice. */
-  async close(): Promise<void> {
+  /**
+   * Makes everything durable, checkpoints and releases the directory. Calling it again, even
+   * while the first call runs, returns the same outcome once closed.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown()
+    return this.closing
+  }
+
+  private async shutdown(): Promise<void> {
     if (this.native === null) return
     await this.lifecycle.settle()
     const engine = this.live()
@@ -190,8 +202,16 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
     await guardAsync(() => engine.close() as Promise<void>)
   }
 
+  /**
+   * The handle of a series spec. Text specs are cached by their text; object specs by their
+   * contents (own properties only), so a reused object that was changed names what it holds
+   * now.
+   */
   private handle(spec: SeriesSpec): Series<D> {
-    const cached = typeof spec === 'string' ? this.handles.get(spec) : spec !== null && typeof spec === 'object' ? this.objectHandles.get(spec) : undefined
+    const isText = typeof spec === 'string'
+    const specKey = isText ? spec : spec !== null && typeof spec === 'object' ? objectKey(spec) : undefined
+    const cache = isText ? this.byText : this.byObject
+    const cached = specKey === undefined ? undefined : cache.get(specKey)
     if (cached) return cached
     this.live()
     const key = canonicalKey(spec)
@@ -200,8 +220,7 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
       handle = new Series<D>(this, key)
       this.handles.set(key, handle)
     }
-    if (typeof spec === 'string') this.handles.set(spec, handle)
-    else this.objectHandles.set(spec, handle)
+    if (specKey !== undefined) cache.set(specKey, handle)
     return handle
   }
 }

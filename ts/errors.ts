@@ -14,7 +14,7 @@ export type WarpErrorCode =
   | 'CORRUPT_PARTITION'
   | 'CORRUPT_MANIFEST'
   | 'INVALID_CONFIG'
-  | 'WAL_FAILED'
+  | 'STORAGE_FAILED'
   | 'IO'
   | 'INTERNAL'
 

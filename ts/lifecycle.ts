@@ -1,10 +1,11 @@
-import type { NativeEngine, NativePartition } from './native'
+import native = require('./native')
+import type { NativeEngine, NativePartition, NativePassReport } from './native'
 import { DEFAULT_RULES, Rules, TierName, storeRules, validateRules } from './config'
-import { guardAsync } from './errors'
+import { WarpError, guardAsync } from './errors'
+import { describe } from './args'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
-const NEXT_TIER: Record<TierName, TierName | null> = { hourly: 'daily', daily: 'monthly', monthly: 'yearly', yearly: null }
 
 /** A partition as the policy scores it. */
 export interface PartitionScore {
@@ -50,13 +51,17 @@ export interface LifecycleReport {
  * maximum age, where dilation = 1 + dilationPerAccess × (reads decayed with the configured
  * half-life). Partitions read often age more slowly (time dilation), so hot old data stays in
  * the uncompressed hourly tier, and in the block cache, for longer. A window of the next tier
- * is compacted once it has ended and every partition in it has reached the threshold.
+ * is compacted once it has ended and every finer partition in it has reached the threshold.
+ * Each pass is one native call, committed at once: this class decides which partitions are
+ * ripe, the engine does the rest (windows, cascades down the tiers, overlays).
  */
 export class Lifecycle {
   private rulesNow: Rules = structuredClone(DEFAULT_RULES)
   private readonly frequency = new Map<number, { value: number; reads: number; at: number }>()
   private timer: NodeJS.Timeout | null = null
   private running: Promise<LifecycleReport> | null = null
+  /** Rule changes, one at a time; `settle` waits for them. */
+  private changing: Promise<unknown> = Promise.resolve()
   private lastReport: LifecycleReport | null = null
   private lastError: string | null = null
 
@@ -86,11 +91,30 @@ export class Lifecycle {
 
   /** Changes the rules at runtime: validated, written to the rule files, then applied. */
   async setRules(change: { [K in keyof Rules]?: Partial<Rules[K]> }): Promise<Rules> {
+    this.engine()
+    const next = this.changing.then(() => this.change(change))
+    this.changing = next.catch(() => undefined)
+    return next
+  }
+
+  private async change(change: { [K in keyof Rules]?: Partial<Rules[K]> }): Promise<Rules> {
+    this.engine()
+    if (change === null || typeof change !== 'object') {
+      throw new WarpError('INVALID_CONFIG', `a rule change must be an object, not ${describe(change)}`)
+    }
     const next = structuredClone(this.rulesNow) as unknown as Record<string, Record<string, unknown>>
-    for (const [key, value] of Object.entries(change)) next[key] = { ...next[key], ...(value as object) }
+    for (const key of Object.keys(change)) {
+      const value = (change as Record<string, unknown>)[key]
+      if (!Object.hasOwn(next, key)) throw new WarpError('INVALID_CONFIG', `unknown rule file '${key}'`)
+      if (value === null || typeof value !== 'object') {
+        throw new WarpError('INVALID_CONFIG', `rules.${key} must be an object, not ${describe(value)}`)
+      }
+      next[key] = { ...next[key], ...value }
+    }
     const rules = next as unknown as Rules
     validateRules(rules)
     await storeRules(this.dir, rules)
+    this.engine() // closed meanwhile: the files are written, but nothing restarts
     this.use(rules)
     return this.rules
   }
@@ -103,9 +127,12 @@ export class Lifecycle {
   }
 
   /** One full pass now: seal, move ripe windows down, recompress, apply retention. */
-  run(options: { now?: number } = {}): Promise<LifecycleReport> {
+  run(now: number = Date.now()): Promise<LifecycleReport> {
+    if (!Number.isInteger(now) || now < native.MIN_TIMESTAMP || now > native.MAX_TIMESTAMP) {
+      return Promise.reject(new WarpError('INVALID_TIMESTAMP', `now must be an integer timestamp in years 0 to 9999, not ${describe(now)}`))
+    }
     if (!this.running) {
-      this.running = this.pass(options.now ?? Date.now()).finally(() => (this.running = null))
+      this.running = this.pass(now).finally(() => (this.running = null))
     }
     return this.running
   }
@@ -115,10 +142,11 @@ export class Lifecycle {
     this.timer = null
   }
 
-  /** Waits for a pass in progress (used by close). */
+  /** Waits for a pass or rule change in progress (used by close). */
   async settle(): Promise<void> {
     this.stop()
     await this.running?.catch(() => undefined)
+    await this.changing
   }
 
   status(): { lastReport: LifecycleReport | null; lastError: string | null; partitions: PartitionScore[] } {
@@ -128,43 +156,37 @@ export class Lifecycle {
   private async pass(now: number): Promise<LifecycleReport> {
     const started = performance.now()
     const { lifecycle, compression, retention } = this.rulesNow
+    const { tiers, entropy } = lifecycle
     const engine = this.engine()
-    const report: LifecycleReport = { sealedPoints: 0, moves: [], partitionsDropped: 0, durationMs: 0 }
-
-    const cutoff = Math.floor((now - lifecycle.tiers.live.maxAgeHours * HOUR) / HOUR) * HOUR
-    report.sealedPoints = await guardAsync(() => engine.seal(cutoff, compression.lz4.hourly) as Promise<number>)
-
-    // Move ripe windows down, coarsest last so a partition can cascade in one pass.
-    for (const tier of ['hourly', 'daily', 'monthly'] as TierName[]) {
-      const target = NEXT_TIER[tier]!
-      const scored = this.scores(now)
-      const windows = new Map<number, PartitionScore[]>()
-      for (const p of scored.filter((s) => s.tier === tier)) {
-        const start = windowStart(target, p.start)
-        windows.set(start, [...(windows.get(start) ?? []), p])
-      }
-      for (const [start, members] of windows) {
-        const inWindow = scored.filter((s) => s.start >= start && s.end <= windowEnd(target, start))
-        const ripe = windowEnd(target, start) <= now && inWindow.every((s) => s.entropy >= lifecycle.entropy.threshold)
-        if (!ripe) continue
-        const moved = await guardAsync(() => engine.compact(target, start, compression.lz4[target]) as Promise<NativePartition | null>)
-        if (moved) report.moves.push(move(inWindow, moved, false))
-        for (const m of members) this.frequency.delete(m.id)
-      }
+    // Windows start on whole hours: seal whole hours older than the live tier's age.
+    const sealBefore = Math.floor((now - tiers.live.maxAgeHours * HOUR) / HOUR) * HOUR
+    const scores = this.scores(now)
+    // A partition written by this pass has no reads yet (dilation 1): it is ripe once its
+    // age reaches the threshold times its tier's maximum age.
+    const ripeAfter = (maxAge: number): number => Math.ceil(maxAge * entropy.threshold)
+    const outcome: NativePassReport = await guardAsync(() =>
+      engine.runPass({
+        now,
+        sealBefore,
+        expireBefore: retention.maxAgeDays === null ? undefined : now - retention.maxAgeDays * DAY,
+        ripe: scores.filter((s) => s.entropy >= entropy.threshold).map((s) => s.id),
+        ripeAfterMs: {
+          hourly: ripeAfter(tiers.recent.maxAgeHours * HOUR),
+          daily: ripeAfter(tiers.historical.maxAgeDays * DAY),
+          monthly: ripeAfter(tiers.monthly.maxAgeDays * DAY),
+          yearly: undefined,
+        },
+        lz4: { ...compression.lz4 },
+        recompress: true,
+      }) as Promise<NativePassReport>,
+    )
+    for (const m of outcome.moves) for (const p of m.inputs) this.frequency.delete(p.id)
+    const report: LifecycleReport = {
+      sealedPoints: outcome.sealedPoints,
+      moves: outcome.moves.map((m) => move(m.inputs, m.output, m.recompression)),
+      partitionsDropped: outcome.dropped.length,
+      durationMs: performance.now() - started,
     }
-
-    // Recompress partitions written under another compression rule.
-    for (const p of this.scores(now)) {
-      if (p.lz4 === compression.lz4[p.tier]) continue
-      const redone = await guardAsync(() => engine.compact(p.tier, p.start, compression.lz4[p.tier]) as Promise<NativePartition | null>)
-      if (redone) report.moves.push(move([p], redone, true))
-    }
-
-    if (retention.maxAgeDays !== null) {
-      const horizon = now - retention.maxAgeDays * DAY
-      report.partitionsDropped = await guardAsync(() => engine.dropBefore(horizon) as Promise<number>)
-    }
-    report.durationMs = performance.now() - started
     this.lastReport = report
     this.lastError = null
     return report
@@ -214,42 +236,13 @@ export class Lifecycle {
   }
 }
 
-function move(inputs: PartitionScore[], out: NativePartition, recompression: boolean): LifecycleMove {
+function move(inputs: NativePartition[], out: NativePartition, recompression: boolean): LifecycleMove {
   return {
-    from: inputs.map((p) => p.tier),
+    from: inputs.map((p) => p.tier as TierName),
     to: out.tier as TierName,
     window: out.dir,
     bytesBefore: inputs.reduce((s, p) => s + p.bytes, 0),
     bytesAfter: out.bytes,
     recompression,
-  }
-}
-
-/** Start of the UTC window of `tier` holding `ts`. */
-export function windowStart(tier: TierName, ts: number): number {
-  const d = new Date(ts)
-  switch (tier) {
-    case 'hourly':
-      return Math.floor(ts / HOUR) * HOUR
-    case 'daily':
-      return Math.floor(ts / DAY) * DAY
-    case 'monthly':
-      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)
-    case 'yearly':
-      return Date.UTC(d.getUTCFullYear(), 0, 1)
-  }
-}
-
-function windowEnd(tier: TierName, start: number): number {
-  const d = new Date(start)
-  switch (tier) {
-    case 'hourly':
-      return start + HOUR
-    case 'daily':
-      return start + DAY
-    case 'monthly':
-      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)
-    case 'yearly':
-      return Date.UTC(d.getUTCFullYear() + 1, 0, 1)
   }
 }

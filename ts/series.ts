@@ -1,7 +1,7 @@
 import native = require('./native')
 import type { NativeEngine, NativeRange } from './native'
 import { WarpError, guard, guardAsync, toWarpError } from './errors'
-import { Timestamp, describe, toMillis } from './time'
+import { Timestamp, describe, optionsOf, toMillis } from './args'
 
 /** When an acknowledged write is on stable storage; see the README's durability section. */
 export type Durability = 'sync' | 'interval' | 'none'
@@ -44,22 +44,56 @@ export interface SeriesOwner {
 
 const NO_POINTS: NumericRange = { timestamps: new Float64Array(0), values: new Float64Array(0) }
 
+/** Whether `v` is a plain object: made by `{}` or `Object.create(null)`, not a class instance. */
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
+}
+
+/** A series object's metric and tags, from its own properties only (never inherited ones). */
+function specParts(spec: object): { metric: string; keys: string[]; values: string[] } {
+  if (!isPlainObject(spec)) throw new WarpError('INVALID_SERIES', `a series is a string or a plain { metric, tags } object, not ${describe(spec)}`)
+  const metric = Object.hasOwn(spec, 'metric') ? spec.metric : undefined
+  if (typeof metric !== 'string') throw new WarpError('INVALID_SERIES', `a series object needs a string metric, not ${describe(metric)}`)
+  const tags = Object.hasOwn(spec, 'tags') ? spec.tags : undefined
+  if (tags === undefined) return { metric, keys: [], values: [] }
+  if (!isPlainObject(tags)) throw new WarpError('INVALID_SERIES', `tags must be a plain object, not ${describe(tags)}`)
+  const keys = Object.keys(tags).sort()
+  const values = keys.map((k) => {
+    const v = tags[k]
+    if (typeof v !== 'string') throw new WarpError('INVALID_SERIES', `tag '${k}' must be a string, not ${describe(v)}`)
+    return v
+  })
+  return { metric, keys, values }
+}
+
+/**
+ * A key that names a series object by its contents (so a reused, mutated object names what it
+ * holds now), distinct for distinct contents. Only a cache key: the native layer validates.
+ */
+export function objectKey(spec: object): string {
+  const { metric, keys, values } = specParts(spec)
+  return JSON.stringify([metric, keys, values])
+}
+
 /** The canonical text of a series spec (validated by the native layer). */
 export function canonicalKey(spec: SeriesSpec): string {
   if (typeof spec === 'string') return guard(() => native.canonicalSeries(spec))
-  if (spec === null || typeof spec !== 'object' || typeof spec.metric !== 'string') {
+  if (spec === null || typeof spec !== 'object') {
     throw new WarpError('INVALID_SERIES', `a series is a string or { metric, tags }, not ${describe(spec)}`)
   }
-  const tags = spec.tags ?? {}
-  for (const [k, v] of Object.entries(tags)) {
-    if (typeof v !== 'string') throw new WarpError('INVALID_SERIES', `tag '${k}' must be a string, not ${describe(v)}`)
-  }
-  return guard(() => native.canonicalSeriesOf(spec.metric, tags))
+  const { metric, keys, values } = specParts(spec)
+  return guard(() => native.canonicalSeriesOf(metric, keys, values))
 }
 
-/** The same rule as the native layer's: a finite integer within ±(2^53 − 1). */
+/** The storable range, from the native layer (years 0 to 9999). */
 function badTimestamp(t: number): WarpError {
-  return new WarpError('INVALID_TIMESTAMP', `invalid timestamp: ${t} is not an integer number of milliseconds within ±(2^53 − 1)`)
+  return new WarpError('INVALID_TIMESTAMP', `invalid timestamp: ${t} is not an integer number of milliseconds from ${native.MIN_TIMESTAMP} (year 0) to ${native.MAX_TIMESTAMP} (year 9999)`)
+}
+
+function storable(t: number): boolean {
+  return Number.isInteger(t) && t >= native.MIN_TIMESTAMP && t <= native.MAX_TIMESTAMP
 }
 
 function encodeEvent(value: unknown): Buffer {
@@ -85,11 +119,11 @@ function decodeRange(r: NativeRange): RangeResult {
   return payloads.map((p, i) => ({ ts: r.timestamps[i], value: JSON.parse(p.toString()) }))
 }
 
-function rangeArgs(from: Timestamp, to: Timestamp, opts: RangeOptions = {}): [number, number, number | undefined, boolean] {
+function rangeArgs(from: Timestamp, to: Timestamp, opts?: RangeOptions): [number, number, number | undefined, boolean] {
   const f = toMillis(from, 'from')
   const t = toMillis(to, 'to')
   if (f > t) throw new WarpError('INVALID_RANGE', `from (${f}) is after to (${t})`)
-  const { limit, order = 'asc' } = opts
+  const { limit, order = 'asc' } = optionsOf(opts, 'range options')
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0 && limit <= 0xffffffff)) {
     throw new WarpError('INVALID_ARGUMENT', `limit must be a non-negative integer, not ${describe(limit)}`)
   }
@@ -117,20 +151,22 @@ export class Series<D extends Durability = Durability> {
   put(value: unknown, ts?: Timestamp): PutResult<D> {
     const t = ts === undefined ? Date.now() : typeof ts === 'number' ? ts : toMillis(ts)
     if (typeof value === 'number' && this.owner.durability !== 'sync') {
-      // The hot path: no native call per point (see PutBuffer).
+      // The hot path: no native call per point (see PutBuffer). The buffered point must be
+      // valid now, as the native layer would check it: only the timestamp can be wrong.
       this.owner.engine()
-      if (!Number.isSafeInteger(t)) throw badTimestamp(t)
-      this.owner.buffer(this.numericId >= 0 ? this.numericId : this.create('numeric'), t, value)
+      if (!storable(t)) throw badTimestamp(t)
+      if (this.numericId < 0) this.numericId = guard(() => this.owner.engine().ensureSeries(this.key, 'numeric'))
+      this.owner.buffer(this.numericId, t, value)
       return undefined as PutResult<D>
     }
     const engine = this.owner.live()
     let seq: number
     try {
       if (typeof value === 'number') {
-        seq = engine.putNumber(this.numericId >= 0 ? this.numericId : this.create('numeric'), t, value)
+        seq = this.numericId >= 0 ? engine.putNumber(this.numericId, t, value) : this.putNew('numeric', (e) => e.putNewNumber(this.key, t, value))
       } else {
         const payload = encodeEvent(value)
-        seq = engine.putEvent(this.eventId >= 0 ? this.eventId : this.create('event'), t, payload)
+        seq = this.eventId >= 0 ? engine.putEvent(this.eventId, t, payload) : this.putNew('event', (e) => e.putNewEvent(this.key, t, payload))
       }
     } catch (e) {
       throw toWarpError(e)
@@ -146,12 +182,10 @@ export class Series<D extends Durability = Durability> {
     if (!(values instanceof Float64Array)) {
       throw new WarpError('INVALID_ARGUMENT', `values must be a Float64Array, not ${describe(values)}`)
     }
-    if (timestamps.length !== values.length) {
-      throw new WarpError('INVALID_ARGUMENT', `${timestamps.length} timestamps but ${values.length} values`)
-    }
     const engine = this.owner.live()
-    const id = this.numericId >= 0 ? this.numericId : this.create('numeric')
-    const seq = guard(() => engine.putBatch(id, timestamps, values))
+    const seq = guard(() =>
+      this.numericId >= 0 ? engine.putBatch(this.numericId, timestamps, values) : this.putNew('numeric', (e) => e.putNewBatch(this.key, timestamps, values)),
+    )
     return this.acknowledge(seq)
   }
 
@@ -187,11 +221,12 @@ export class Series<D extends Durability = Durability> {
     return decodeRange(guard(() => this.owner.live().rangeSync(id, ...args)))
   }
 
-  private create(kind: 'numeric' | 'event'): number {
-    const id = guard(() => this.owner.engine().ensureSeries(this.key, kind))
+  /** The first write of a kind: the native layer checks it whole, then creates the series. */
+  private putNew(kind: 'numeric' | 'event', write: (engine: NativeEngine) => number[]): number {
+    const [id, seq] = write(this.owner.live())
     if (kind === 'numeric') this.numericId = id
     else this.eventId = id
-    return id
+    return seq
   }
 
   private existingId(): number | undefined {

@@ -2,11 +2,23 @@
 
 use napi::bindgen_prelude::{Buffer, Float64Array};
 use napi_derive::napi;
-use warp_core::partition::{PartitionMeta, Tier};
+use warp_core::partition::PartitionMeta;
+use warp_core::time::bound_from_f64;
 use warp_core::{
-    CacheStats, LifecycleStats, PartitionInfo, RangeResult, RecoveryStats, SeriesInfo, SeriesKind,
-    Stats, TierStats, Value,
+    CacheStats, LifecycleStats, Move, PartitionInfo, PassPlan, PassReport, RangeResult,
+    RecoveryStats, SeriesInfo, SeriesKind, Stats, TierStats, Value,
 };
+
+/// A JS number that must be a whole, non-negative count.
+pub fn whole(name: &str, n: f64) -> warp_core::Result<u64> {
+    if n.is_finite() && n.fract() == 0.0 && n >= 0.0 && n <= u64::MAX as f64 {
+        Ok(n as u64)
+    } else {
+        Err(warp_core::Error::InvalidArgument(format!(
+            "{name} must be a whole non-negative number, not {n}"
+        )))
+    }
+}
 
 #[napi(object)]
 pub struct NativePoint {
@@ -92,8 +104,12 @@ pub struct NativeRecovery {
     pub dropped_records: f64,
     pub dropped_bytes: f64,
     pub missing_segments: Vec<f64>,
+    /// Bytes searched for resynchronisation markers after damage.
+    pub scanned_bytes: f64,
     /// With `repair`: partitions left out because they failed their checks.
     pub dropped_partitions: Vec<String>,
+    /// With `repair`: the manifest was missing and was rebuilt from the files found.
+    pub rebuilt_manifest: bool,
     pub duration_ms: f64,
 }
 
@@ -109,6 +125,8 @@ pub struct NativeStats {
     pub checkpoints_written: f64,
     pub last_checkpoint_bytes: f64,
     pub manifest_generation: f64,
+    /// Points older than this are gone (retention); null if nothing has expired.
+    pub retention_horizon: Option<f64>,
     pub live_points: f64,
     pub tiers: Vec<NativeTierStats>,
     pub cache: NativeCacheStats,
@@ -137,6 +155,7 @@ pub struct NativeCacheStats {
 
 #[napi(object)]
 pub struct NativeLifecycleStats {
+    pub passes: f64,
     pub seals: f64,
     pub sealed_points: f64,
     pub moves: f64,
@@ -144,6 +163,8 @@ pub struct NativeLifecycleStats {
     pub bytes_after: f64,
     pub partitions_dropped: f64,
     pub bytes_dropped: f64,
+    /// Files a commit no longer needed but could not delete (the next open deletes them).
+    pub cleanup_failures: f64,
 }
 
 #[napi(object)]
@@ -163,14 +184,6 @@ pub struct NativePartition {
     pub lz4: bool,
     pub reads: f64,
     pub last_read_ms: f64,
-}
-
-pub fn tier(name: &str) -> warp_core::Result<Tier> {
-    Tier::parse(name).ok_or_else(|| {
-        warp_core::Error::InvalidArgument(format!(
-            "tier must be 'hourly', 'daily', 'monthly' or 'yearly', not '{name}'"
-        ))
-    })
 }
 
 pub fn partition_meta(m: PartitionMeta) -> NativePartition {
@@ -229,6 +242,7 @@ fn cache_stats(c: CacheStats) -> NativeCacheStats {
 
 fn lifecycle_stats(l: LifecycleStats) -> NativeLifecycleStats {
     NativeLifecycleStats {
+        passes: l.passes as f64,
         seals: l.seals as f64,
         sealed_points: l.sealed_points as f64,
         moves: l.moves as f64,
@@ -236,6 +250,7 @@ fn lifecycle_stats(l: LifecycleStats) -> NativeLifecycleStats {
         bytes_after: l.bytes_after as f64,
         partitions_dropped: l.partitions_dropped as f64,
         bytes_dropped: l.bytes_dropped as f64,
+        cleanup_failures: l.cleanup_failures as f64,
     }
 }
 
@@ -251,7 +266,9 @@ fn recovery(r: RecoveryStats) -> NativeRecovery {
         dropped_records: r.wal.dropped_records as f64,
         dropped_bytes: r.wal.dropped_bytes as f64,
         missing_segments: r.wal.missing_segments.iter().map(|&i| i as f64).collect(),
+        scanned_bytes: r.wal.scanned_bytes as f64,
         dropped_partitions: r.dropped_partitions,
+        rebuilt_manifest: r.rebuilt_manifest,
         duration_ms: r.duration_ms,
     }
 }
@@ -268,10 +285,106 @@ pub fn stats(s: Stats) -> NativeStats {
         checkpoints_written: s.checkpoints_written as f64,
         last_checkpoint_bytes: s.last_checkpoint_bytes as f64,
         manifest_generation: s.manifest_generation as f64,
+        retention_horizon: s.retention_horizon.map(|h| h as f64),
         live_points: s.live_points as f64,
         tiers: s.tiers.into_iter().map(tier_stats).collect(),
         cache: cache_stats(s.cache),
         lifecycle: lifecycle_stats(s.lifecycle),
         recovery: recovery(s.recovery),
+    }
+}
+
+/// A value per tier.
+#[napi(object)]
+pub struct NativeTierFlags {
+    pub hourly: bool,
+    pub daily: bool,
+    pub monthly: bool,
+    pub yearly: bool,
+}
+
+/// An optional number per tier.
+#[napi(object)]
+pub struct NativeTierDurations {
+    pub hourly: Option<f64>,
+    pub daily: Option<f64>,
+    pub monthly: Option<f64>,
+    pub yearly: Option<f64>,
+}
+
+/// One lifecycle pass, as the policy decides it (see the core's `PassPlan`).
+#[napi(object)]
+pub struct NativePassPlan {
+    /// The pass's clock: windows that end after it are never moved.
+    pub now: f64,
+    /// Seal live points older than this into hourly partitions.
+    pub seal_before: Option<f64>,
+    /// Retention: points older than this are gone.
+    pub expire_before: Option<f64>,
+    /// Ids of the partitions the policy judges ripe to move down a tier.
+    pub ripe: Vec<f64>,
+    /// A partition written by this pass is ripe once its window ended this long ago (null:
+    /// never).
+    pub ripe_after_ms: NativeTierDurations,
+    /// The compression rule per tier.
+    pub lz4: NativeTierFlags,
+    /// Rewrite partitions written under another compression rule.
+    pub recompress: bool,
+}
+
+pub fn pass_plan(p: NativePassPlan) -> warp_core::Result<PassPlan> {
+    let bound = |v: Option<f64>| v.map(bound_from_f64).transpose();
+    let age = |name: &str, v: Option<f64>| {
+        v.map(|ms| whole(name, ms).map(|ms| ms.min(i64::MAX as u64) as i64))
+            .transpose()
+    };
+    let r = &p.ripe_after_ms;
+    Ok(PassPlan {
+        now: bound_from_f64(p.now)?,
+        seal_before: bound(p.seal_before)?,
+        expire_before: bound(p.expire_before)?,
+        cascade: true,
+        ripe: p
+            .ripe
+            .iter()
+            .map(|&id| whole("a ripe partition id", id))
+            .collect::<warp_core::Result<_>>()?,
+        ripe_after_ms: [
+            age("ripeAfterMs.hourly", r.hourly)?,
+            age("ripeAfterMs.daily", r.daily)?,
+            age("ripeAfterMs.monthly", r.monthly)?,
+            age("ripeAfterMs.yearly", r.yearly)?,
+        ],
+        compact: Vec::new(),
+        lz4: [p.lz4.hourly, p.lz4.daily, p.lz4.monthly, p.lz4.yearly],
+        recompress: p.recompress,
+    })
+}
+
+#[napi(object)]
+pub struct NativeMove {
+    pub inputs: Vec<NativePartition>,
+    pub output: NativePartition,
+    /// Rewritten only to follow another compression rule.
+    pub recompression: bool,
+}
+
+#[napi(object)]
+pub struct NativePassReport {
+    pub sealed_points: f64,
+    pub moves: Vec<NativeMove>,
+    pub dropped: Vec<NativePartition>,
+}
+
+pub fn pass_report(r: PassReport) -> NativePassReport {
+    let moved = |m: Move| NativeMove {
+        inputs: m.inputs.into_iter().map(partition_meta).collect(),
+        output: partition_meta(m.output),
+        recompression: m.recompression,
+    };
+    NativePassReport {
+        sealed_points: r.sealed_points as f64,
+        moves: r.moves.into_iter().map(moved).collect(),
+        dropped: r.dropped.into_iter().map(partition_meta).collect(),
     }
 }

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use warp_core::partition::PartitionMeta;
-use warp_core::time::timestamp_from_f64;
-use warp_core::{Engine, Options, RangeOptions, RangeResult, SeriesKey, SeriesKind};
+use warp_core::time::{bound_from_f64, timestamp_from_f64};
+use warp_core::{
+    Engine, Options, PassReport, RangeOptions, RangeResult, SeriesKey, SeriesKind, Target, Write,
+};
 
 use crate::convert::{
-    self, NativePartition, NativePoint, NativeRange, NativeSeriesInfo, NativeStats,
+    self, whole, NativePartition, NativePassPlan, NativePassReport, NativePoint, NativeRange,
+    NativeSeriesInfo, NativeStats,
 };
 use crate::error::IntoJs;
 use crate::tasks::{guarded, job, Job};
@@ -25,17 +27,6 @@ pub struct NativeOpenOptions {
     pub checkpoint_on_close: Option<bool>,
     /// Memory budget of the decoded-block cache, in bytes.
     pub cache_bytes: Option<f64>,
-}
-
-/// A JS number that must be a whole, non-negative count.
-fn whole(name: &str, n: f64) -> warp_core::Result<u64> {
-    if n.is_finite() && n.fract() == 0.0 && n >= 0.0 && n <= u64::MAX as f64 {
-        Ok(n as u64)
-    } else {
-        Err(warp_core::Error::InvalidArgument(format!(
-            "{name} must be a whole non-negative number, not {n}"
-        )))
-    }
 }
 
 fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
@@ -63,6 +54,19 @@ fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
     }
     options.validate()?;
     Ok(options)
+}
+
+/// Timestamps of points, as JavaScript numbers.
+fn points_ts(ms: &[f64]) -> warp_core::Result<Vec<i64>> {
+    ms.iter().map(|&t| timestamp_from_f64(t)).collect()
+}
+
+/// Timestamps of a batch: JavaScript numbers, or 64-bit integers read as they are.
+fn batch_ts(ts: &Either<Float64ArraySlice, BigInt64ArraySlice>) -> warp_core::Result<Vec<i64>> {
+    match ts {
+        Either::A(ms) => points_ts(ms),
+        Either::B(ints) => Ok(ints.to_vec()),
+    }
 }
 
 /// Opens (creating if needed) the database in `dir`, replaying its WAL.
@@ -106,6 +110,19 @@ impl NativeEngine {
             engine: Arc::new(engine),
         }
     }
+
+    /// A write to series `key`, creating it; `[id, seq]`.
+    fn put_new<'a>(
+        &self,
+        key: &str,
+        write: impl FnOnce() -> warp_core::Result<Write<'a>>,
+    ) -> Result<Vec<f64>> {
+        guarded(|| {
+            let key = SeriesKey::parse(key)?;
+            let (id, seq) = self.engine.write(Target::Key(&key), write()?)?;
+            Ok(vec![id as f64, seq as f64])
+        })
+    }
 }
 
 #[napi]
@@ -140,10 +157,7 @@ impl NativeEngine {
         values: Float64ArraySlice,
     ) -> Result<f64> {
         guarded(|| {
-            let ts = timestamps
-                .iter()
-                .map(|&t| timestamp_from_f64(t))
-                .collect::<warp_core::Result<Vec<i64>>>()?;
+            let ts = points_ts(&timestamps)?;
             self.engine.put_points(&ids, &ts, &values)
         })
         .map(|s| s as f64)
@@ -163,17 +177,51 @@ impl NativeEngine {
         timestamps: Either<Float64ArraySlice, BigInt64ArraySlice>,
         values: Float64ArraySlice,
     ) -> Result<f64> {
-        guarded(|| match timestamps {
-            Either::A(ms) => {
-                let ts: Vec<i64> = ms
-                    .iter()
-                    .map(|&t| timestamp_from_f64(t))
-                    .collect::<warp_core::Result<_>>()?;
-                self.engine.put_batch(id, &ts, &values)
-            }
-            Either::B(ts) => self.engine.put_batch(id, &ts, &values),
+        guarded(|| {
+            let ts = batch_ts(&timestamps)?;
+            self.engine.put_batch(id, &ts, &values)
         })
         .map(|s| s as f64)
+    }
+
+    /// The first numeric point through a series handle, to series `key`: created by the write
+    /// if it does not exist (a write that is refused creates nothing). Returns `[id, seq]`.
+    #[napi]
+    pub fn put_new_number(&self, key: String, ts: f64, value: f64) -> Result<Vec<f64>> {
+        self.put_new(&key, || {
+            Ok(Write::Number {
+                ts: timestamp_from_f64(ts)?,
+                value,
+            })
+        })
+    }
+
+    /// The first event through a series handle (see `putNewNumber`).
+    #[napi]
+    pub fn put_new_event(&self, key: String, ts: f64, payload: BufferSlice) -> Result<Vec<f64>> {
+        self.put_new(&key, || {
+            Ok(Write::Event {
+                ts: timestamp_from_f64(ts)?,
+                payload: &payload,
+            })
+        })
+    }
+
+    /// The first batch through a series handle (see `putNewNumber`).
+    #[napi]
+    pub fn put_new_batch(
+        &self,
+        key: String,
+        timestamps: Either<Float64ArraySlice, BigInt64ArraySlice>,
+        values: Float64ArraySlice,
+    ) -> Result<Vec<f64>> {
+        let ts = batch_ts(&timestamps).js()?;
+        self.put_new(&key, || {
+            Ok(Write::Batch {
+                timestamps: &ts,
+                values: &values,
+            })
+        })
     }
 
     /// Resolves once write `seq` is fsynced (group commit: one fsync serves all waiters).
@@ -202,38 +250,15 @@ impl NativeEngine {
         job(move || engine.close(), |()| ())
     }
 
-    /// Moves live points older than `cutoff` into hourly partitions; resolves to how many.
+    /// One lifecycle pass, committed at once; resolves to what it did.
     #[napi]
-    pub fn seal(&self, cutoff: f64, lz4: bool) -> Result<AsyncTask<Job<u64, f64>>> {
-        let cutoff = timestamp_from_f64(cutoff).js()?;
-        let engine = self.engine.clone();
-        Ok(job(move || engine.seal(cutoff, lz4), |n| n as f64))
-    }
-
-    /// Folds every partition inside the `tier` window holding `windowStart` into one partition of
-    /// that tier; resolves to the new partition, or null when there was nothing to do.
-    #[napi]
-    pub fn compact(
+    pub fn run_pass(
         &self,
-        tier: String,
-        window_start: f64,
-        lz4: bool,
-    ) -> Result<AsyncTask<Job<Option<PartitionMeta>, Option<NativePartition>>>> {
-        let tier = convert::tier(&tier).js()?;
-        let start = timestamp_from_f64(window_start).js()?;
+        plan: NativePassPlan,
+    ) -> Result<AsyncTask<Job<PassReport, NativePassReport>>> {
+        let plan = convert::pass_plan(plan).js()?;
         let engine = self.engine.clone();
-        Ok(job(
-            move || engine.compact(tier, start, lz4),
-            |m| m.map(convert::partition_meta),
-        ))
-    }
-
-    /// Deletes partitions whose window ended at or before `cutoff`; resolves to how many.
-    #[napi]
-    pub fn drop_before(&self, cutoff: f64) -> Result<AsyncTask<Job<u64, f64>>> {
-        let cutoff = timestamp_from_f64(cutoff).js()?;
-        let engine = self.engine.clone();
-        Ok(job(move || engine.drop_before(cutoff), |n| n as f64))
+        Ok(job(move || engine.run_pass(&plan), convert::pass_report))
     }
 
     /// Writes a consistent copy of the database into `target` (new or empty).
@@ -252,7 +277,7 @@ impl NativeEngine {
 
     #[napi]
     pub fn get(&self, id: u32, ts: f64) -> Result<Option<NativePoint>> {
-        guarded(|| self.engine.get(id, timestamp_from_f64(ts)?)).map(convert::point)
+        guarded(|| self.engine.get(id, bound_from_f64(ts)?)).map(convert::point)
     }
 
     #[napi]
@@ -270,7 +295,7 @@ impl NativeEngine {
         limit: Option<u32>,
         descending: Option<bool>,
     ) -> Result<AsyncTask<Job<RangeResult, NativeRange>>> {
-        let (from, to) = (timestamp_from_f64(from).js()?, timestamp_from_f64(to).js()?);
+        let (from, to) = (bound_from_f64(from).js()?, bound_from_f64(to).js()?);
         let options = range_options(limit, descending);
         let engine = self.engine.clone();
         Ok(job(
@@ -291,7 +316,7 @@ impl NativeEngine {
     ) -> Result<NativeRange> {
         let options = range_options(limit, descending);
         guarded(|| {
-            let (from, to) = (timestamp_from_f64(from)?, timestamp_from_f64(to)?);
+            let (from, to) = (bound_from_f64(from)?, bound_from_f64(to)?);
             self.engine.range(id, from, to, options)
         })
         .map(convert::range)

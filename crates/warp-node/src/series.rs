@@ -1,7 +1,5 @@
 //! Series names: the canonical form is computed by the core, once per series handle.
 
-use std::collections::HashMap;
-
 use napi::bindgen_prelude::Result;
 use napi_derive::napi;
 use warp_core::SeriesKey;
@@ -14,13 +12,28 @@ pub fn canonical_series(text: String) -> Result<String> {
     SeriesKey::parse(&text).map(|k| k.canonical()).js()
 }
 
-/// Canonical form of a series given as a metric and tags, validated.
+/// Canonical form of a series given as a metric and its tags (keys and values in two arrays,
+/// so only what the caller chose, its own properties, can become a tag), validated.
 #[napi]
 pub fn canonical_series_of(
     metric: String,
-    tags: Option<HashMap<String, String>>,
+    keys: Vec<String>,
+    values: Vec<String>,
 ) -> Result<String> {
-    SeriesKey::new(&metric, tags.unwrap_or_default())
+    if keys.len() != values.len() {
+        return Err(crate::error::to_js(warp_core::Error::InvalidArgument(
+            format!("{} tag keys but {} values", keys.len(), values.len()),
+        )));
+    }
+    SeriesKey::new(&metric, keys.into_iter().zip(values))
         .map(|k| k.canonical())
         .js()
 }
+
+/// The earliest timestamp a point may have (0000-01-01T00:00:00Z), in ms since the epoch.
+#[napi]
+pub const MIN_TIMESTAMP: i64 = warp_core::time::MIN_TIMESTAMP;
+
+/// The latest timestamp a point may have (9999-12-31T23:59:59.999Z), in ms since the epoch.
+#[napi]
+pub const MAX_TIMESTAMP: i64 = warp_core::time::MAX_TIMESTAMP;
