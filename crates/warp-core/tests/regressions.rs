@@ -519,3 +519,43 @@ fn late_points_scattered_over_many_hours_are_one_commit() {
     );
     assert_eq!(dump(&engine)["m"].len(), 401);
 }
+
+#[test]
+fn series_key_limits_hold_at_the_limit_and_one_past_on_write_and_reopen() {
+    use warp_core::series::{MAX_KEY_BYTES, MAX_METRIC_BYTES, MAX_TAGS, MAX_TAG_VALUE_BYTES};
+    let storage = FaultyStorage::new();
+    let engine = open(&storage, sync_options()).unwrap();
+    let tags = |n: usize, value_len: usize| -> Vec<(String, String)> {
+        (0..n)
+            .map(|i| (format!("k{i:02}"), "v".repeat(value_len)))
+            .collect()
+    };
+    // The widest key that fits: as many tags as allowed, values as long as the key allows.
+    let longest_value = (MAX_KEY_BYTES - MAX_METRIC_BYTES - 2) / MAX_TAGS - 8;
+    let metric = "m".repeat(MAX_METRIC_BYTES);
+    let widest = SeriesKey::new(
+        &metric,
+        tags(MAX_TAGS, longest_value.min(MAX_TAG_VALUE_BYTES)),
+    )
+    .unwrap();
+    assert!(widest.canonical().len() <= MAX_KEY_BYTES);
+    let refused = [
+        SeriesKey::new(&metric, tags(MAX_TAGS + 1, 1)),
+        SeriesKey::new(&format!("{metric}m"), tags(1, 1)),
+        SeriesKey::new("m", tags(1, MAX_TAG_VALUE_BYTES + 1)),
+        SeriesKey::new(&metric, tags(MAX_TAGS, longest_value + 20)),
+    ];
+    for r in refused {
+        assert_eq!(r.unwrap_err().code(), "INVALID_SERIES");
+    }
+    let write = Write::Number { ts: 5, value: 1.0 };
+    let (id, _) = engine.write(Target::Key(&widest), write).unwrap();
+    engine.checkpoint().unwrap();
+    engine
+        .write(Target::Key(&widest), Write::Number { ts: 6, value: 2.0 })
+        .unwrap();
+    drop(engine);
+    let engine = open(&storage.crash(), sync_options()).unwrap();
+    assert_eq!(engine.series_id(&widest).unwrap(), Some(id));
+    assert_eq!(dump(&engine)[&widest.canonical()].len(), 2);
+}
