@@ -291,7 +291,7 @@ function gaugeSeries(count: number, n: number, decimals: number | null): SeriesD
 }
 
 const HOUR = 3_600_000
-const FAR = 1e7 // hours: a tier age no data reaches
+const FAR = 1e6 // hours or days: a tier age no data reaches
 
 /** Loads `data`, then moves it down one tier per lifecycle pass, measuring each tier's files. */
 async function tierSizes(data: SeriesData[]): Promise<Record<string, number>> {
