@@ -14,11 +14,13 @@
 //!   tier, so data can move from hourly to yearly in one pass.
 //! - **recompress**: partitions written under another compression rule are rewritten.
 //!
-//! New partitions are written unsynced; the ones that survive the pass are fsynced together
-//! at its end, then everything is committed at once. Puts and reads go on meanwhile: readers
-//! see the old generation (plus the points being sealed) until the commit.
+//! New partitions are built in memory: one that a later step of the same pass consumes (an
+//! hour folded into its day, a day into its month) never touches the disk. The ones that
+//! survive are written and fsynced together at the end of the pass, then everything is
+//! committed at once. Puts and reads go on meanwhile: readers see the old generation (plus the
+//! points being sealed) until the commit.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -28,7 +30,7 @@ use crate::codec::{Payload, Sample};
 use crate::error::{Error, Result};
 use crate::live::{LiveTier, LiveValue, Points};
 use crate::manifest::Manifest;
-use crate::partition::{self, Partition, PartitionMeta, PartitionWriter, Tier};
+use crate::partition::{self, Built, Partition, PartitionMeta, PartitionWriter, Tier};
 use crate::series::{SeriesId, SeriesKind};
 use crate::tiers::{unique_dir, TierSet};
 use crate::types::{Move, PassPlan, PassReport};
@@ -57,7 +59,8 @@ impl Inner {
             partitions: base.partitions.clone(),
             base,
             series,
-            created: HashSet::new(),
+            created: HashMap::new(),
+            written: HashSet::new(),
             report: PassReport::default(),
             cleanup_failures: 0,
         };
@@ -87,13 +90,7 @@ impl Inner {
             if sealing.is_none() && stage.manifest == stage.base.manifest {
                 return Ok(());
             }
-            stage.sync()?;
-            let added: Vec<Arc<Partition>> = stage
-                .partitions
-                .iter()
-                .filter(|p| stage.created.contains(&p.meta.id))
-                .cloned()
-                .collect();
+            let added = stage.write()?;
             self.commit(sealing, stage.manifest.clone(), added)
                 .map(drop)
         })();
@@ -160,8 +157,10 @@ struct Stage<'a> {
     partitions: Vec<Arc<Partition>>,
     /// Key and kind of every series, by id, when the pass began.
     series: Vec<(String, SeriesKind)>,
-    /// Partitions this pass wrote (not durable until `sync`).
-    created: HashSet<u64>,
+    /// Partitions this pass built, by id: in memory until `write`.
+    created: HashMap<u64, Built>,
+    /// Those `write` has put on disk.
+    written: HashSet<u64>,
     report: PassReport,
     /// Files of this pass it could not delete (no manifest names them; the next open does).
     cleanup_failures: u64,
@@ -189,17 +188,16 @@ impl Stage<'_> {
         if writer.is_empty() {
             return Ok(None);
         }
-        let temporal = self.temporal();
-        let storage = self.inner.storage.as_ref();
-        let meta = writer.finish(storage, &temporal)?;
-        let opened = Partition::open(storage, &temporal, meta.clone())?;
-        self.created.insert(meta.id);
+        let built = writer.finish()?;
+        let staged = Partition::staged(&built, &self.temporal())?;
+        let meta = built.meta.clone();
+        self.created.insert(meta.id, built);
         self.manifest.partitions.push(meta.clone());
-        self.partitions.push(Arc::new(opened));
+        self.partitions.push(Arc::new(staged));
         Ok(Some(meta))
     }
 
-    /// Takes partitions out of the generation. Those this pass wrote are deleted at once (no
+    /// Takes partitions out of the generation. Those this pass built are simply dropped (no
     /// manifest ever named them); the others go when the commit's cleanup runs.
     fn remove(&mut self, ids: &[u64]) -> Vec<PartitionMeta> {
         let gone: Vec<PartitionMeta> = self
@@ -212,9 +210,7 @@ impl Stage<'_> {
         self.manifest.partitions.retain(|m| !ids.contains(&m.id));
         self.partitions.retain(|p| !ids.contains(&p.meta.id));
         for m in &gone {
-            if self.created.remove(&m.id) {
-                self.delete(&m.dir);
-            }
+            self.created.remove(&m.id);
         }
         gone
     }
@@ -305,7 +301,7 @@ impl Stage<'_> {
     fn ripe(&self, meta: &PartitionMeta, plan: &PassPlan) -> bool {
         let age = plan.now.saturating_sub(meta.end);
         plan.ripe.contains(&meta.id)
-            || (self.created.contains(&meta.id)
+            || (self.created.contains_key(&meta.id)
                 && plan.ripe_after_ms[meta.tier as usize].is_some_and(|after| age >= after))
     }
 
@@ -401,17 +397,20 @@ impl Stage<'_> {
         Ok(())
     }
 
-    /// Makes the partitions this pass wrote durable: their files and directories, then the
-    /// tier directories that hold them.
-    fn sync(&self) -> Result<()> {
+    /// Writes the partitions this pass built and that survived it, and makes them durable:
+    /// their files and directories, then the tier directories that hold them. Returns them,
+    /// opened from disk.
+    fn write(&mut self) -> Result<Vec<Arc<Partition>>> {
         let storage = self.inner.storage.as_ref();
         let temporal = self.temporal();
         let mut tiers = BTreeSet::new();
-        for m in &self.manifest.partitions {
-            if self.created.contains(&m.id) {
-                partition::sync(storage, &temporal, m)?;
-                tiers.insert(m.tier);
-            }
+        for built in self.created.values() {
+            self.written.insert(built.meta.id);
+            built.write(storage, &temporal)?;
+        }
+        for built in self.created.values() {
+            partition::sync(storage, &temporal, &built.meta)?;
+            tiers.insert(built.meta.tier);
         }
         for tier in tiers {
             let dir = temporal.join(tier.dir());
@@ -419,28 +418,28 @@ impl Stage<'_> {
                 .sync_dir(&dir)
                 .map_err(Error::io("fsync directory", &dir))?;
         }
-        Ok(())
+        self.created
+            .values()
+            .map(|b| Partition::open(storage, &temporal, b.meta.clone()).map(Arc::new))
+            .collect()
     }
 
-    /// After a failure before the commit: deletes what the pass wrote.
+    /// After a failure before the commit: deletes what the pass wrote, best effort (no
+    /// manifest names it, so the next open deletes what is left); failures are counted.
     fn abandon(&mut self) {
         let dirs: Vec<String> = self
             .manifest
             .partitions
             .iter()
-            .filter(|m| self.created.contains(&m.id))
+            .filter(|m| self.written.contains(&m.id))
             .map(|m| m.dir.clone())
             .collect();
         for dir in dirs {
-            self.delete(&dir);
+            let path = self.temporal().join(dir);
+            let removed = self.inner.storage.remove_dir_all(&path);
+            let missing = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+            self.cleanup_failures += removed.is_err_and(|e| !missing(&e)) as u64;
         }
-    }
-
-    /// Deletes a partition this pass wrote; best effort (no manifest names it, so the next
-    /// open deletes what is left), failures counted.
-    fn delete(&mut self, dir: &str) {
-        let path = self.temporal().join(dir);
-        self.cleanup_failures += self.inner.storage.remove_dir_all(&path).is_err() as u64;
     }
 }
 

@@ -9,6 +9,7 @@ mod tier;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -124,25 +125,10 @@ impl PartitionWriter {
         self.points == 0
     }
 
-    /// Writes the files (not yet durable: see [`sync`]) into a fresh directory; the partition
-    /// is live once they are synced and a manifest names it.
-    pub fn finish(self, storage: &dyn Storage, temporal: &Path) -> Result<PartitionMeta> {
-        let path = temporal.join(&self.dir);
-        // A directory left by a step that never committed: no manifest names it.
-        if storage
-            .is_dir(&path)
-            .map_err(Error::io("inspect", &path))?
-            .is_some()
-        {
-            storage
-                .remove_dir_all(&path)
-                .map_err(Error::io("remove", &path))?;
-        }
-        storage
-            .create_dir_all(&path)
-            .map_err(Error::io("create directory", &path))?;
+    /// The partition's files, in memory: readable at once (see [`Partition::staged`]),
+    /// written by [`Built::write`] only if the caller keeps it.
+    pub fn finish(self) -> Result<Built> {
         let index = index::encode(&self.refs);
-        let (data_name, index_name, summary_name) = self.tier.files();
         let meta = PartitionMeta {
             id: self.id,
             tier: self.tier,
@@ -167,10 +153,45 @@ impl PartitionWriter {
         }
         let summary =
             serde_json::to_vec_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Built {
+            meta,
+            data: Arc::new(self.data),
+            index: Arc::new(index),
+            summary,
+        })
+    }
+}
+
+/// A partition built in memory: its manifest entry and the bytes of its files.
+pub struct Built {
+    pub meta: PartitionMeta,
+    data: Arc<Vec<u8>>,
+    index: Arc<Vec<u8>>,
+    summary: Vec<u8>,
+}
+
+impl Built {
+    /// Writes the files (not yet durable: see [`sync`]) into a fresh directory; the partition
+    /// is live once they are synced and a manifest names it.
+    pub fn write(&self, storage: &dyn Storage, temporal: &Path) -> Result<()> {
+        let path = temporal.join(&self.meta.dir);
+        // A directory left by a step that never committed: no manifest names it.
+        if storage
+            .is_dir(&path)
+            .map_err(Error::io("inspect", &path))?
+            .is_some()
+        {
+            storage
+                .remove_dir_all(&path)
+                .map_err(Error::io("remove", &path))?;
+        }
+        storage
+            .create_dir_all(&path)
+            .map_err(Error::io("create directory", &path))?;
+        let (data_name, index_name, summary_name) = self.meta.tier.files();
         write_file(storage, &path.join(data_name), &self.data)?;
-        write_file(storage, &path.join(index_name), &index)?;
-        write_file(storage, &path.join(summary_name), &summary)?;
-        Ok(meta)
+        write_file(storage, &path.join(index_name), &self.index)?;
+        write_file(storage, &path.join(summary_name), &self.summary)
     }
 }
 
@@ -303,6 +324,27 @@ impl Partition {
         let index = storage
             .map(&path.join(index_name))
             .map_err(|e| corrupt(format!("cannot map {index_name}: {e}")))?;
+        Partition::new(meta, path, data, index)
+    }
+
+    /// A partition still in memory (written by this pass, not yet on disk).
+    pub fn staged(built: &Built, temporal: &Path) -> Result<Partition> {
+        let path = temporal.join(&built.meta.dir);
+        Partition::new(
+            built.meta.clone(),
+            path,
+            built.data.clone(),
+            built.index.clone(),
+        )
+    }
+
+    fn new(meta: PartitionMeta, path: PathBuf, data: Mapped, index: Mapped) -> Result<Partition> {
+        let (_, index_name, _) = meta.tier.files();
+        let corrupt = |reason: String| Error::CorruptPartition {
+            path: path.clone(),
+            reason,
+        };
+        let data_len = (*data).as_ref().len() as u64;
         let index = Index::parse(index).map_err(|r| corrupt(format!("{index_name}: {r}")))?;
         check_entries(&index, &meta, data_len)
             .map_err(|r| corrupt(format!("{index_name}: {r}")))?;
