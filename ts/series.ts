@@ -59,7 +59,8 @@ function specParts(spec: object): { metric: string; keys: string[]; values: stri
   const tags = Object.hasOwn(spec, 'tags') ? spec.tags : undefined
   if (tags === undefined) return { metric, keys: [], values: [] }
   if (!isPlainObject(tags)) throw new WarpError('INVALID_SERIES', `tags must be a plain object, not ${describe(tags)}`)
-  const keys = Object.keys(tags).sort()
+  const keys = Object.keys(tags)
+  if (keys.length > 1) keys.sort()
   const values = keys.map((k) => {
     const v = tags[k]
     if (typeof v !== 'string') throw new WarpError('INVALID_SERIES', `tag '${k}' must be a string, not ${describe(v)}`)
@@ -69,12 +70,15 @@ function specParts(spec: object): { metric: string; keys: string[]; values: stri
 }
 
 /**
- * A key that names a series object by its contents (so a reused, mutated object names what it
- * holds now), distinct for distinct contents. Only a cache key: the native layer validates.
+ * A key that names a series object by its contents (so a reused object that was changed
+ * names what it holds now), distinct for distinct contents: every part is length-prefixed.
+ * Only a cache key: the native layer validates.
  */
 export function objectKey(spec: object): string {
   const { metric, keys, values } = specParts(spec)
-  return JSON.stringify([metric, keys, values])
+  let key = `${metric.length}:${metric}`
+  keys.forEach((k, i) => (key += `|${k.length}:${k}${values[i].length}:${values[i]}`))
+  return key
 }
 
 /** The canonical text of a series spec (validated by the native layer). */
