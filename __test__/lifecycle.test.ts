@@ -43,9 +43,10 @@ test('a lifecycle pass seals, moves data down the tiers, and reads stay the same
   t.is(tier('daily').partitions, 3)
   t.true(stats.lifecycle.moves >= 3)
   t.true(stats.lifecycle.bytesAfter < stats.lifecycle.bytesBefore, 'LZ4 daily partitions are smaller')
-  t.true(existsSync(path.join(dir, 'temporal/historical/daily/2025-01-21/compressed.lz4')))
-  t.true(existsSync(path.join(dir, 'temporal/historical/daily/2025-01-21/indices.btree')))
-  t.true(existsSync(path.join(dir, 'temporal/historical/daily/2025-01-21/analytics.json')))
+  // Every tier's partitions hold the same files; the summary says how the blocks are stored.
+  for (const file of ['blocks', 'index', 'summary.json']) t.true(existsSync(path.join(dir, 'temporal/historical/daily/2025-01-21', file)), file)
+  const summary = JSON.parse(readFileSync(path.join(dir, 'temporal/historical/daily/2025-01-21/summary.json'), 'utf8'))
+  t.is(summary.compression, 'lz4')
   t.deepEqual(await all(db, 'cpu{host=a}'), before)
   t.deepEqual(db.latest('cpu{host=a}'), { ts: ts[ts.length - 1], value: vs[vs.length - 1] })
   t.deepEqual(db.get('cpu{host=a}', T0 + DAY + 5_000), { ts: T0 + DAY, value: vs[8640] })

@@ -4,8 +4,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use warp_core::codec::block::{decode, encode_numeric};
-use warp_core::codec::MAX_BLOCK_POINTS;
+use warp_core::format::MAX_BLOCK_POINTS;
+use warp_core::format::{decode_block as decode, encode_numeric};
 
 /// A 10-second gauge; `decimals` rounds the random walk (None keeps full precision).
 fn walk(decimals: Option<i32>) -> (Vec<i64>, Vec<f64>) {

@@ -11,7 +11,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 export declare class NativeEngine {
   /** The id of series `key` (any accepted text form), creating it as `kind` if new. */
-  ensureSeries(key: string, kindName: string): number
+  ensureSeries(key: string, kind: SeriesKind): number
   /** The id of an existing series, or null. */
   seriesId(key: string): number | null
   /** Appends one numeric point; returns the write's sequence number. */
@@ -26,29 +26,41 @@ export declare class NativeEngine {
    * The first numeric point through a series handle, to series `key`: created by the write
    * if it does not exist (a write that is refused creates nothing). Returns `[id, seq]`.
    */
-  putNewNumber(key: string, ts: number, value: number): Array<number>
+  putNewNumber(key: string, ts: number, value: number): [id: number, seq: number]
   /** The first event through a series handle (see `putNewNumber`). */
-  putNewEvent(key: string, ts: number, payload: Buffer): Array<number>
+  putNewEvent(key: string, ts: number, payload: Buffer): [id: number, seq: number]
   /** The first batch through a series handle (see `putNewNumber`). */
-  putNewBatch(key: string, timestamps: Float64Array | BigInt64Array, values: Float64Array): Array<number>
+  putNewBatch(key: string, timestamps: Float64Array | BigInt64Array, values: Float64Array): [id: number, seq: number]
   /** Resolves once write `seq` is fsynced (group commit: one fsync serves all waiters). */
-  waitDurable(seq: number): Promise<unknown>
-  flush(): Promise<unknown>
+  waitDurable(seq: number): Promise<void>
+  /** Writes and fsyncs every write accepted so far. */
+  flush(): Promise<void>
   /** Commits a new manifest generation with a checkpoint of the live tier; resolves to its size. */
-  checkpoint(): Promise<unknown>
-  close(): Promise<unknown>
+  checkpoint(): Promise<number>
+  /** Makes everything durable, checkpoints and releases the directory. */
+  close(): Promise<void>
   /** One lifecycle pass, committed at once; resolves to what it did. */
-  runPass(plan: NativePassPlan): Promise<unknown>
-  /** Writes a consistent copy of the database into `target` (new or empty). */
-  backup(target: string): Promise<unknown>
+  runPass(plan: NativePassPlan): Promise<NativePassReport>
+  /** Writes a consistent copy of the database into `target` (new or empty, outside it). */
+  backup(target: string): Promise<void>
+  /** The rule files there are, as stored. */
+  readRules(): Array<NativeRuleFile>
+  /** Replaces rule files, each atomically and durably. */
+  writeRules(files: Array<NativeRuleFile>): Promise<void>
   /** Every partition with its read counts. */
   partitions(): Array<NativePartition>
+  /** The point at or before `ts`, or null. */
   get(id: number, ts: number): NativePoint | null
+  /** The newest point, or null. */
   latest(id: number): NativePoint | null
-  /** Points with `from <= ts <= to`, read on the thread pool. */
-  range(id: number, from: number, to: number, limit?: number | undefined | null, descending?: boolean | undefined | null): Promise<unknown>
+  /**
+   * Points with `from <= ts <= to` of a series by id or key (none if the key names no
+   * series), read on the thread pool.
+   */
+  range(series: number | string, from: number, to: number, limit?: number | undefined | null, order?: Order | undefined | null): Promise<NativeRange>
   /** The synchronous twin of `range`, for small reads. */
-  rangeSync(id: number, from: number, to: number, limit?: number | undefined | null, descending?: boolean | undefined | null): NativeRange
+  rangeSync(series: number | string, from: number, to: number, limit?: number | undefined | null, order?: Order | undefined | null): NativeRange
+  /** Every series with its kind and point count. */
   seriesList(): Array<NativeSeriesInfo>
   stats(): NativeStats
 }
@@ -61,6 +73,16 @@ export declare function canonicalSeries(text: string): string
  * so only what the caller chose, its own properties, can become a tag), validated.
  */
 export declare function canonicalSeriesOf(metric: string, keys: Array<string>, values: Array<string>): string
+
+/** When an acknowledged write is on stable storage (see the README's durability section). */
+export type Durability = 'sync' | 'interval' | 'none'
+
+/**
+ * Every code a WarpEngine error can carry, for the TypeScript types. The compiler keeps it
+ * in step with the core's codes (the match below is exhaustive), and a test checks that the
+ * names it gives JavaScript are the strings the errors carry.
+ */
+export type ErrorCode = 'INVALID_SERIES' | 'INVALID_TIMESTAMP' | 'INVALID_VALUE' | 'INVALID_RANGE' | 'INVALID_ARGUMENT' | 'TYPE_MISMATCH' | 'CLOSED' | 'LOCKED' | 'NOT_A_DIRECTORY' | 'CORRUPT_WAL' | 'CORRUPT_CHECKPOINT' | 'CORRUPT_PARTITION' | 'CORRUPT_MANIFEST' | 'STORAGE_FAILED' | 'IO' | 'INTERNAL'
 
 /** The latest timestamp a point may have (9999-12-31T23:59:59.999Z), in ms since the epoch. */
 export declare const MAX_TIMESTAMP: number
@@ -99,8 +121,7 @@ export interface NativeMove {
 }
 
 export interface NativeOpenOptions {
-  /** 'sync' | 'interval' | 'none' */
-  durability?: string
+  durability?: Durability
   flushIntervalMs?: number
   repair?: boolean
   segmentBytes?: number
@@ -111,7 +132,7 @@ export interface NativeOpenOptions {
 
 export interface NativePartition {
   id: number
-  tier: string
+  tier: Tier
   /** Directory relative to `temporal/`. */
   dir: string
   start: number
@@ -138,7 +159,7 @@ export interface NativePassPlan {
   /** Ids of the partitions the policy judges ripe to move down a tier. */
   ripe: Array<number>
   /**
-   * A partition written by this pass is ripe once its window ended this long ago (null:
+   * A partition written by this pass is ripe once its window ended this long ago (absent:
    * never).
    */
   ripeAfterMs: NativeTierDurations
@@ -190,14 +211,22 @@ export interface NativeRecovery {
   durationMs: number
 }
 
+/** A rule file, as stored. */
+export interface NativeRuleFile {
+  name: string
+  text: string
+}
+
 export interface NativeSeriesInfo {
   key: string
-  kind: string
+  kind: SeriesKind
+  /** Points a full-range read returns. */
   points: number
 }
 
 export interface NativeStats {
   series: number
+  /** Points a full-range read of every series returns. */
   points: number
   walBytes: number
   walSegments: number
@@ -233,11 +262,21 @@ export interface NativeTierFlags {
 }
 
 export interface NativeTierStats {
-  tier: string
+  tier: Tier
   partitions: number
+  /** Points stored in the tier's files (a point rewritten later counts in each copy). */
   points: number
   bytes: number
 }
 
 /** Opens (creating if needed) the database in `dir`, replaying its WAL. */
-export declare function open(dir: string, optionsJs?: NativeOpenOptions | undefined | null): Promise<unknown>
+export declare function open(dir: string, optionsJs?: NativeOpenOptions | undefined | null): Promise<NativeEngine>
+
+/** The order of a range's points. */
+export type Order = 'asc' | 'desc'
+
+/** What a series holds: numbers or events (any JSON value). */
+export type SeriesKind = 'numeric' | 'event'
+
+/** A storage tier below the live tier. */
+export type Tier = 'hourly' | 'daily' | 'monthly' | 'yearly'

@@ -1,7 +1,5 @@
-import { promises as fs } from 'node:fs'
-import * as path from 'node:path'
-
-import { WarpError } from './errors'
+import type { NativeEngine, Tier } from './native'
+import { WarpError, guard, guardAsync } from './errors'
 
 /**
  * The rule files under `temporal/configuration/`. Each is validated when the database opens
@@ -31,7 +29,8 @@ export interface LifecycleRules {
   }
 }
 
-export type TierName = 'hourly' | 'daily' | 'monthly' | 'yearly'
+/** A storage tier below the live tier (declared by the engine). */
+export type TierName = Tier
 
 export interface CompressionRules {
   version: 1
@@ -172,60 +171,40 @@ export function validateRules(rules: Rules): void {
   for (const key of Object.keys(FILES) as Array<keyof Rules>) checks[key](rules[key])
 }
 
-function configDir(root: string): string {
-  return path.join(root, 'temporal', 'configuration')
+function text(content: unknown): string {
+  return JSON.stringify(content, null, 2) + '\n'
 }
 
-/** Reads and validates the rule files, writing the defaults of any that are missing. */
-export async function loadRules(root: string): Promise<Rules> {
+/**
+ * Reads and validates the rule files, writing the defaults of any that are missing. The files
+ * are read and written by the engine, through its storage: atomically and durably.
+ */
+export async function loadRules(engine: NativeEngine): Promise<Rules> {
   const rules = structuredClone(DEFAULT_RULES)
+  const stored = new Map(guard(() => engine.readRules()).map((f) => [f.name, f.text]))
+  const missing: Array<{ name: string; text: string }> = []
   for (const key of Object.keys(FILES) as Array<keyof Rules>) {
-    const file = path.join(configDir(root), FILES[key])
-    let text: string
-    try {
-      text = await fs.readFile(file, 'utf8')
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new WarpError('IO', `cannot read ${file}: ${(e as Error).message}`, { cause: e })
-      await writeAtomically(file, rules[key])
+    const content = stored.get(FILES[key])
+    if (content === undefined) {
+      missing.push({ name: FILES[key], text: text(rules[key]) })
       continue
     }
     let parsed: unknown
     try {
-      parsed = JSON.parse(text)
+      parsed = JSON.parse(content)
     } catch (e) {
       throw new WarpError('INVALID_CONFIG', `${FILES[key]}: not valid JSON (${(e as Error).message})`, { cause: e })
     }
     checks[key](parsed)
     ;(rules as unknown as Record<string, unknown>)[key] = parsed
   }
+  if (missing.length > 0) await guardAsync(() => engine.writeRules(missing))
   return rules
 }
 
-/** Writes each rule file atomically. */
-export async function storeRules(root: string, rules: Rules): Promise<void> {
+/** Validates `rules` and writes each rule file. */
+export async function storeRules(engine: NativeEngine, rules: Rules): Promise<void> {
   validateRules(rules)
-  for (const key of Object.keys(FILES) as Array<keyof Rules>) {
-    await writeAtomically(path.join(configDir(root), FILES[key]), rules[key])
-  }
-}
-
-/** Temporary file, fsync, rename, directory fsync. */
-async function writeAtomically(target: string, content: unknown): Promise<void> {
-  const tmp = `${target}.tmp`
-  const handle = await fs.open(tmp, 'w')
-  try {
-    await handle.writeFile(JSON.stringify(content, null, 2) + '\n')
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await fs.rename(tmp, target)
-  if (process.platform !== 'win32') {
-    const dir = await fs.open(path.dirname(target), 'r')
-    try {
-      await dir.sync()
-    } finally {
-      await dir.close()
-    }
-  }
+  const files = (Object.keys(FILES) as Array<keyof Rules>).map((key) => ({ name: FILES[key], text: text(rules[key]) }))
+  await guardAsync(() => engine.writeRules(files))
 }

@@ -1,5 +1,5 @@
 import native = require('./native')
-import type { NativeEngine, NativeStats } from './native'
+import type { NativeEngine, NativeSeriesInfo, NativeStats } from './native'
 import { Rules, loadRules } from './config'
 import { WarpError, guard, guardAsync } from './errors'
 import { PutBuffer } from './buffer'
@@ -29,11 +29,8 @@ export interface OpenOptions<D extends Durability = Durability> {
   cacheBytes?: number
 }
 
-export interface SeriesInfo {
-  key: string
-  kind: 'numeric' | 'event'
-  points: number
-}
+/** A series, its kind and the points a full read of it returns. */
+export type SeriesInfo = NativeSeriesInfo
 
 export type Stats = NativeStats & {
   durability: Durability
@@ -51,14 +48,16 @@ export type Stats = NativeStats & {
  * await db.close()
  * ```
  */
-export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwner {
+export class WarpEngine<D extends Durability = 'interval'> {
   /** Handles by canonical key, and the same handles by the text and object specs seen. */
-  private readonly handles = new Map<string, Series<D>>()
-  private readonly byText = new Map<string, Series<D>>()
-  private readonly byObject = new Map<string, Series<D>>()
-  private native: NativeEngine | null
-  private closing: Promise<void> | null = null
-  private readonly pending = new PutBuffer(() => this.engine())
+  readonly #handles = new Map<string, Series<D>>()
+  readonly #byText = new Map<string, Series<D>>()
+  readonly #byObject = new Map<string, Series<D>>()
+  #native: NativeEngine | null
+  #closing: Promise<void> | null = null
+  readonly #pending = new PutBuffer(() => this.#engine())
+  /** What series handles use of this database; not part of the public API. */
+  readonly #owner: SeriesOwner
   /** The lifecycle policy: its rules (changeable at runtime) and each partition's entropy. */
   readonly lifecycle: Lifecycle
 
@@ -68,8 +67,14 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
     engine: NativeEngine,
     rules: Rules,
   ) {
-    this.native = engine
-    this.lifecycle = new Lifecycle(() => this.live(), dir)
+    this.#native = engine
+    this.#owner = {
+      durability,
+      live: () => this.#live(),
+      engine: () => this.#engine(),
+      buffer: (id, ts, value) => this.#pending.push(id, ts, value),
+    }
+    this.lifecycle = new Lifecycle(() => this.#live())
     this.lifecycle.use(rules)
   }
 
@@ -81,9 +86,9 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
     const own = optionsOf(options, 'options')
     const durability = (own.durability ?? 'interval') as D
     own.durability = durability
-    const engine = await guardAsync(() => native.open(dir, own) as Promise<NativeEngine>)
+    const engine = await guardAsync(() => native.open(dir, own))
     try {
-      return new WarpEngine(dir, durability, engine, await loadRules(dir))
+      return new WarpEngine(dir, durability, engine, await loadRules(engine))
     } catch (e) {
       await engine.close()
       throw e
@@ -91,20 +96,16 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
   }
 
   /** The native engine with every buffered put applied, or `CLOSED`. */
-  live(): NativeEngine {
-    const engine = this.engine()
-    this.pending.drain()
+  #live(): NativeEngine {
+    const engine = this.#engine()
+    this.#pending.drain()
     return engine
   }
 
   /** The native engine as it is, or `CLOSED`. */
-  engine(): NativeEngine {
-    if (this.native === null) throw new WarpError('CLOSED', 'the database is closed')
-    return this.native
-  }
-
-  buffer(id: number, ts: number, value: number): void {
-    this.pending.push(id, ts, value)
+  #engine(): NativeEngine {
+    if (this.#native === null) throw new WarpError('CLOSED', 'the database is closed')
+    return this.#native
   }
 
   /** A handle on one series (cached): the fast path for repeated writes. */
@@ -113,66 +114,66 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
   series(): SeriesInfo[]
   series(spec?: SeriesSpec): Series<D> | SeriesInfo[] {
     if (spec === undefined) {
-      const engine = this.live()
-      return guard(() => engine.seriesList()) as SeriesInfo[]
+      const engine = this.#live()
+      return guard(() => engine.seriesList())
     }
-    return this.handle(spec)
+    return this.#handle(spec)
   }
 
   /** Appends a point (a number, or any JSON value as an event); `ts` defaults to now. */
   put(series: SeriesSpec, value: unknown, ts?: Timestamp): PutResult<D> {
-    return this.handle(series).put(value, ts)
+    return this.#handle(series).put(value, ts)
   }
 
   /** Appends numeric points from typed arrays, without per-point JS work. */
   putBatch(series: SeriesSpec, timestamps: Float64Array | BigInt64Array, values: Float64Array): PutResult<D> {
-    return this.handle(series).putBatch(timestamps, values)
+    return this.#handle(series).putBatch(timestamps, values)
   }
 
   /** The point at or before `ts`, or null. */
   get(series: SeriesSpec, ts: Timestamp): Point | null {
-    return this.handle(series).get(ts)
+    return this.#handle(series).get(ts)
   }
 
   /** The newest point of a series, or null. */
   latest(series: SeriesSpec): Point | null {
-    return this.handle(series).latest()
+    return this.#handle(series).latest()
   }
 
   /** Points with `from <= ts <= to` in time order: typed arrays for numbers, objects for events. */
   range(series: SeriesSpec, from: Timestamp, to: Timestamp, opts?: RangeOptions): Promise<RangeResult> {
-    return this.handle(series).range(from, to, opts)
+    return this.#handle(series).range(from, to, opts)
   }
 
   /** Writes and fsyncs every point accepted so far. */
   async flush(): Promise<void> {
-    const engine = this.live()
-    await guardAsync(() => engine.flush() as Promise<void>)
+    const engine = this.#live()
+    await guardAsync(() => engine.flush())
   }
 
   /** Snapshots the live tier and retires the WAL segments it covers. */
   async checkpoint(): Promise<{ bytes: number }> {
-    const engine = this.live()
-    const bytes = await guardAsync(() => engine.checkpoint() as Promise<number>)
+    const engine = this.#live()
+    const bytes = await guardAsync(() => engine.checkpoint())
     return { bytes }
   }
 
   stats(): Stats {
-    const engine = this.live()
+    const engine = this.#live()
     return { ...guard(() => engine.stats()), durability: this.durability, policy: this.lifecycle.status() }
   }
 
   /** Runs one full lifecycle pass now (seal, tier moves, recompression, retention). */
   async runLifecycle(options?: { now?: number }): Promise<LifecycleReport> {
     const { now } = optionsOf(options, 'runLifecycle options')
-    this.live()
+    this.#live()
     return this.lifecycle.run(now)
   }
 
   /** Every partition of every tier with its temporal entropy as of `now` (default: now). */
   partitions(options?: { now?: number }): PartitionScore[] {
     const { now } = optionsOf(options, 'partitions options')
-    this.live()
+    this.#live()
     return this.lifecycle.scores(now)
   }
 
@@ -181,8 +182,8 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
     if (typeof target !== 'string' || target.length === 0) {
       throw new WarpError('INVALID_ARGUMENT', `target must be a non-empty path, not ${describe(target)}`)
     }
-    const engine = this.live()
-    await guardAsync(() => engine.backup(target) as Promise<void>)
+    const engine = this.#live()
+    await guardAsync(() => engine.backup(target))
   }
 
   /**
@@ -190,16 +191,16 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
    * while the first call runs, returns the same outcome once closed.
    */
   close(): Promise<void> {
-    this.closing ??= this.shutdown()
-    return this.closing
+    this.#closing ??= this.#shutdown()
+    return this.#closing
   }
 
-  private async shutdown(): Promise<void> {
-    if (this.native === null) return
+  async #shutdown(): Promise<void> {
+    if (this.#native === null) return
     await this.lifecycle.settle()
-    const engine = this.live()
-    this.native = null
-    await guardAsync(() => engine.close() as Promise<void>)
+    const engine = this.#live()
+    this.#native = null
+    await guardAsync(() => engine.close())
   }
 
   /**
@@ -207,18 +208,18 @@ export class WarpEngine<D extends Durability = 'interval'> implements SeriesOwne
    * contents (own properties only), so a reused object that was changed names what it holds
    * now.
    */
-  private handle(spec: SeriesSpec): Series<D> {
+  #handle(spec: SeriesSpec): Series<D> {
     const isText = typeof spec === 'string'
     const specKey = isText ? spec : spec !== null && typeof spec === 'object' ? objectKey(spec) : undefined
-    const cache = isText ? this.byText : this.byObject
+    const cache = isText ? this.#byText : this.#byObject
     const cached = specKey === undefined ? undefined : cache.get(specKey)
     if (cached) return cached
-    this.live()
+    this.#live()
     const key = canonicalKey(spec)
-    let handle = this.handles.get(key)
+    let handle = this.#handles.get(key)
     if (!handle) {
-      handle = new Series<D>(this, key)
-      this.handles.set(key, handle)
+      handle = new Series<D>(this.#owner, key)
+      this.#handles.set(key, handle)
     }
     if (specKey !== undefined) cache.set(specKey, handle)
     return handle

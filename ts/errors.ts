@@ -1,22 +1,11 @@
-/** Every failure WarpEngine reports is a `WarpError` with a stable `code`. */
-export type WarpErrorCode =
-  | 'INVALID_SERIES'
-  | 'INVALID_TIMESTAMP'
-  | 'INVALID_VALUE'
-  | 'INVALID_RANGE'
-  | 'INVALID_ARGUMENT'
-  | 'TYPE_MISMATCH'
-  | 'CLOSED'
-  | 'LOCKED'
-  | 'NOT_A_DIRECTORY'
-  | 'CORRUPT_WAL'
-  | 'CORRUPT_CHECKPOINT'
-  | 'CORRUPT_PARTITION'
-  | 'CORRUPT_MANIFEST'
-  | 'INVALID_CONFIG'
-  | 'STORAGE_FAILED'
-  | 'IO'
-  | 'INTERNAL'
+import type { ErrorCode } from './native'
+
+/**
+ * Every failure WarpEngine reports is a `WarpError` with a stable `code`: one the engine gives
+ * (the native `ErrorCode`, declared once in Rust), or `INVALID_CONFIG` for a rule file the
+ * lifecycle policy refuses.
+ */
+export type WarpErrorCode = ErrorCode | 'INVALID_CONFIG'
 
 export class WarpError extends Error {
   readonly code: WarpErrorCode
@@ -28,19 +17,19 @@ export class WarpError extends Error {
   }
 }
 
-const CODED = /^([A-Z_]+): ([\s\S]*)$/
-
 /** Napi's own argument-conversion failures (a string where a number belongs, …). */
 const NAPI_ARGUMENT_CODES = new Set(['InvalidArg', 'NumberExpected', 'StringExpected', 'ObjectExpected', 'BooleanExpected', 'BigintExpected'])
+
+/** The engine's codes are UPPER_SNAKE (napi's own, above, are PascalCase). */
+const ENGINE_CODE = /^[A-Z][A-Z_]*$/
 
 /** Turns anything the native layer threw into a `WarpError`. */
 export function toWarpError(err: unknown): WarpError {
   if (err instanceof WarpError) return err
   if (err instanceof Error) {
-    const m = CODED.exec(err.message)
-    if (m) return new WarpError(m[1] as WarpErrorCode, m[2], { cause: err })
-    const napiCode = (err as { code?: unknown }).code
-    if (typeof napiCode === 'string' && NAPI_ARGUMENT_CODES.has(napiCode)) {
+    const code = (err as { code?: unknown }).code
+    if (typeof code === 'string' && ENGINE_CODE.test(code)) return new WarpError(code as ErrorCode, err.message, { cause: err })
+    if (typeof code === 'string' && NAPI_ARGUMENT_CODES.has(code)) {
       return new WarpError('INVALID_ARGUMENT', err.message, { cause: err })
     }
     return new WarpError('INTERNAL', err.message, { cause: err })

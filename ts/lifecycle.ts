@@ -1,5 +1,5 @@
 import native = require('./native')
-import type { NativeEngine, NativePartition, NativePassReport } from './native'
+import type { NativeEngine, NativePartition } from './native'
 import { DEFAULT_RULES, Rules, TierName, storeRules, validateRules } from './config'
 import { WarpError, guardAsync } from './errors'
 import { describe } from './args'
@@ -65,10 +65,7 @@ export class Lifecycle {
   private lastReport: LifecycleReport | null = null
   private lastError: string | null = null
 
-  constructor(
-    private readonly engine: () => NativeEngine,
-    private readonly dir: string,
-  ) {}
+  constructor(private readonly engine: () => NativeEngine) {}
 
   get rules(): Rules {
     return structuredClone(this.rulesNow)
@@ -113,7 +110,7 @@ export class Lifecycle {
     }
     const rules = next as unknown as Rules
     validateRules(rules)
-    await storeRules(this.dir, rules)
+    await storeRules(this.engine(), rules)
     this.engine() // closed meanwhile: the files are written, but nothing restarts
     this.use(rules)
     return this.rules
@@ -164,7 +161,7 @@ export class Lifecycle {
     // A partition written by this pass has no reads yet (dilation 1): it is ripe once its
     // age reaches the threshold times its tier's maximum age.
     const ripeAfter = (maxAge: number): number => Math.ceil(maxAge * entropy.threshold)
-    const outcome: NativePassReport = await guardAsync(() =>
+    const outcome = await guardAsync(() =>
       engine.runPass({
         now,
         sealBefore,
@@ -178,7 +175,7 @@ export class Lifecycle {
         },
         lz4: { ...compression.lz4 },
         recompress: true,
-      }) as Promise<NativePassReport>,
+      }),
     )
     for (const m of outcome.moves) for (const p of m.inputs) this.frequency.delete(p.id)
     const report: LifecycleReport = {
@@ -209,7 +206,7 @@ export class Lifecycle {
 
   private score(p: NativePartition, now: number): PartitionScore {
     const { tiers, entropy } = this.rulesNow.lifecycle
-    const tier = p.tier as TierName
+    const tier = p.tier
     const maxAge: Record<TierName, number> = {
       hourly: tiers.recent.maxAgeHours * HOUR,
       daily: tiers.historical.maxAgeDays * DAY,
@@ -238,8 +235,8 @@ export class Lifecycle {
 
 function move(inputs: NativePartition[], out: NativePartition, recompression: boolean): LifecycleMove {
   return {
-    from: inputs.map((p) => p.tier as TierName),
-    to: out.tier as TierName,
+    from: inputs.map((p) => p.tier),
+    to: out.tier,
     window: out.dir,
     bytesBefore: inputs.reduce((s, p) => s + p.bytes, 0),
     bytesAfter: out.bytes,

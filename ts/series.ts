@@ -1,10 +1,9 @@
 import native = require('./native')
-import type { NativeEngine, NativeRange } from './native'
+import type { NativeEngine, NativeRange, Durability } from './native'
 import { WarpError, guard, guardAsync, toWarpError } from './errors'
 import { Timestamp, describe, optionsOf, toMillis } from './args'
 
-/** When an acknowledged write is on stable storage; see the README's durability section. */
-export type Durability = 'sync' | 'interval' | 'none'
+export type { Durability }
 
 /** `put` returns a promise (resolved after fsync) only in `sync` mode. */
 export type PutResult<D extends Durability> = D extends 'sync' ? Promise<void> : void
@@ -41,8 +40,6 @@ export interface SeriesOwner {
   /** Buffers one numeric point (interval and none durability). */
   buffer(id: number, ts: number, value: number): void
 }
-
-const NO_POINTS: NumericRange = { timestamps: new Float64Array(0), values: new Float64Array(0) }
 
 /** Whether `v` is a plain object: made by `{}` or `Object.create(null)`, not a class instance. */
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -123,18 +120,10 @@ function decodeRange(r: NativeRange): RangeResult {
   return payloads.map((p, i) => ({ ts: r.timestamps[i], value: JSON.parse(p.toString()) }))
 }
 
-function rangeArgs(from: Timestamp, to: Timestamp, opts?: RangeOptions): [number, number, number | undefined, boolean] {
-  const f = toMillis(from, 'from')
-  const t = toMillis(to, 'to')
-  if (f > t) throw new WarpError('INVALID_RANGE', `from (${f}) is after to (${t})`)
-  const { limit, order = 'asc' } = optionsOf(opts, 'range options')
-  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0 && limit <= 0xffffffff)) {
-    throw new WarpError('INVALID_ARGUMENT', `limit must be a non-negative integer, not ${describe(limit)}`)
-  }
-  if (order !== 'asc' && order !== 'desc') {
-    throw new WarpError('INVALID_ARGUMENT', `order must be 'asc' or 'desc', not ${describe(order)}`)
-  }
-  return [f, t, limit, order === 'desc']
+/** A range's bounds and options as the native layer takes them (which checks them). */
+function rangeArgs(from: Timestamp, to: Timestamp, opts?: RangeOptions): [number, number, number | undefined, 'asc' | 'desc' | undefined] {
+  const { limit, order } = optionsOf(opts, 'range options')
+  return [toMillis(from, 'from'), toMillis(to, 'to'), limit, order]
 }
 
 /**
@@ -180,12 +169,6 @@ export class Series<D extends Durability = Durability> {
 
   /** Appends many numeric points; the typed arrays are read in place by the native layer. */
   putBatch(timestamps: Float64Array | BigInt64Array, values: Float64Array): PutResult<D> {
-    if (!(timestamps instanceof Float64Array || timestamps instanceof BigInt64Array)) {
-      throw new WarpError('INVALID_ARGUMENT', `timestamps must be a Float64Array or BigInt64Array, not ${describe(timestamps)}`)
-    }
-    if (!(values instanceof Float64Array)) {
-      throw new WarpError('INVALID_ARGUMENT', `values must be a Float64Array, not ${describe(values)}`)
-    }
     const engine = this.owner.live()
     const seq = guard(() =>
       this.numericId >= 0 ? engine.putBatch(this.numericId, timestamps, values) : this.putNew('numeric', (e) => e.putNewBatch(this.key, timestamps, values)),
@@ -211,26 +194,30 @@ export class Series<D extends Durability = Durability> {
   /** Points with `from <= ts <= to`, in time order; read off the JS thread. */
   async range(from: Timestamp, to: Timestamp, opts?: RangeOptions): Promise<RangeResult> {
     const args = rangeArgs(from, to, opts)
-    const id = this.existingId()
-    if (id === undefined) return NO_POINTS
     const engine = this.owner.live()
-    return decodeRange(await guardAsync(() => engine.range(id, ...args) as Promise<NativeRange>))
+    return decodeRange(await guardAsync(() => engine.range(this.target(), ...args)))
   }
 
   /** The synchronous twin of `range`, for small reads. */
   rangeSync(from: Timestamp, to: Timestamp, opts?: RangeOptions): RangeResult {
     const args = rangeArgs(from, to, opts)
-    const id = this.existingId()
-    if (id === undefined) return NO_POINTS
-    return decodeRange(guard(() => this.owner.live().rangeSync(id, ...args)))
+    return decodeRange(guard(() => this.owner.live().rangeSync(this.target(), ...args)))
   }
 
   /** The first write of a kind: the native layer checks it whole, then creates the series. */
-  private putNew(kind: 'numeric' | 'event', write: (engine: NativeEngine) => number[]): number {
+  private putNew(kind: 'numeric' | 'event', write: (engine: NativeEngine) => [id: number, seq: number]): number {
     const [id, seq] = write(this.owner.live())
     if (kind === 'numeric') this.numericId = id
     else this.eventId = id
     return seq
+  }
+
+  /** The series for a read: its id once known, else its key (a series that does not exist
+   * reads as empty). */
+  private target(): number | string {
+    if (this.numericId >= 0) return this.numericId
+    if (this.eventId >= 0) return this.eventId
+    return this.key
   }
 
   private existingId(): number | undefined {
@@ -242,6 +229,6 @@ export class Series<D extends Durability = Durability> {
   private acknowledge(seq: number): PutResult<D> {
     if (this.owner.durability !== 'sync') return undefined as PutResult<D>
     const engine = this.owner.live()
-    return guardAsync(() => engine.waitDurable(seq) as Promise<void>) as PutResult<D>
+    return guardAsync(() => engine.waitDurable(seq)) as PutResult<D>
   }
 }

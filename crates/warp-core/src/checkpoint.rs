@@ -1,7 +1,7 @@
 //! Checkpoints: a snapshot of the live tier that lets recovery skip the WAL segments it covers.
 //!
-//! The manifest names the current checkpoint. File
-//! `temporal/live/checkpoints/<next segment, 20 digits>.ckpt`, little-endian:
+//! The manifest names the current checkpoint. File `temporal/live/checkpoints/<next>.ckpt`
+//! (see `names`), little-endian:
 //! `magic "WARPCKP\0" | version u32 | reserved u32 | next_segment u64 | series u32`, then per
 //! series in id order `kind u8 | key_len u16 | key | count u64 | points`, then `crc32c u32` of
 //! everything before it. The points are blocks of at most 8192 points in the partition block
@@ -11,29 +11,20 @@
 
 use std::path::Path;
 
-use crate::codec::block::{self, BlockPoints};
-use crate::codec::{encode_blocks, Sample};
+use crate::codec::block;
+use crate::codec::Payload;
 use crate::column::Column;
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::live::{LiveTier, Points};
+use crate::names;
+use crate::sample::{encode_blocks, Sample};
 use crate::series::SeriesKind;
 use crate::storage::{write_replacing, Storage};
 use crate::time::check_timestamp;
 
 const MAGIC: &[u8; 8] = b"WARPCKP\0";
 const VERSION: u32 = 2;
-
-pub fn file_name(next_segment: u64) -> String {
-    format!("{next_segment:020}.ckpt")
-}
-
-fn parse_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".ckpt")?;
-    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())
-        .flatten()
-}
 
 /// Builds a checkpoint one series at a time (in id order), each series' points given in
 /// sorted chunks, so a large series never has to be copied whole.
@@ -97,20 +88,17 @@ impl Encoder {
 /// A checkpoint of a whole tier at once.
 #[cfg(test)]
 pub fn encode(tier: &mut LiveTier, next_segment: u64) -> Vec<u8> {
+    fn add<V: Sample>(encoder: &mut Encoder, points: &Points) {
+        if let Some((ts, vs)) = V::column(points).and_then(|c| c.range_sorted(i64::MIN, i64::MAX)) {
+            encoder.add(ts, vs);
+        }
+    }
     let mut encoder = Encoder::new(next_segment);
     for s in tier.iter_mut() {
         s.points.normalize();
         encoder.begin(&s.key, s.points.kind());
-        match &s.points {
-            Points::Numeric(c) => {
-                let (ts, vs) = c.range_sorted(i64::MIN, i64::MAX).unwrap_or_default();
-                encoder.add(ts, vs);
-            }
-            Points::Event(c) => {
-                let (ts, vs) = c.range_sorted(i64::MIN, i64::MAX).unwrap_or_default();
-                encoder.add(ts, vs);
-            }
-        }
+        add::<f64>(&mut encoder, &s.points);
+        add::<Payload>(&mut encoder, &s.points);
     }
     encoder.finish()
 }
@@ -159,20 +147,20 @@ pub fn decode(data: &[u8]) -> Result<(LiveTier, u64), String> {
 
 /// Reads the blocks holding one series' `n` points.
 fn decode_points(c: &mut Cursor<'_>, kind: SeriesKind, n: usize) -> Result<Points, String> {
-    let (mut ts, mut values, mut payloads) = (Vec::new(), Vec::new(), Vec::new());
+    match kind {
+        SeriesKind::Numeric => decode_column::<f64>(c, n).map(f64::wrap),
+        SeriesKind::Event => decode_column::<Payload>(c, n).map(Payload::wrap),
+    }
+}
+
+fn decode_column<V: Sample>(c: &mut Cursor<'_>, n: usize) -> Result<Column<V>, String> {
+    let (mut ts, mut values) = (Vec::new(), Vec::new());
     while ts.len() < n {
         let len = block::read_header(c.rest())?.total_len();
-        match block::decode(c.bytes(len)?)?.1 {
-            BlockPoints::Numeric(t, v) if kind == SeriesKind::Numeric => {
-                ts.extend(t);
-                values.extend(v);
-            }
-            BlockPoints::Event(t, p) if kind == SeriesKind::Event => {
-                ts.extend(t);
-                payloads.extend(p);
-            }
-            _ => return Err("a block of the wrong kind".into()),
-        }
+        let (t, v) =
+            V::into_points(block::decode(c.bytes(len)?)?.1).ok_or("a block of the wrong kind")?;
+        ts.extend(t);
+        values.extend(v);
     }
     if ts.len() != n || !ts.windows(2).all(|w| w[0] < w[1]) {
         return Err(format!(
@@ -183,15 +171,12 @@ fn decode_points(c: &mut Cursor<'_>, kind: SeriesKind, n: usize) -> Result<Point
     if let Some(bad) = ts.iter().find(|&&t| check_timestamp(t).is_err()) {
         return Err(format!("timestamp {bad} is outside the storable range"));
     }
-    Ok(match kind {
-        SeriesKind::Numeric => Points::Numeric(Column::from_sorted(ts, values)),
-        SeriesKind::Event => Points::Event(Column::from_sorted(ts, payloads)),
-    })
+    Ok(Column::from_sorted(ts, values))
 }
 
 /// Writes a checkpoint atomically; returns its file name. It is live once the manifest names it.
 pub fn write(storage: &dyn Storage, dir: &Path, bytes: &[u8], next_segment: u64) -> Result<String> {
-    let name = file_name(next_segment);
+    let name = names::checkpoint(next_segment);
     let path = dir.join(&name);
     write_replacing(storage, &path, bytes).map_err(Error::io("write", &path))?;
     storage
@@ -210,7 +195,7 @@ pub fn load(storage: &dyn Storage, dir: &Path, name: &str) -> Result<(LiveTier, 
         reason,
     };
     let (tier, next_segment) = decode(&data).map_err(corrupt)?;
-    if file_name(next_segment) != name || parse_name(name).is_none() {
+    if names::checkpoint(next_segment) != name {
         return Err(corrupt(format!("names segment {next_segment} inside")));
     }
     Ok((tier, next_segment))
@@ -223,7 +208,7 @@ pub fn candidates(storage: &dyn Storage, dir: &Path) -> Result<Vec<String>> {
         .list(dir)
         .map_err(Error::io("list", dir))?
         .into_iter()
-        .filter(|n| parse_name(n).is_some())
+        .filter(|n| names::parse_checkpoint(n).is_some())
         .collect();
     names.sort_unstable_by(|a, b| b.cmp(a));
     Ok(names)
@@ -233,7 +218,9 @@ pub fn candidates(storage: &dyn Storage, dir: &Path) -> Result<Vec<String>> {
 pub fn remove_others(storage: &dyn Storage, dir: &Path, keep: Option<&str>) -> Result<()> {
     let mut removed = false;
     for name in storage.list(dir).map_err(Error::io("list", dir))? {
-        let ours = parse_name(&name).is_some() || name.ends_with(".ckpt.tmp");
+        let ours = names::parse_checkpoint(&name)
+            .or_else(|| names::parse_checkpoint(name.strip_suffix(".tmp")?))
+            .is_some();
         if ours && Some(name.as_str()) != keep {
             let path = dir.join(&name);
             storage.remove(&path).map_err(Error::io("remove", &path))?;

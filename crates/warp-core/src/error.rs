@@ -70,26 +70,108 @@ pub enum Error {
     Internal(String),
 }
 
+/// The stable, machine-readable kind of an error: what callers branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    InvalidSeries,
+    InvalidTimestamp,
+    InvalidValue,
+    InvalidRange,
+    InvalidArgument,
+    TypeMismatch,
+    Closed,
+    Locked,
+    NotADirectory,
+    CorruptWal,
+    CorruptCheckpoint,
+    CorruptPartition,
+    CorruptManifest,
+    StorageFailed,
+    Io,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 16] = [
+        ErrorCode::InvalidSeries,
+        ErrorCode::InvalidTimestamp,
+        ErrorCode::InvalidValue,
+        ErrorCode::InvalidRange,
+        ErrorCode::InvalidArgument,
+        ErrorCode::TypeMismatch,
+        ErrorCode::Closed,
+        ErrorCode::Locked,
+        ErrorCode::NotADirectory,
+        ErrorCode::CorruptWal,
+        ErrorCode::CorruptCheckpoint,
+        ErrorCode::CorruptPartition,
+        ErrorCode::CorruptManifest,
+        ErrorCode::StorageFailed,
+        ErrorCode::Io,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as JavaScript sees it (`WarpError.code`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidSeries => "INVALID_SERIES",
+            ErrorCode::InvalidTimestamp => "INVALID_TIMESTAMP",
+            ErrorCode::InvalidValue => "INVALID_VALUE",
+            ErrorCode::InvalidRange => "INVALID_RANGE",
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::TypeMismatch => "TYPE_MISMATCH",
+            ErrorCode::Closed => "CLOSED",
+            ErrorCode::Locked => "LOCKED",
+            ErrorCode::NotADirectory => "NOT_A_DIRECTORY",
+            ErrorCode::CorruptWal => "CORRUPT_WAL",
+            ErrorCode::CorruptCheckpoint => "CORRUPT_CHECKPOINT",
+            ErrorCode::CorruptPartition => "CORRUPT_PARTITION",
+            ErrorCode::CorruptManifest => "CORRUPT_MANIFEST",
+            ErrorCode::StorageFailed => "STORAGE_FAILED",
+            ErrorCode::Io => "IO",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl AsRef<str> for ErrorCode {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl Error {
     /// The stable, machine-readable code of this error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::InvalidSeries(_) => "INVALID_SERIES",
-            Error::InvalidTimestamp(_) => "INVALID_TIMESTAMP",
-            Error::InvalidValue(_) => "INVALID_VALUE",
-            Error::InvalidRange { .. } => "INVALID_RANGE",
-            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
-            Error::TypeMismatch { .. } => "TYPE_MISMATCH",
-            Error::Closed => "CLOSED",
-            Error::Locked(_) => "LOCKED",
-            Error::NotADirectory(_) => "NOT_A_DIRECTORY",
-            Error::CorruptWal { .. } => "CORRUPT_WAL",
-            Error::CorruptCheckpoint { .. } => "CORRUPT_CHECKPOINT",
-            Error::CorruptPartition { .. } => "CORRUPT_PARTITION",
-            Error::CorruptManifest { .. } => "CORRUPT_MANIFEST",
-            Error::StorageFailed(_) => "STORAGE_FAILED",
-            Error::Io { .. } => "IO",
-            Error::Internal(_) => "INTERNAL",
+            Error::InvalidSeries(_) => ErrorCode::InvalidSeries,
+            Error::InvalidTimestamp(_) => ErrorCode::InvalidTimestamp,
+            Error::InvalidValue(_) => ErrorCode::InvalidValue,
+            Error::InvalidRange { .. } => ErrorCode::InvalidRange,
+            Error::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Error::TypeMismatch { .. } => ErrorCode::TypeMismatch,
+            Error::Closed => ErrorCode::Closed,
+            Error::Locked(_) => ErrorCode::Locked,
+            Error::NotADirectory(_) => ErrorCode::NotADirectory,
+            Error::CorruptWal { .. } => ErrorCode::CorruptWal,
+            Error::CorruptCheckpoint { .. } => ErrorCode::CorruptCheckpoint,
+            Error::CorruptPartition { .. } => ErrorCode::CorruptPartition,
+            Error::CorruptManifest { .. } => ErrorCode::CorruptManifest,
+            Error::StorageFailed(_) => ErrorCode::StorageFailed,
+            Error::Io { .. } => ErrorCode::Io,
+            Error::Internal(_) => ErrorCode::Internal,
         }
     }
 

@@ -1,8 +1,9 @@
-//! Where things live inside a database directory (the plan's layout).
+//! Where things live inside a database directory: the paths built from `names`.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::names;
 use crate::partition::Tier;
 use crate::storage::{create_dir_durably, Storage};
 
@@ -19,40 +20,40 @@ impl Layout {
     }
 
     pub fn lock_file(&self) -> PathBuf {
-        self.root.join("LOCK")
+        self.root.join(names::LOCK)
     }
 
     pub fn wal(&self) -> PathBuf {
-        self.root.join("wal")
+        self.root.join(names::WAL)
     }
 
     pub fn temporal(&self) -> PathBuf {
-        self.root.join("temporal")
+        self.root.join(names::TEMPORAL)
     }
 
     pub fn live(&self) -> PathBuf {
-        self.temporal().join("live")
+        self.temporal().join(names::LIVE)
     }
 
     pub fn checkpoints(&self) -> PathBuf {
-        self.live().join("checkpoints")
+        self.live().join(names::CHECKPOINTS)
     }
 
     pub fn configuration(&self) -> PathBuf {
-        self.temporal().join("configuration")
+        self.temporal().join(names::CONFIGURATION)
     }
 
     /// Every directory a database has, created on open if missing.
     pub fn directories(&self) -> Vec<PathBuf> {
         let mut dirs = vec![
             self.wal(),
-            self.live().join("streams"),
-            self.live().join("indices"),
+            self.live().join(names::STREAMS),
+            self.live().join(names::LIVE_INDICES),
             self.checkpoints(),
             self.configuration(),
-            self.temporal().join("recent").join("aggregations"),
+            self.temporal().join(names::AGGREGATIONS),
         ];
-        dirs.extend(Tier::ALL.iter().map(|t| self.temporal().join(t.dir())));
+        dirs.extend(Tier::ALL.map(|t| self.temporal().join(names::tier_dir(t))));
         dirs
     }
 

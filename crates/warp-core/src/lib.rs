@@ -1,11 +1,15 @@
 //! WarpEngine's storage engine, in plain Rust: a segmented write-ahead log, a columnar live
 //! tier, checkpoints, tiered partitions and the reads over them. The Node binding
 //! (`warp-node`) only translates types and errors to and from this crate.
+//!
+//! The public surface is the re-export list below: the engine and its data, the storage trait
+//! (with a fault-injecting implementation for tests behind the `test-util` feature), and the
+//! byte formats for tools and benches. Everything else is private.
 #![deny(unsafe_code)]
 
 mod cache;
 mod checkpoint;
-pub mod codec;
+mod codec;
 mod column;
 mod cursor;
 mod engine;
@@ -13,22 +17,39 @@ mod error;
 mod layout;
 mod live;
 mod manifest;
+mod names;
 mod options;
-pub mod partition;
-pub mod series;
+mod partition;
+mod sample;
+mod series;
 pub mod storage;
 mod tiers;
-pub mod time;
+mod time;
 mod types;
-pub mod wal;
+mod wal;
 
 pub use cache::CacheStats;
+pub use codec::Payload;
 pub use engine::{Engine, Target, Write};
-pub use error::{Error, Result};
-pub use live::Payload;
+pub use error::{Error, ErrorCode, Result};
 pub use options::{Durability, Options};
-pub use series::{SeriesId, SeriesKey, SeriesKind};
+pub use partition::{PartitionMeta, Tier};
+pub use series::{
+    SeriesId, SeriesKey, SeriesKind, MAX_KEY_BYTES, MAX_METRIC_BYTES, MAX_TAGS, MAX_TAG_KEY_BYTES,
+    MAX_TAG_VALUE_BYTES,
+};
+pub use time::{bound_from_f64, timestamp_from_f64, MAX_TIMESTAMP, MIN_TIMESTAMP};
 pub use types::{
     LifecycleStats, Move, PartitionInfo, PassPlan, PassReport, RangeOptions, RangeResult,
     RecoveryStats, SeriesInfo, Stats, TierStats, Value,
 };
+
+/// The byte formats of `docs/format.md`, for tools, benches and tests.
+pub mod format {
+    pub use crate::codec::block::{
+        decode as decode_block, encode_events, encode_numeric, MAX_BLOCK_BYTES, MAX_BLOCK_POINTS,
+        MAX_EVENT_BYTES,
+    };
+    pub use crate::names::{checkpoint as checkpoint_name, segment as segment_name};
+    pub use crate::wal::SEGMENT_HEADER_LEN;
+}

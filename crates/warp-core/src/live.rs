@@ -3,50 +3,12 @@
 
 use std::collections::HashMap;
 
-use crate::codec::Sample;
 use crate::column::Column;
 use crate::error::{Error, Result};
+use crate::sample::Sample;
 use crate::series::{SeriesId, SeriesKind};
 
 pub use crate::codec::Payload;
-
-/// A kind of value as the live tier holds it: the column of a series of that kind.
-pub trait LiveValue: Sample {
-    fn column(points: &Points) -> Option<&Column<Self>>;
-    fn column_mut(points: &mut Points) -> Option<&mut Column<Self>>;
-}
-
-impl LiveValue for f64 {
-    fn column(points: &Points) -> Option<&Column<f64>> {
-        match points {
-            Points::Numeric(c) => Some(c),
-            Points::Event(_) => None,
-        }
-    }
-
-    fn column_mut(points: &mut Points) -> Option<&mut Column<f64>> {
-        match points {
-            Points::Numeric(c) => Some(c),
-            Points::Event(_) => None,
-        }
-    }
-}
-
-impl LiveValue for Payload {
-    fn column(points: &Points) -> Option<&Column<Payload>> {
-        match points {
-            Points::Event(c) => Some(c),
-            Points::Numeric(_) => None,
-        }
-    }
-
-    fn column_mut(points: &mut Points) -> Option<&mut Column<Payload>> {
-        match points {
-            Points::Event(c) => Some(c),
-            Points::Numeric(_) => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub enum Points {
@@ -54,73 +16,92 @@ pub enum Points {
     Event(Column<Payload>),
 }
 
+/// What the live tier does with a column, whatever kind of value it holds.
+trait AnyColumn {
+    fn len(&self) -> usize;
+    fn has_before(&self, cutoff: i64) -> bool;
+    fn split_before(&mut self, cutoff: i64) -> Points;
+    /// Puts back points taken out by `split_before` (writes made since win on equal times).
+    fn restore(&mut self, taken: Points);
+    fn bounds(&self) -> Option<(i64, i64)>;
+    fn normalize(&mut self);
+}
+
+impl<V: Sample> AnyColumn for Column<V> {
+    fn len(&self) -> usize {
+        Column::len(self)
+    }
+
+    fn has_before(&self, cutoff: i64) -> bool {
+        Column::has_before(self, cutoff)
+    }
+
+    fn split_before(&mut self, cutoff: i64) -> Points {
+        V::wrap(Column::split_before(self, cutoff))
+    }
+
+    fn restore(&mut self, mut taken: Points) {
+        let Some(taken) = V::column_mut(&mut taken) else {
+            return;
+        };
+        let (ts, vs) = taken.all();
+        let mut newer = std::mem::replace(self, Column::from_sorted(ts.to_vec(), vs.to_vec()));
+        let (ts, vs) = newer.all();
+        self.extend(ts, vs);
+    }
+
+    fn bounds(&self) -> Option<(i64, i64)> {
+        Column::bounds(self)
+    }
+
+    fn normalize(&mut self) {
+        Column::normalize(self)
+    }
+}
+
 impl Points {
     fn new(kind: SeriesKind) -> Self {
         match kind {
-            SeriesKind::Numeric => Points::Numeric(Column::default()),
-            SeriesKind::Event => Points::Event(Column::default()),
+            SeriesKind::Numeric => f64::wrap(Column::default()),
+            SeriesKind::Event => Payload::wrap(Column::default()),
+        }
+    }
+
+    fn any(&self) -> &dyn AnyColumn {
+        match self {
+            Points::Numeric(c) => c,
+            Points::Event(c) => c,
+        }
+    }
+
+    fn any_mut(&mut self) -> &mut dyn AnyColumn {
+        match self {
+            Points::Numeric(c) => c,
+            Points::Event(c) => c,
         }
     }
 
     pub fn kind(&self) -> SeriesKind {
         match self {
-            Points::Numeric(_) => SeriesKind::Numeric,
-            Points::Event(_) => SeriesKind::Event,
+            Points::Numeric(_) => f64::KIND,
+            Points::Event(_) => Payload::KIND,
         }
     }
 
+    /// Number of points (exact once normalized).
     pub fn len(&self) -> usize {
-        match self {
-            Points::Numeric(c) => c.len(),
-            Points::Event(c) => c.len(),
-        }
-    }
-
-    fn has_before(&self, cutoff: i64) -> bool {
-        match self {
-            Points::Numeric(c) => c.has_before(cutoff),
-            Points::Event(c) => c.has_before(cutoff),
-        }
-    }
-
-    fn split_before(&mut self, cutoff: i64) -> Points {
-        match self {
-            Points::Numeric(c) => Points::Numeric(c.split_before(cutoff)),
-            Points::Event(c) => Points::Event(c.split_before(cutoff)),
-        }
-    }
-
-    /// Puts back points taken out by `split_before` (writes made since win on equal times).
-    fn restore(&mut self, mut taken: Points) {
-        match (self, &mut taken) {
-            (Points::Numeric(c), Points::Numeric(t)) => restore_column(c, t),
-            (Points::Event(c), Points::Event(t)) => restore_column(c, t),
-            _ => {}
-        }
+        self.any().len()
     }
 
     /// (first, last, points) once normalized, if not empty.
     pub fn span(&self) -> Option<(i64, i64, u64)> {
-        let bounds = match self {
-            Points::Numeric(c) => c.bounds(),
-            Points::Event(c) => c.bounds(),
-        }?;
-        Some((bounds.0, bounds.1, self.len() as u64))
+        let (first, last) = self.any().bounds()?;
+        Some((first, last, self.len() as u64))
     }
 
     pub fn normalize(&mut self) {
-        match self {
-            Points::Numeric(c) => c.normalize(),
-            Points::Event(c) => c.normalize(),
-        }
+        self.any_mut().normalize()
     }
-}
-
-fn restore_column<V: Clone>(current: &mut Column<V>, taken: &mut Column<V>) {
-    let (ts, vs) = taken.all();
-    let mut newer = std::mem::replace(current, Column::from_sorted(ts.to_vec(), vs.to_vec()));
-    let (ts, vs) = newer.all();
-    current.extend(ts, vs);
 }
 
 #[derive(Debug, Clone)]
@@ -170,14 +151,14 @@ impl LiveTier {
     }
 
     /// The column of series `id`, which must hold values of kind `V`.
-    pub fn column_mut<V: LiveValue>(&mut self, id: SeriesId) -> Result<&mut Column<V>> {
+    pub fn column_mut<V: Sample>(&mut self, id: SeriesId) -> Result<&mut Column<V>> {
         let series = self.get_mut(id)?;
         let kind = series.points.kind();
         V::column_mut(&mut series.points).ok_or_else(|| mismatch(&series.key, kind, V::KIND))
     }
 
     /// Like [`column_mut`](Self::column_mut), for a tier that is only read (a seal's set).
-    pub fn column<V: LiveValue>(&self, id: SeriesId) -> Option<&Column<V>> {
+    pub fn column<V: Sample>(&self, id: SeriesId) -> Option<&Column<V>> {
         self.series
             .get(id as usize)
             .and_then(|s| V::column(&s.points))
@@ -192,18 +173,20 @@ impl LiveTier {
     }
 
     pub fn has_before(&self, cutoff: i64) -> bool {
-        self.series.iter().any(|s| s.points.has_before(cutoff))
+        self.series
+            .iter()
+            .any(|s| s.points.any().has_before(cutoff))
     }
 
     /// Removes the points of series `id` older than `cutoff` and returns them.
     pub fn split_series(&mut self, id: SeriesId, cutoff: i64) -> Result<Points> {
-        Ok(self.get_mut(id)?.points.split_before(cutoff))
+        Ok(self.get_mut(id)?.points.any_mut().split_before(cutoff))
     }
 
     /// Puts back points taken by `split_series` (after a failed seal).
     pub fn restore(&mut self, taken: LiveTier) {
         for (s, t) in self.series.iter_mut().zip(taken.series) {
-            s.points.restore(t.points);
+            s.points.any_mut().restore(t.points);
         }
     }
 

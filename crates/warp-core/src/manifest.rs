@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::names;
 use crate::partition::{PartitionMeta, Tier};
 use crate::storage::{write_replacing, Storage};
 use crate::time::MIN_TIMESTAMP;
@@ -51,7 +52,7 @@ struct Envelope {
 }
 
 pub fn path(temporal: &Path) -> PathBuf {
-    temporal.join("manifest.json")
+    temporal.join(names::MANIFEST)
 }
 
 fn crc(manifest: &Manifest) -> Result<u32> {
@@ -120,8 +121,8 @@ pub fn write_listings(storage: &dyn Storage, temporal: &Path, manifest: &Manifes
             failures += 1;
             continue;
         };
-        let path = temporal.join(tier.dir()).join("manifest.json");
-        let tmp = path.with_extension("json.tmp");
+        let path = temporal.join(names::tier_dir(tier)).join(names::MANIFEST);
+        let tmp = path.with_file_name(names::temporary(names::MANIFEST));
         let written = storage
             .create(&tmp)
             .and_then(|mut f| f.write_all(&bytes))

@@ -64,18 +64,3 @@ impl Options {
         Ok(())
     }
 }
-
-impl std::str::FromStr for Durability {
-    type Err = crate::Error;
-
-    fn from_str(s: &str) -> crate::Result<Self> {
-        match s {
-            "sync" => Ok(Durability::Sync),
-            "interval" => Ok(Durability::Interval),
-            "none" => Ok(Durability::None),
-            other => Err(crate::Error::InvalidArgument(format!(
-                "durability must be 'sync', 'interval' or 'none', not '{other}'"
-            ))),
-        }
-    }
-}

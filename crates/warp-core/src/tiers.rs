@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
+use crate::names;
 use crate::partition::{Partition, PartitionMeta, Tier};
 use crate::storage::Storage;
 
@@ -69,31 +70,27 @@ impl TierSet {
 /// A directory name for a new partition of `tier` starting at `start`, named by none of
 /// `manifests` (a second partition of a window, an overlay, gets a `.N` suffix).
 pub fn unique_dir(manifests: &[&Manifest], tier: Tier, start: i64) -> String {
-    let base = format!("{}/{}", tier.dir(), tier.window_name(start));
     let taken = |d: &str| {
         manifests
             .iter()
             .flat_map(|m| &m.partitions)
             .any(|p: &PartitionMeta| p.dir == d)
     };
-    if !taken(&base) {
-        return base;
-    }
-    (2..)
-        .map(|n| format!("{base}.{n}"))
+    (1..)
+        .map(|n| names::partition_dir(tier, start, n))
         .find(|d| !taken(d))
-        .unwrap_or(base)
+        .unwrap_or_default()
 }
 
 /// Partition directories on disk, relative to `temporal/`.
 pub fn partition_dirs(storage: &dyn Storage, temporal: &Path) -> Result<Vec<(Tier, String)>> {
     let mut out = Vec::new();
     for tier in Tier::ALL {
-        let dir = temporal.join(tier.dir());
+        let dir = temporal.join(names::tier_dir(tier));
         for name in storage.list(&dir).map_err(Error::io("list", &dir))? {
             let path = dir.join(&name);
             if storage.is_dir(&path).map_err(Error::io("inspect", &path))? == Some(true) {
-                out.push((tier, format!("{}/{name}", tier.dir())));
+                out.push((tier, format!("{}/{name}", names::tier_dir(tier))));
             }
         }
     }
@@ -105,16 +102,16 @@ pub fn partition_dirs(storage: &dyn Storage, temporal: &Path) -> Result<Vec<(Tie
 pub fn collect_garbage(storage: &dyn Storage, temporal: &Path, manifest: &Manifest) -> Result<()> {
     let named: HashSet<&str> = manifest.partitions.iter().map(|p| p.dir.as_str()).collect();
     for tier in Tier::ALL {
-        let dir = temporal.join(tier.dir());
+        let dir = temporal.join(names::tier_dir(tier));
         let mut removed = false;
         for name in storage.list(&dir).map_err(Error::io("list", &dir))? {
-            let rel = format!("{}/{name}", tier.dir());
+            let rel = format!("{}/{name}", names::tier_dir(tier));
             let path = dir.join(&name);
             let is_dir = storage.is_dir(&path).map_err(Error::io("inspect", &path))? == Some(true);
             let leftover = if is_dir {
                 !named.contains(rel.as_str())
             } else {
-                name.ends_with(".tmp")
+                names::is_temporary(&name)
             };
             if leftover && is_dir {
                 storage

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::thread;
 
 use common::*;
-use warp_core::partition::Tier;
 use warp_core::storage::FaultyStorage;
+use warp_core::Tier;
 use warp_core::{SeriesKey, SeriesKind};
 
 const MINUTE: i64 = 60_000;

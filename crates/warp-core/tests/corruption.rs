@@ -337,7 +337,7 @@ mod crafted {
         next.extend_from_slice(&0u32.to_le_bytes());
         next.extend_from_slice(&(index + 1).to_le_bytes());
         next.extend_from_slice(&7u64.to_le_bytes());
-        let next_path = seg.with_file_name(warp_core::wal::segment_file_name(index + 1));
+        let next_path = seg.with_file_name(warp_core::format::segment_name(index + 1));
         let mut file = storage.create(&next_path).unwrap();
         file.write_all(&next).unwrap();
         file.sync().unwrap();
@@ -373,7 +373,7 @@ mod crafted {
         let next = segments(&storage).len() as u64 + 1;
         let empty = Path::new(DIR)
             .join("wal")
-            .join(warp_core::wal::segment_file_name(next));
+            .join(warp_core::format::segment_name(next));
         storage.create(&empty).unwrap().sync().unwrap();
         storage.sync_dir(&Path::new(DIR).join("wal")).unwrap();
         for round in 0..3 {

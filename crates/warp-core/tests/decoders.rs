@@ -17,8 +17,8 @@ use std::sync::{Arc, OnceLock};
 use common::*;
 use proptest::prelude::*;
 use warp_core::storage::{FaultyStorage, Storage};
-use warp_core::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
 use warp_core::{Engine, Options, RangeOptions, SeriesKey, SeriesKind};
+use warp_core::{MAX_TIMESTAMP, MIN_TIMESTAMP};
 
 /// Passes every allocation to the system allocator, remembering per thread the largest.
 struct Counting;
@@ -73,9 +73,7 @@ fn base() -> &'static (FaultyStorage, Vec<PathBuf>) {
                 .unwrap();
         }
         engine.seal(20 * hour, false).unwrap();
-        engine
-            .compact(warp_core::partition::Tier::Daily, 0, true)
-            .unwrap();
+        engine.compact(warp_core::Tier::Daily, 0, true).unwrap();
         engine.seal(30 * hour, false).unwrap();
         engine.checkpoint().unwrap();
         // Writes after the checkpoint stay in the WAL: single points, a batch, an event.
@@ -218,12 +216,10 @@ fn the_base_image_is_valid_and_holds_every_kind_of_file() {
         ".wal",
         ".ckpt",
         "manifest.json",
-        "/data",
-        "/indices",
+        "/blocks",
+        "/index",
         "summary.json",
-        "compressed.lz4",
-        "indices.btree",
-        "analytics.json",
+        "daily/",
     ] {
         assert!(
             names.iter().any(|n| n.contains(kind)),

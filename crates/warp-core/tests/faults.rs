@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use warp_core::partition::Tier;
 use warp_core::storage::{FaultyStorage, Op};
+use warp_core::Tier;
 use warp_core::{Durability, Engine, Options, PassPlan};
 
 const WRITES: i64 = 60;

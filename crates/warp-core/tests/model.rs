@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 use common::*;
 use proptest::prelude::*;
-use warp_core::partition::Tier;
 use warp_core::storage::FaultyStorage;
-use warp_core::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
+use warp_core::Tier;
 use warp_core::{Engine, PassPlan, RangeOptions, RangeResult, SeriesKey, SeriesKind, Value};
+use warp_core::{MAX_TIMESTAMP, MIN_TIMESTAMP};
 
 const HOUR: i64 = 3_600_000;
 /// Points fall on a 6-hour grid from 2025-01-01: 200 steps span 50 days (hours, days, months).

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use warp_core::partition::Tier;
+use warp_core::Tier;
 use warp_core::{Engine, Options, RangeOptions, RangeResult, SeriesKey, SeriesKind};
 
 const HOUR: i64 = 3_600_000;
@@ -82,7 +82,7 @@ fn data_moves_down_the_tiers_and_reads_stay_the_same() {
     );
     assert!(dir
         .path()
-        .join("temporal/historical/daily/2025-01-20/compressed.lz4")
+        .join("temporal/historical/daily/2025-01-20/blocks")
         .exists());
     assert!(!dir
         .path()
@@ -185,7 +185,7 @@ fn damaged_partitions_and_manifests_are_reported() {
     }
     let hour = dir.path().join("temporal/recent/hourly/2025-01-20-01");
     // A flipped byte in a block: the open succeeds (the index is fine), the read fails.
-    let data = hour.join("data");
+    let data = hour.join("blocks");
     let mut bytes = std::fs::read(&data).unwrap();
     bytes[200] ^= 0x40;
     std::fs::write(&data, &bytes).unwrap();
@@ -200,7 +200,7 @@ fn damaged_partitions_and_manifests_are_reported() {
             .is_ok());
     }
     // A truncated index fails the open; repair drops the partition and says so.
-    let index = hour.join("indices");
+    let index = hour.join("index");
     let len = std::fs::metadata(&index).unwrap().len();
     std::fs::OpenOptions::new()
         .write(true)
@@ -252,7 +252,7 @@ fn no_file_outside_the_manifest_survives_an_open() {
     // Leftovers of a move that crashed before its commit.
     let orphan = dir.path().join("temporal/historical/daily/2025-01-20");
     std::fs::create_dir_all(&orphan).unwrap();
-    std::fs::write(orphan.join("compressed.lz4"), b"half-written").unwrap();
+    std::fs::write(orphan.join("blocks"), b"half-written").unwrap();
     std::fs::write(
         dir.path()
             .join("temporal/live/checkpoints/00000000000000000099.ckpt.tmp"),
@@ -310,7 +310,7 @@ mod damage {
         let hourly = Path::new("/db/temporal/recent/hourly");
         let mut files = Vec::new();
         for dir in storage.list(hourly).unwrap() {
-            for name in ["data", "indices"] {
+            for name in ["blocks", "index"] {
                 files.push(hourly.join(&dir).join(name));
             }
         }

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use warp_core::codec::MAX_EVENT_BYTES;
-use warp_core::partition::Tier;
+use warp_core::format::MAX_EVENT_BYTES;
 use warp_core::storage::FaultyStorage;
-use warp_core::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
+use warp_core::Tier;
 use warp_core::{
     Engine, Options, PassPlan, RangeOptions, RangeResult, SeriesKey, SeriesKind, Target, Value,
     Write,
 };
+use warp_core::{MAX_TIMESTAMP, MIN_TIMESTAMP};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -232,7 +232,7 @@ fn a_crafted_index_whose_offsets_wrap_is_corrupt_not_a_panic() {
     sample_db(dir.path());
     let index = dir
         .path()
-        .join("temporal/recent/hourly/1970-01-02-00/indices");
+        .join("temporal/recent/hourly/1970-01-02-00/index");
     let mut bytes = std::fs::read(&index).unwrap();
     // The first entry's offset, so that offset + len wraps around u64.
     bytes[32 + 24..32 + 32].copy_from_slice(&(u64::MAX - 5).to_le_bytes());
@@ -522,7 +522,7 @@ fn late_points_scattered_over_many_hours_are_one_commit() {
 
 #[test]
 fn series_key_limits_hold_at_the_limit_and_one_past_on_write_and_reopen() {
-    use warp_core::series::{MAX_KEY_BYTES, MAX_METRIC_BYTES, MAX_TAGS, MAX_TAG_VALUE_BYTES};
+    use warp_core::{MAX_KEY_BYTES, MAX_METRIC_BYTES, MAX_TAGS, MAX_TAG_VALUE_BYTES};
     let storage = FaultyStorage::new();
     let engine = open(&storage, sync_options()).unwrap();
     let tags = |n: usize, value_len: usize| -> Vec<(String, String)> {

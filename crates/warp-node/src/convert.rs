@@ -1,12 +1,12 @@
-//! Plain-object shapes returned to JavaScript and their conversion from core types.
+//! What crosses the boundary: the enums and plain objects JavaScript sees, and their
+//! conversion from and to core types. Each enum mirrors a core one; the matches are exhaustive,
+//! so the compiler keeps them in step.
 
 use napi::bindgen_prelude::{Buffer, Float64Array};
 use napi_derive::napi;
-use warp_core::partition::PartitionMeta;
-use warp_core::time::bound_from_f64;
 use warp_core::{
-    CacheStats, LifecycleStats, Move, PartitionInfo, PassPlan, PassReport, RangeResult,
-    RecoveryStats, SeriesInfo, SeriesKind, Stats, TierStats, Value,
+    bound_from_f64, CacheStats, LifecycleStats, Move, PartitionInfo, PartitionMeta, PassPlan,
+    PassReport, RangeResult, RecoveryStats, SeriesInfo, Stats, TierStats, Value,
 };
 
 /// A JS number that must be a whole, non-negative count.
@@ -18,6 +18,76 @@ pub fn whole(name: &str, n: f64) -> warp_core::Result<u64> {
             "{name} must be a whole non-negative number, not {n}"
         )))
     }
+}
+
+/// When an acknowledged write is on stable storage (see the README's durability section).
+#[napi(string_enum = "lowercase")]
+pub enum Durability {
+    Sync,
+    Interval,
+    None,
+}
+
+impl From<Durability> for warp_core::Durability {
+    fn from(d: Durability) -> Self {
+        match d {
+            Durability::Sync => warp_core::Durability::Sync,
+            Durability::Interval => warp_core::Durability::Interval,
+            Durability::None => warp_core::Durability::None,
+        }
+    }
+}
+
+/// What a series holds: numbers or events (any JSON value).
+#[napi(string_enum = "lowercase")]
+pub enum SeriesKind {
+    Numeric,
+    Event,
+}
+
+impl From<SeriesKind> for warp_core::SeriesKind {
+    fn from(k: SeriesKind) -> Self {
+        match k {
+            SeriesKind::Numeric => warp_core::SeriesKind::Numeric,
+            SeriesKind::Event => warp_core::SeriesKind::Event,
+        }
+    }
+}
+
+impl From<warp_core::SeriesKind> for SeriesKind {
+    fn from(k: warp_core::SeriesKind) -> Self {
+        match k {
+            warp_core::SeriesKind::Numeric => SeriesKind::Numeric,
+            warp_core::SeriesKind::Event => SeriesKind::Event,
+        }
+    }
+}
+
+/// A storage tier below the live tier.
+#[napi(string_enum = "lowercase")]
+pub enum Tier {
+    Hourly,
+    Daily,
+    Monthly,
+    Yearly,
+}
+
+impl From<warp_core::Tier> for Tier {
+    fn from(t: warp_core::Tier) -> Self {
+        match t {
+            warp_core::Tier::Hourly => Tier::Hourly,
+            warp_core::Tier::Daily => Tier::Daily,
+            warp_core::Tier::Monthly => Tier::Monthly,
+            warp_core::Tier::Yearly => Tier::Yearly,
+        }
+    }
+}
+
+/// The order of a range's points.
+#[napi(string_enum = "lowercase")]
+pub enum Order {
+    Asc,
+    Desc,
 }
 
 #[napi(object)]
@@ -54,7 +124,7 @@ pub struct NativeRange {
 }
 
 pub fn range(result: RangeResult) -> NativeRange {
-    // Timestamps stay within ±2^53, so they are exact as JavaScript numbers.
+    // Timestamps stay within the storable range, so they are exact as JavaScript numbers.
     let as_numbers = |ts: Vec<i64>| Float64Array::new(ts.into_iter().map(|t| t as f64).collect());
     match result {
         RangeResult::Numeric { timestamps, values } => NativeRange {
@@ -73,21 +143,26 @@ pub fn range(result: RangeResult) -> NativeRange {
     }
 }
 
-pub fn kind_name(kind: SeriesKind) -> String {
-    kind.name().to_owned()
+/// An empty range of a series that does not exist.
+pub fn no_points() -> NativeRange {
+    range(RangeResult::Numeric {
+        timestamps: Vec::new(),
+        values: Vec::new(),
+    })
 }
 
 #[napi(object)]
 pub struct NativeSeriesInfo {
     pub key: String,
-    pub kind: String,
+    pub kind: SeriesKind,
+    /// Points a full-range read returns.
     pub points: f64,
 }
 
 pub fn series_info(info: SeriesInfo) -> NativeSeriesInfo {
     NativeSeriesInfo {
         key: info.key,
-        kind: kind_name(info.kind),
+        kind: info.kind.into(),
         points: info.points as f64,
     }
 }
@@ -116,6 +191,7 @@ pub struct NativeRecovery {
 #[napi(object)]
 pub struct NativeStats {
     pub series: f64,
+    /// Points a full-range read of every series returns.
     pub points: f64,
     pub wal_bytes: f64,
     pub wal_segments: f64,
@@ -136,8 +212,9 @@ pub struct NativeStats {
 
 #[napi(object)]
 pub struct NativeTierStats {
-    pub tier: String,
+    pub tier: Tier,
     pub partitions: f64,
+    /// Points stored in the tier's files (a point rewritten later counts in each copy).
     pub points: f64,
     pub bytes: f64,
 }
@@ -170,7 +247,7 @@ pub struct NativeLifecycleStats {
 #[napi(object)]
 pub struct NativePartition {
     pub id: f64,
-    pub tier: String,
+    pub tier: Tier,
     /// Directory relative to `temporal/`.
     pub dir: String,
     pub start: f64,
@@ -186,7 +263,7 @@ pub struct NativePartition {
     pub last_read_ms: f64,
 }
 
-pub fn partition_meta(m: PartitionMeta) -> NativePartition {
+fn partition_meta(m: PartitionMeta) -> NativePartition {
     partition(PartitionInfo {
         meta: m,
         reads: 0,
@@ -198,7 +275,7 @@ pub fn partition(p: PartitionInfo) -> NativePartition {
     let m = p.meta;
     NativePartition {
         id: m.id as f64,
-        tier: m.tier.name().to_owned(),
+        tier: m.tier.into(),
         dir: m.dir,
         start: m.start as f64,
         end: m.end as f64,
@@ -216,7 +293,7 @@ pub fn partition(p: PartitionInfo) -> NativePartition {
 
 fn tier_stats(t: TierStats) -> NativeTierStats {
     NativeTierStats {
-        tier: t.tier.name().to_owned(),
+        tier: t.tier.into(),
         partitions: t.partitions as f64,
         points: t.points as f64,
         bytes: t.bytes as f64,
@@ -323,7 +400,7 @@ pub struct NativePassPlan {
     pub expire_before: Option<f64>,
     /// Ids of the partitions the policy judges ripe to move down a tier.
     pub ripe: Vec<f64>,
-    /// A partition written by this pass is ripe once its window ended this long ago (null:
+    /// A partition written by this pass is ripe once its window ended this long ago (absent:
     /// never).
     pub ripe_after_ms: NativeTierDurations,
     /// The compression rule per tier.
@@ -387,4 +464,11 @@ pub fn pass_report(r: PassReport) -> NativePassReport {
         moves: r.moves.into_iter().map(moved).collect(),
         dropped: r.dropped.into_iter().map(partition_meta).collect(),
     }
+}
+
+/// A rule file, as stored.
+#[napi(object)]
+pub struct NativeRuleFile {
+    pub name: String,
+    pub text: String,
 }

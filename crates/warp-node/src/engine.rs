@@ -5,22 +5,20 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use warp_core::time::{bound_from_f64, timestamp_from_f64};
 use warp_core::{
-    Engine, Options, PassReport, RangeOptions, RangeResult, SeriesKey, SeriesKind, Target, Write,
+    bound_from_f64, timestamp_from_f64, Engine, Options, RangeOptions, SeriesKey, Target, Write,
 };
 
 use crate::convert::{
-    self, whole, NativePartition, NativePassPlan, NativePassReport, NativePoint, NativeRange,
-    NativeSeriesInfo, NativeStats,
+    self, whole, Durability, NativePartition, NativePassPlan, NativePoint, NativeRange,
+    NativeRuleFile, NativeSeriesInfo, NativeStats, Order, SeriesKind,
 };
-use crate::error::IntoJs;
+use crate::error::{IntoJs, Result};
 use crate::tasks::{guarded, job, Job};
 
 #[napi(object)]
 pub struct NativeOpenOptions {
-    /// 'sync' | 'interval' | 'none'
-    pub durability: Option<String>,
+    pub durability: Option<Durability>,
     pub flush_interval_ms: Option<f64>,
     pub repair: Option<bool>,
     pub segment_bytes: Option<f64>,
@@ -35,7 +33,7 @@ fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
         return Ok(options);
     };
     if let Some(d) = js.durability {
-        options.durability = d.parse()?;
+        options.durability = d.into();
     }
     if let Some(ms) = js.flush_interval_ms {
         options.flush_interval = Duration::from_millis(whole("flushIntervalMs", ms)?);
@@ -47,7 +45,7 @@ fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
         options.segment_bytes = whole("segmentBytes", bytes)?;
     }
     if let Some(bytes) = js.cache_bytes {
-        options.cache_bytes = whole("cacheBytes", bytes)? as usize;
+        options.cache_bytes = usize::try_from(whole("cacheBytes", bytes)?).unwrap_or(usize::MAX);
     }
     if let Some(checkpoint) = js.checkpoint_on_close {
         options.checkpoint_on_close = checkpoint;
@@ -69,8 +67,45 @@ fn batch_ts(ts: &Either<Float64ArraySlice, BigInt64ArraySlice>) -> warp_core::Re
     }
 }
 
+/// A range's bounds and options, checked.
+fn range_args(
+    from: f64,
+    to: f64,
+    limit: Option<f64>,
+    order: Option<Order>,
+) -> warp_core::Result<(i64, i64, RangeOptions)> {
+    let limit = limit
+        .map(|l| whole("limit", l).map(|l| usize::try_from(l).unwrap_or(usize::MAX)))
+        .transpose()?;
+    let descending = matches!(order, Some(Order::Desc));
+    let options = RangeOptions { limit, descending };
+    Ok((bound_from_f64(from)?, bound_from_f64(to)?, options))
+}
+
+/// A series by id (a handle's) or by key (text, canonicalized by the core).
+fn target(series: &Either<u32, String>) -> warp_core::Result<TargetKey> {
+    Ok(match series {
+        Either::A(id) => TargetKey::Id(*id),
+        Either::B(key) => TargetKey::Key(SeriesKey::parse(key)?),
+    })
+}
+
+enum TargetKey {
+    Id(u32),
+    Key(SeriesKey),
+}
+
+impl TargetKey {
+    fn as_target(&self) -> Target<'_> {
+        match self {
+            TargetKey::Id(id) => Target::Id(*id),
+            TargetKey::Key(key) => Target::Key(key),
+        }
+    }
+}
+
 /// Opens (creating if needed) the database in `dir`, replaying its WAL.
-#[napi]
+#[napi(ts_return_type = "Promise<NativeEngine>")]
 pub fn open(
     dir: String,
     options_js: Option<NativeOpenOptions>,
@@ -80,23 +115,6 @@ pub fn open(
         move || Engine::open(dir.as_ref(), options),
         NativeEngine::wrap,
     ))
-}
-
-fn kind(name: &str) -> warp_core::Result<SeriesKind> {
-    match name {
-        "numeric" => Ok(SeriesKind::Numeric),
-        "event" => Ok(SeriesKind::Event),
-        other => Err(warp_core::Error::InvalidArgument(format!(
-            "series kind must be 'numeric' or 'event', not '{other}'"
-        ))),
-    }
-}
-
-fn range_options(limit: Option<u32>, descending: Option<bool>) -> RangeOptions {
-    RangeOptions {
-        limit: limit.map(|l| l as usize),
-        descending: descending.unwrap_or(false),
-    }
 }
 
 #[napi]
@@ -123,16 +141,25 @@ impl NativeEngine {
             Ok(vec![id as f64, seq as f64])
         })
     }
+
+    /// Resolves with nothing once `work` is done.
+    fn done(
+        &self,
+        work: impl FnOnce(&Engine) -> warp_core::Result<()> + Send + 'static,
+    ) -> AsyncTask<Job<(), ()>> {
+        let engine = self.engine.clone();
+        job(move || work(&engine), |()| ())
+    }
 }
 
 #[napi]
 impl NativeEngine {
     /// The id of series `key` (any accepted text form), creating it as `kind` if new.
     #[napi]
-    pub fn ensure_series(&self, key: String, kind_name: String) -> Result<u32> {
+    pub fn ensure_series(&self, key: String, kind: SeriesKind) -> Result<u32> {
         guarded(|| {
             let key = SeriesKey::parse(&key)?;
-            self.engine.ensure_series(&key, kind(&kind_name)?)
+            self.engine.ensure_series(&key, kind.into())
         })
     }
 
@@ -186,7 +213,7 @@ impl NativeEngine {
 
     /// The first numeric point through a series handle, to series `key`: created by the write
     /// if it does not exist (a write that is refused creates nothing). Returns `[id, seq]`.
-    #[napi]
+    #[napi(ts_return_type = "[id: number, seq: number]")]
     pub fn put_new_number(&self, key: String, ts: f64, value: f64) -> Result<Vec<f64>> {
         self.put_new(&key, || {
             Ok(Write::Number {
@@ -197,7 +224,7 @@ impl NativeEngine {
     }
 
     /// The first event through a series handle (see `putNewNumber`).
-    #[napi]
+    #[napi(ts_return_type = "[id: number, seq: number]")]
     pub fn put_new_event(&self, key: String, ts: f64, payload: BufferSlice) -> Result<Vec<f64>> {
         self.put_new(&key, || {
             Ok(Write::Event {
@@ -208,7 +235,7 @@ impl NativeEngine {
     }
 
     /// The first batch through a series handle (see `putNewNumber`).
-    #[napi]
+    #[napi(ts_return_type = "[id: number, seq: number]")]
     pub fn put_new_batch(
         &self,
         key: String,
@@ -225,47 +252,69 @@ impl NativeEngine {
     }
 
     /// Resolves once write `seq` is fsynced (group commit: one fsync serves all waiters).
-    #[napi]
+    #[napi(ts_return_type = "Promise<void>")]
     pub fn wait_durable(&self, seq: f64) -> AsyncTask<Job<(), ()>> {
-        let engine = self.engine.clone();
-        job(move || engine.wait_durable(seq as u64), |()| ())
+        self.done(move |e| e.wait_durable(seq as u64))
     }
 
-    #[napi]
+    /// Writes and fsyncs every write accepted so far.
+    #[napi(ts_return_type = "Promise<void>")]
     pub fn flush(&self) -> AsyncTask<Job<(), ()>> {
-        let engine = self.engine.clone();
-        job(move || engine.flush(), |()| ())
+        self.done(Engine::flush)
     }
 
     /// Commits a new manifest generation with a checkpoint of the live tier; resolves to its size.
-    #[napi]
+    #[napi(ts_return_type = "Promise<number>")]
     pub fn checkpoint(&self) -> AsyncTask<Job<u64, f64>> {
         let engine = self.engine.clone();
         job(move || engine.checkpoint(), |bytes| bytes as f64)
     }
 
-    #[napi]
+    /// Makes everything durable, checkpoints and releases the directory.
+    #[napi(ts_return_type = "Promise<void>")]
     pub fn close(&self) -> AsyncTask<Job<(), ()>> {
-        let engine = self.engine.clone();
-        job(move || engine.close(), |()| ())
+        self.done(Engine::close)
     }
 
     /// One lifecycle pass, committed at once; resolves to what it did.
-    #[napi]
+    #[napi(ts_return_type = "Promise<NativePassReport>")]
     pub fn run_pass(
         &self,
         plan: NativePassPlan,
-    ) -> Result<AsyncTask<Job<PassReport, NativePassReport>>> {
+    ) -> Result<AsyncTask<Job<warp_core::PassReport, convert::NativePassReport>>> {
         let plan = convert::pass_plan(plan).js()?;
         let engine = self.engine.clone();
         Ok(job(move || engine.run_pass(&plan), convert::pass_report))
     }
 
-    /// Writes a consistent copy of the database into `target` (new or empty).
-    #[napi]
+    /// Writes a consistent copy of the database into `target` (new or empty, outside it).
+    #[napi(ts_return_type = "Promise<void>")]
     pub fn backup(&self, target: String) -> AsyncTask<Job<(), ()>> {
-        let engine = self.engine.clone();
-        job(move || engine.backup(target.as_ref()), |()| ())
+        self.done(move |e| e.backup(target.as_ref()))
+    }
+
+    /// The rule files there are, as stored.
+    #[napi]
+    pub fn read_rules(&self) -> Result<Vec<NativeRuleFile>> {
+        guarded(|| self.engine.read_rules()).map(|files| {
+            files
+                .into_iter()
+                .map(|(name, bytes)| NativeRuleFile {
+                    name,
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                })
+                .collect()
+        })
+    }
+
+    /// Replaces rule files, each atomically and durably.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn write_rules(&self, files: Vec<NativeRuleFile>) -> AsyncTask<Job<(), ()>> {
+        let files: Vec<(String, Vec<u8>)> = files
+            .into_iter()
+            .map(|f| (f.name, f.text.into_bytes()))
+            .collect();
+        self.done(move |e| e.write_rules(&files))
     }
 
     /// Every partition with its read counts.
@@ -275,32 +324,35 @@ impl NativeEngine {
             .map(|all| all.into_iter().map(convert::partition).collect())
     }
 
+    /// The point at or before `ts`, or null.
     #[napi]
     pub fn get(&self, id: u32, ts: f64) -> Result<Option<NativePoint>> {
         guarded(|| self.engine.get(id, bound_from_f64(ts)?)).map(convert::point)
     }
 
+    /// The newest point, or null.
     #[napi]
     pub fn latest(&self, id: u32) -> Result<Option<NativePoint>> {
         guarded(|| self.engine.latest(id)).map(convert::point)
     }
 
-    /// Points with `from <= ts <= to`, read on the thread pool.
-    #[napi]
+    /// Points with `from <= ts <= to` of a series by id or key (none if the key names no
+    /// series), read on the thread pool.
+    #[napi(ts_return_type = "Promise<NativeRange>")]
     pub fn range(
         &self,
-        id: u32,
+        series: Either<u32, String>,
         from: f64,
         to: f64,
-        limit: Option<u32>,
-        descending: Option<bool>,
-    ) -> Result<AsyncTask<Job<RangeResult, NativeRange>>> {
-        let (from, to) = (bound_from_f64(from).js()?, bound_from_f64(to).js()?);
-        let options = range_options(limit, descending);
+        limit: Option<f64>,
+        order: Option<Order>,
+    ) -> Result<AsyncTask<Job<Option<warp_core::RangeResult>, NativeRange>>> {
+        let args = range_args(from, to, limit, order).js()?;
+        let series = target(&series).js()?;
         let engine = self.engine.clone();
         Ok(job(
-            move || engine.range(id, from, to, options),
-            convert::range,
+            move || engine.range_of(series.as_target(), args.0, args.1, args.2),
+            |r| r.map_or_else(convert::no_points, convert::range),
         ))
     }
 
@@ -308,20 +360,21 @@ impl NativeEngine {
     #[napi]
     pub fn range_sync(
         &self,
-        id: u32,
+        series: Either<u32, String>,
         from: f64,
         to: f64,
-        limit: Option<u32>,
-        descending: Option<bool>,
+        limit: Option<f64>,
+        order: Option<Order>,
     ) -> Result<NativeRange> {
-        let options = range_options(limit, descending);
         guarded(|| {
-            let (from, to) = (bound_from_f64(from)?, bound_from_f64(to)?);
-            self.engine.range(id, from, to, options)
+            let (from, to, options) = range_args(from, to, limit, order)?;
+            let series = target(&series)?;
+            self.engine.range_of(series.as_target(), from, to, options)
         })
-        .map(convert::range)
+        .map(|r| r.map_or_else(convert::no_points, convert::range))
     }
 
+    /// Every series with its kind and point count.
     #[napi]
     pub fn series_list(&self) -> Result<Vec<NativeSeriesInfo>> {
         guarded(|| self.engine.series())

@@ -1,10 +1,9 @@
-//! Series names: the canonical form is computed by the core, once per series handle.
+//! Series names and the storable range: the canonical form and the limits come from the core.
 
-use napi::bindgen_prelude::Result;
 use napi_derive::napi;
 use warp_core::SeriesKey;
 
-use crate::error::IntoJs;
+use crate::error::{IntoJs, Result};
 
 /// Canonical form of a series written as text (`cpu{host="a"}`), validated.
 #[napi]
@@ -32,8 +31,8 @@ pub fn canonical_series_of(
 
 /// The earliest timestamp a point may have (0000-01-01T00:00:00Z), in ms since the epoch.
 #[napi]
-pub const MIN_TIMESTAMP: i64 = warp_core::time::MIN_TIMESTAMP;
+pub const MIN_TIMESTAMP: i64 = warp_core::MIN_TIMESTAMP;
 
 /// The latest timestamp a point may have (9999-12-31T23:59:59.999Z), in ms since the epoch.
 #[napi]
-pub const MAX_TIMESTAMP: i64 = warp_core::time::MAX_TIMESTAMP;
+pub const MAX_TIMESTAMP: i64 = warp_core::MAX_TIMESTAMP;

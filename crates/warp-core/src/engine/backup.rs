@@ -8,6 +8,7 @@ use super::{lock, Inner};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::manifest;
+use crate::names;
 use crate::partition::Tier;
 use crate::storage::{create_dir_durably, resolve, Storage};
 
@@ -70,14 +71,13 @@ impl Inner {
             storage
                 .create_dir_all(&dst)
                 .map_err(Error::io("create directory", &dst))?;
-            let (data, index, summary) = meta.tier.files();
-            for name in [data, index, summary] {
+            for name in [names::BLOCKS, names::INDEX, names::SUMMARY] {
                 copy(storage, &src.join(name), &dst.join(name))?;
             }
             sync_dir(storage, &dst)?;
         }
         for tier in Tier::ALL {
-            sync_dir(storage, &to_temporal.join(tier.dir()))?;
+            sync_dir(storage, &to_temporal.join(names::tier_dir(tier)))?;
         }
         // Last: the manifest that makes the copy a database.
         manifest::store(storage, &to_temporal, &tiers.manifest)?;

@@ -16,10 +16,13 @@ use std::sync::Arc;
 
 use super::{lock, Inner};
 use crate::checkpoint;
+use crate::codec::Payload;
 use crate::error::{Error, Result};
-use crate::live::LiveValue;
 use crate::manifest::{self, Manifest};
+use crate::names;
 use crate::partition::{Partition, Tier};
+use crate::sample::Sample;
+use crate::series::SeriesKind;
 use crate::tiers::TierSet;
 
 /// Points copied out of the live tier at a time while writing a checkpoint: writers wait for
@@ -57,18 +60,14 @@ impl Inner {
                 series.points.kind()
             };
             match kind {
-                crate::series::SeriesKind::Numeric => {
-                    self.copy_series::<f64>(&mut encoder, id, horizon)?
-                }
-                crate::series::SeriesKind::Event => {
-                    self.copy_series::<crate::codec::Payload>(&mut encoder, id, horizon)?
-                }
+                SeriesKind::Numeric => self.copy_series::<f64>(&mut encoder, id, horizon)?,
+                SeriesKind::Event => self.copy_series::<Payload>(&mut encoder, id, horizon)?,
             }
         }
         Ok(encoder.finish())
     }
 
-    fn copy_series<V: LiveValue>(
+    fn copy_series<V: Sample>(
         &self,
         encoder: &mut checkpoint::Encoder,
         id: u32,
@@ -156,7 +155,8 @@ impl Inner {
         }
         if removed {
             for tier in Tier::ALL {
-                failures += storage.sync_dir(&temporal.join(tier.dir())).is_err() as u64;
+                let dir = temporal.join(names::tier_dir(tier));
+                failures += storage.sync_dir(&dir).is_err() as u64;
             }
         }
         if let Some(next) = retire_before {

@@ -12,6 +12,7 @@ mod commit;
 mod pass;
 mod read;
 mod recovery;
+mod rules;
 mod write;
 
 pub use write::{Target, Write};
@@ -23,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::cache::BlockCache;
+use crate::codec::Payload;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::live::LiveTier;
@@ -169,11 +171,8 @@ impl Engine {
     /// The point of series `id` at or before `at`, whichever tier holds it.
     pub fn get(&self, id: SeriesId, at: i64) -> Result<Option<(i64, Value)>> {
         match self.inner.kind(id)? {
-            SeriesKind::Numeric => Ok(self
-                .inner
-                .as_of::<f64>(id, at)?
-                .map(|(t, v)| (t, Value::Number(v)))),
-            SeriesKind::Event => Ok(self.inner.as_of(id, at)?.map(|(t, v)| (t, Value::Event(v)))),
+            SeriesKind::Numeric => self.inner.value_at::<f64>(id, at),
+            SeriesKind::Event => self.inner.value_at::<Payload>(id, at),
         }
     }
 
@@ -193,21 +192,32 @@ impl Engine {
         if from > to {
             return Err(Error::InvalidRange { from, to });
         }
-        Ok(match self.inner.kind(id)? {
-            SeriesKind::Numeric => {
-                let (ts, vs) = self.inner.range::<f64>(id, from, to)?;
-                let (timestamps, values) = read::select(ts, vs, opts);
-                RangeResult::Numeric { timestamps, values }
-            }
-            SeriesKind::Event => {
-                let (ts, ps) = self.inner.range(id, from, to)?;
-                let (timestamps, payloads) = read::select(ts, ps, opts);
-                RangeResult::Event {
-                    timestamps,
-                    payloads,
-                }
-            }
-        })
+        match self.inner.kind(id)? {
+            SeriesKind::Numeric => self.inner.range_of::<f64>(id, from, to, opts),
+            SeriesKind::Event => self.inner.range_of::<Payload>(id, from, to, opts),
+        }
+    }
+
+    /// Like [`range`](Engine::range), of a series by id or by key; `None` if the key names no
+    /// series (the bounds are checked all the same).
+    pub fn range_of(
+        &self,
+        series: Target<'_>,
+        from: i64,
+        to: i64,
+        opts: RangeOptions,
+    ) -> Result<Option<RangeResult>> {
+        if from > to {
+            return Err(Error::InvalidRange { from, to });
+        }
+        let id = match series {
+            Target::Id(id) => id,
+            Target::Key(key) => match self.series_id(key)? {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        self.range(id, from, to, opts).map(Some)
     }
 
     /// Every series with its kind and the points a full read of it returns.

@@ -26,11 +26,13 @@ use std::sync::Arc;
 
 use super::read::{self, Run};
 use super::{lock, Inner};
-use crate::codec::{Payload, Sample};
+use crate::codec::Payload;
 use crate::error::{Error, Result};
-use crate::live::{LiveTier, LiveValue, Points};
+use crate::live::{LiveTier, Points};
 use crate::manifest::Manifest;
+use crate::names;
 use crate::partition::{self, Built, Partition, PartitionMeta, PartitionWriter, Tier};
+use crate::sample::Sample;
 use crate::series::{SeriesId, SeriesKind};
 use crate::tiers::{unique_dir, TierSet};
 use crate::types::{Move, PassPlan, PassReport};
@@ -234,7 +236,7 @@ impl Stage<'_> {
         Ok(())
     }
 
-    fn seal_series<V: LiveValue>(
+    fn seal_series<V: Sample>(
         &mut self,
         writers: &mut BTreeMap<i64, PartitionWriter>,
         id: SeriesId,
@@ -413,7 +415,7 @@ impl Stage<'_> {
             tiers.insert(built.meta.tier);
         }
         for tier in tiers {
-            let dir = temporal.join(tier.dir());
+            let dir = temporal.join(names::tier_dir(tier));
             storage
                 .sync_dir(&dir)
                 .map_err(Error::io("fsync directory", &dir))?;

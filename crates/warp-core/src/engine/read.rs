@@ -10,19 +10,19 @@ use std::sync::Arc;
 
 use super::Inner;
 use crate::cache::BlockCache;
-use crate::codec::{BlockPoints, Payload, Sample};
+use crate::codec::{BlockPoints, Payload};
 use crate::error::Result;
-use crate::live::LiveValue;
 use crate::partition::{BlockRef, Partition};
+use crate::sample::Sample;
 use crate::series::{SeriesId, SeriesKind};
-use crate::types::RangeOptions;
+use crate::types::{RangeOptions, RangeResult, Value};
 
 /// Points from one source, sorted by time.
 pub type Run<V> = (Vec<i64>, Vec<V>);
 
 impl Inner {
     /// Points of one series in `[from, to]` from every tier, merged.
-    pub(super) fn range<V: LiveValue>(&self, id: SeriesId, from: i64, to: i64) -> Result<Run<V>> {
+    pub(super) fn range<V: Sample>(&self, id: SeriesId, from: i64, to: i64) -> Result<Run<V>> {
         let (live, sealing, tiers) = {
             let mut st = self.readable()?;
             let from = from.max(st.tiers.manifest.horizon);
@@ -51,8 +51,30 @@ impl Inner {
         Ok(merge(runs))
     }
 
+    /// The point at or before `at`, as callers receive it.
+    pub(super) fn value_at<V: Sample>(
+        &self,
+        id: SeriesId,
+        at: i64,
+    ) -> Result<Option<(i64, Value)>> {
+        Ok(self.as_of::<V>(id, at)?.map(|(t, v)| (t, v.value())))
+    }
+
+    /// A range as callers receive it, with limit and order applied.
+    pub(super) fn range_of<V: Sample>(
+        &self,
+        id: SeriesId,
+        from: i64,
+        to: i64,
+        opts: RangeOptions,
+    ) -> Result<RangeResult> {
+        let (ts, vs) = self.range::<V>(id, from, to)?;
+        let (ts, vs) = select(ts, vs, opts);
+        Ok(V::range(ts, vs))
+    }
+
     /// The newest point of one series at or before `at`, from every tier.
-    pub(super) fn as_of<V: LiveValue>(&self, id: SeriesId, at: i64) -> Result<Option<(i64, V)>> {
+    pub(super) fn as_of<V: Sample>(&self, id: SeriesId, at: i64) -> Result<Option<(i64, V)>> {
         let (live, sealing, tiers) = {
             let mut st = self.readable()?;
             let live = st.live.column_mut::<V>(id)?.as_of(at);
@@ -167,7 +189,7 @@ fn overlapping_groups(spans: &mut [Span]) -> Vec<(i64, i64, Option<u64>)> {
 }
 
 /// Copies the selected part of a range out, honouring limit and order.
-pub(super) fn select<V>(mut ts: Vec<i64>, mut vs: Vec<V>, opts: RangeOptions) -> Run<V> {
+fn select<V>(mut ts: Vec<i64>, mut vs: Vec<V>, opts: RangeOptions) -> Run<V> {
     let n = opts.limit.unwrap_or(usize::MAX).min(ts.len());
     if opts.descending {
         let start = ts.len() - n;

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::live::{LiveTier, Payload};
 use crate::manifest::{self, Manifest};
+use crate::names;
 use crate::options::Options;
 use crate::partition::{Partition, PartitionMeta, Tier};
 use crate::storage::Storage;
@@ -126,7 +127,7 @@ fn create(storage: &dyn Storage, temporal: &Path) -> Result<Manifest> {
 
 /// Removes the manifest's temporary file, left by a commit that crashed before its rename.
 fn remove_temporary(storage: &dyn Storage, temporal: &Path) -> Result<()> {
-    let tmp = manifest::path(temporal).with_extension("json.tmp");
+    let tmp = temporal.join(names::temporary(names::MANIFEST));
     if storage.is_dir(&tmp).map_err(Error::io("inspect", &tmp))? == Some(false) {
         storage.remove(&tmp).map_err(Error::io("remove", &tmp))?;
     }
@@ -168,8 +169,9 @@ fn described(
     tier: Tier,
     dir: &str,
 ) -> Option<PartitionMeta> {
-    let (_, _, summary) = tier.files();
-    let bytes = storage.read(&temporal.join(dir).join(summary)).ok()?;
+    let bytes = storage
+        .read(&temporal.join(dir).join(names::SUMMARY))
+        .ok()?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let meta: PartitionMeta = serde_json::from_value(value.get("partition")?.clone()).ok()?;
     let window_ok = tier.window(meta.start) == (meta.start, meta.end);

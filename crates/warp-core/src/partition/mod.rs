@@ -1,5 +1,5 @@
 //! Immutable partitions: the points of one tier window (an hour, a day, a month, a year) for
-//! many series, as a data file of blocks, a B+tree index and a JSON summary.
+//! many series, as a file of blocks, a B+tree index of them and a JSON summary.
 //!
 //! A partition directory is written once, fsynced, and only then named in the manifest; it is
 //! never modified afterwards, only deleted once a newer manifest no longer names it.
@@ -18,8 +18,9 @@ use index::Index;
 pub use tier::Tier;
 
 use crate::codec::block::{self, BlockPoints};
-use crate::codec::{encode_blocks, Sample};
 use crate::error::{Error, Result};
+use crate::names;
+use crate::sample::{encode_blocks, Sample};
 use crate::series::SeriesId;
 use crate::storage::{Mapped, Storage};
 use crate::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
@@ -145,7 +146,8 @@ impl PartitionWriter {
         };
         let mut summary = serde_json::json!({
             "tier": self.tier.name(),
-            "window": self.tier.window_name(self.window.0),
+            "window": names::window(self.tier, self.window.0),
+            "compression": if self.lz4 { "lz4" } else { "none" },
             "partition": &meta,
         });
         if self.tier != Tier::Hourly {
@@ -188,10 +190,9 @@ impl Built {
         storage
             .create_dir_all(&path)
             .map_err(Error::io("create directory", &path))?;
-        let (data_name, index_name, summary_name) = self.meta.tier.files();
-        write_file(storage, &path.join(data_name), &self.data)?;
-        write_file(storage, &path.join(index_name), &self.index)?;
-        write_file(storage, &path.join(summary_name), &self.summary)
+        write_file(storage, &path.join(names::BLOCKS), &self.data)?;
+        write_file(storage, &path.join(names::INDEX), &self.index)?;
+        write_file(storage, &path.join(names::SUMMARY), &self.summary)
     }
 }
 
@@ -199,8 +200,7 @@ impl Built {
 /// directory (the caller syncs the tier directory that holds it).
 pub fn sync(storage: &dyn Storage, temporal: &Path, meta: &PartitionMeta) -> Result<()> {
     let path = temporal.join(&meta.dir);
-    let (data_name, index_name, summary_name) = meta.tier.files();
-    for name in [data_name, index_name, summary_name] {
+    for name in [names::BLOCKS, names::INDEX, names::SUMMARY] {
         let file = path.join(name);
         storage
             .sync_file(&file)
@@ -299,7 +299,7 @@ pub struct Partition {
 impl Partition {
     pub fn open(storage: &dyn Storage, temporal: &Path, meta: PartitionMeta) -> Result<Partition> {
         let path = temporal.join(&meta.dir);
-        let (data_name, index_name, _) = meta.tier.files();
+        let (data_name, index_name) = (names::BLOCKS, names::INDEX);
         let corrupt = |reason: String| Error::CorruptPartition {
             path: path.clone(),
             reason,
@@ -339,7 +339,7 @@ impl Partition {
     }
 
     fn new(meta: PartitionMeta, path: PathBuf, data: Mapped, index: Mapped) -> Result<Partition> {
-        let (_, index_name, _) = meta.tier.files();
+        let index_name = names::INDEX;
         let corrupt = |reason: String| Error::CorruptPartition {
             path: path.clone(),
             reason,

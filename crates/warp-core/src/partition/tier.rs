@@ -1,9 +1,10 @@
-//! The storage tiers below the live tier, each a calendar window size and a directory.
+//! The storage tiers below the live tier, each a calendar window size (their directories are
+//! named in `names`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::time::{
-    civil, day_start, hour_start, month_start, next_month, next_year, year_start, DAY_MS, HOUR_MS,
+    day_start, hour_start, month_start, next_month, next_year, year_start, DAY_MS, HOUR_MS,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -41,24 +42,6 @@ impl Tier {
         Tier::ALL.into_iter().find(|t| t.name() == name)
     }
 
-    /// The directory of this tier, relative to `temporal/`.
-    pub fn dir(self) -> &'static str {
-        match self {
-            Tier::Hourly => "recent/hourly",
-            Tier::Daily => "historical/daily",
-            Tier::Monthly => "historical/monthly",
-            Tier::Yearly => "historical/yearly",
-        }
-    }
-
-    /// File names: (data, index, summary).
-    pub fn files(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            Tier::Hourly => ("data", "indices", "summary.json"),
-            _ => ("compressed.lz4", "indices.btree", "analytics.json"),
-        }
-    }
-
     /// The window `[start, end)` of this tier that holds `ts`.
     pub fn window(self, ts: i64) -> (i64, i64) {
         match self {
@@ -66,17 +49,6 @@ impl Tier {
             Tier::Daily => (day_start(ts), day_start(ts) + DAY_MS),
             Tier::Monthly => (month_start(ts), next_month(ts)),
             Tier::Yearly => (year_start(ts), next_year(ts)),
-        }
-    }
-
-    /// The directory name of the window starting at `start`.
-    pub fn window_name(self, start: i64) -> String {
-        let (y, m, d, h) = civil(start);
-        match self {
-            Tier::Hourly => format!("{y:04}-{m:02}-{d:02}-{h:02}"),
-            Tier::Daily => format!("{y:04}-{m:02}-{d:02}"),
-            Tier::Monthly => format!("{y:04}-{m:02}"),
-            Tier::Yearly => format!("{y:04}"),
         }
     }
 }

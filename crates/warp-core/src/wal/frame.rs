@@ -80,10 +80,6 @@ impl FrameBuffer {
     pub fn len(&self) -> usize {
         self.buf.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +217,7 @@ mod tests {
         let second = read_frame(&data, first.end).unwrap();
         assert_eq!((second.ty, second.payload), (RecordType::Series, &b"x"[..]));
         assert_eq!(second.end, data.len());
-        assert!(fb.is_empty());
+        assert_eq!(fb.len(), 0);
     }
 
     #[test]

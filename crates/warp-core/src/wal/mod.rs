@@ -7,10 +7,8 @@ mod record;
 mod replay;
 mod segment;
 
-pub use frame::{FrameBuffer, MAX_PAYLOAD};
+pub use frame::FrameBuffer;
 pub use log::Log;
 pub use record::{push_batch, push_event, push_point, push_series, Entry};
-pub use replay::{replay, ReplayReport, Replayed};
-pub use segment::{
-    file_name as segment_file_name, SegmentWriter, WalGauge, HEADER_LEN as SEGMENT_HEADER_LEN,
-};
+pub use replay::{replay, ReplayReport};
+pub use segment::{SegmentWriter, HEADER_LEN as SEGMENT_HEADER_LEN};

@@ -14,8 +14,9 @@ use std::path::Path;
 
 use super::frame::{marker_claim, markers, read_frame, FrameError, RecordType};
 use super::record::{decode, Entry};
-use super::segment::{check_header, file_name, is_temporary, parse_name, HEADER_LEN};
+use super::segment::{check_header, HEADER_LEN};
 use crate::error::{Error, Result};
+use crate::names;
 use crate::storage::Storage;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,9 +61,9 @@ pub fn replay(
 ) -> Result<Replayed> {
     let mut indices = Vec::new();
     for name in storage.list(dir).map_err(Error::io("list", dir))? {
-        if let Some(index) = parse_name(&name) {
+        if let Some(index) = names::parse_segment(&name) {
             indices.push(index);
-        } else if is_temporary(&name) {
+        } else if names::is_temporary_segment(&name) {
             // A segment whose creation did not finish: never written to.
             let path = dir.join(&name);
             storage.remove(&path).map_err(Error::io("remove", &path))?;
@@ -75,7 +76,7 @@ pub fn replay(
     let mut expected = first;
     let last = indices.last().copied();
     for index in indices {
-        let path = dir.join(file_name(index));
+        let path = dir.join(names::segment(index));
         if index < first {
             // Left over from a checkpoint that finished before its cleanup did.
             storage.remove(&path).map_err(Error::io("remove", &path))?;
@@ -235,7 +236,7 @@ impl std::fmt::Display for Damage {
 
 fn corrupt(index: u64, offset: u64, reason: String) -> Error {
     Error::CorruptWal {
-        segment: file_name(index),
+        segment: names::segment(index),
         offset,
         reason,
     }

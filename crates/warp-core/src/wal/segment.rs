@@ -1,4 +1,4 @@
-//! Segment files: `wal/<index, 20 digits>.wal`, each a 32-byte header followed by frames.
+//! Segment files (`wal/<index>.wal`, see `names`), each a 32-byte header followed by frames.
 //! Header: `magic "WARPWAL\0" | version u32 | reserved u32 | index u64 | salt u64`.
 //!
 //! A segment is created under a temporary name, its header fsynced, then renamed into place,
@@ -13,29 +13,12 @@ use std::sync::Arc;
 
 use super::frame::push_marker;
 use crate::error::{Error, Result};
+use crate::names;
 use crate::storage::{Storage, WritableFile};
 
 pub const MAGIC: &[u8; 8] = b"WARPWAL\0";
 pub const VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 32;
-
-pub fn file_name(index: u64) -> String {
-    format!("{index:020}.wal")
-}
-
-/// The index a segment file name stands for, if it is one.
-pub fn parse_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".wal")?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// Whether `name` is a segment being created (removed at open).
-pub fn is_temporary(name: &str) -> bool {
-    name.strip_suffix(".tmp").and_then(parse_name).is_some()
-}
 
 pub fn header(index: u64, salt: u64) -> [u8; HEADER_LEN] {
     let mut h = [0; HEADER_LEN];
@@ -131,16 +114,12 @@ impl SegmentWriter {
         Ok(writer)
     }
 
-    pub fn index(&self) -> u64 {
-        self.index
-    }
-
     pub fn gauge(&self) -> Arc<WalGauge> {
         self.gauge.clone()
     }
 
     fn path(&self) -> PathBuf {
-        self.dir.join(file_name(self.index))
+        self.dir.join(names::segment(self.index))
     }
 
     fn publish(&self) {
@@ -206,7 +185,7 @@ impl SegmentWriter {
     pub fn retire_before(&mut self, index: u64) -> Result<()> {
         let retired: Vec<u64> = self.sizes.range(..index).map(|(&i, _)| i).collect();
         for i in &retired {
-            let path = self.dir.join(file_name(*i));
+            let path = self.dir.join(names::segment(*i));
             self.storage
                 .remove(&path)
                 .map_err(Error::io("remove", path))?;
@@ -230,8 +209,8 @@ fn create_segment(
     index: u64,
     salt: u64,
 ) -> Result<Box<dyn WritableFile>> {
-    let path = dir.join(file_name(index));
-    let tmp = dir.join(format!("{}.tmp", file_name(index)));
+    let path = dir.join(names::segment(index));
+    let tmp = dir.join(names::temporary(&names::segment(index)));
     let mut file = storage.create(&tmp).map_err(Error::io("create", &tmp))?;
     file.write_all(&header(index, salt))
         .map_err(Error::io("write header of", &tmp))?;
@@ -248,15 +227,6 @@ fn create_segment(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        assert_eq!(parse_name(&file_name(42)), Some(42));
-        assert_eq!(parse_name("42.wal"), None);
-        assert_eq!(parse_name("0000000000000000004x.wal"), None);
-        assert!(is_temporary(&format!("{}.tmp", file_name(3))));
-        assert!(!is_temporary(&file_name(3)));
-    }
 
     #[test]
     fn header_checks() {

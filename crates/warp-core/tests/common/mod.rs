@@ -76,7 +76,7 @@ pub fn segments(storage: &FaultyStorage) -> Vec<PathBuf> {
 /// (offset, total length) of every frame in a segment, read from the format.
 pub fn frames(storage: &FaultyStorage, segment: &Path) -> Vec<(usize, usize)> {
     let data = storage.read(segment).unwrap();
-    let mut pos = warp_core::wal::SEGMENT_HEADER_LEN;
+    let mut pos = warp_core::format::SEGMENT_HEADER_LEN;
     let mut out = Vec::new();
     while pos + 9 <= data.len() {
         let len = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap()) as usize;
