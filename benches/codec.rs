@@ -1,5 +1,12 @@
 //! Criterion benches of the column codecs: encoding and decoding 8192-point blocks of a decimal
 //! gauge (the decimal codec) and of full-precision floats (Gorilla). `cargo bench -p warp-core`.
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 use std::hint::black_box;
 

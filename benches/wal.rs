@@ -1,5 +1,12 @@
 //! Criterion benches of the WAL: appending points (the write path up to the OS) and replaying
 //! a WAL on open (recovery). `cargo bench -p warp-core`.
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 use std::hint::black_box;
 use std::time::Duration;

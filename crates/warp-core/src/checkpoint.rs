@@ -8,13 +8,15 @@
 //! format (see `docs/format.md`), so a checkpoint is as compact as an hourly partition. It is
 //! written to a temporary name, fsynced, renamed into place and its directory fsynced before a
 //! manifest names it.
+// A decoder: no indexing that could panic on damaged input (tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::path::Path;
 
 use crate::codec::block;
 use crate::codec::Payload;
 use crate::column::Column;
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, Put};
 use crate::error::{Error, Result};
 use crate::live::{LiveTier, Points};
 use crate::names;
@@ -22,6 +24,7 @@ use crate::sample::{encode_blocks, Sample};
 use crate::series::SeriesKind;
 use crate::storage::{write_replacing, Storage};
 use crate::time::check_timestamp;
+use crate::time::strictly_increasing;
 
 const MAGIC: &[u8; 8] = b"WARPCKP\0";
 const VERSION: u32 = 2;
@@ -53,9 +56,8 @@ impl Encoder {
     /// Starts the next series.
     pub fn begin(&mut self, key: &str, kind: SeriesKind) {
         self.end();
-        self.out.push(kind as u8);
-        self.out
-            .extend_from_slice(&(key.len() as u16).to_le_bytes());
+        self.out.put_u8(kind as u8);
+        self.out.put_len16(key.len());
         self.out.extend_from_slice(key.as_bytes());
         self.open = Some((self.out.len(), 0));
         self.out.extend_from_slice(&0u64.to_le_bytes()); // point count, patched by `end`
@@ -72,16 +74,23 @@ impl Encoder {
 
     fn end(&mut self) {
         if let Some((at, count)) = self.open.take() {
-            self.out[at..at + 8].copy_from_slice(&count.to_le_bytes());
+            patch(&mut self.out, at, &count.to_le_bytes());
         }
     }
 
     pub fn finish(mut self) -> Vec<u8> {
         self.end();
-        self.out[24..28].copy_from_slice(&self.series.to_le_bytes());
+        patch(&mut self.out, 24, &self.series.to_le_bytes());
         let crc = crc32c::crc32c(&self.out);
         self.out.extend_from_slice(&crc.to_le_bytes());
         self.out
+    }
+}
+
+/// Overwrites the placeholder at `at` with `bytes`.
+fn patch(out: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(placeholder) = out.get_mut(at..at + bytes.len()) {
+        placeholder.copy_from_slice(bytes);
     }
 }
 
@@ -137,7 +146,8 @@ pub fn decode(data: &[u8]) -> Result<(LiveTier, u64), String> {
         }
         let n = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
         let points = decode_points(&mut c, kind, n).map_err(|e| format!("series {key}: {e}"))?;
-        tier.add_with(key.to_owned(), points);
+        tier.add_with(key.to_owned(), points)
+            .map_err(|e| e.to_string())?;
     }
     if !c.is_empty() {
         return Err(format!("{} trailing bytes", c.remaining()));
@@ -162,7 +172,7 @@ fn decode_column<V: Sample>(c: &mut Cursor<'_>, n: usize) -> Result<Column<V>, S
         ts.extend(t);
         values.extend(v);
     }
-    if ts.len() != n || !ts.windows(2).all(|w| w[0] < w[1]) {
+    if ts.len() != n || !strictly_increasing(&ts) {
         return Err(format!(
             "{} timestamps, not {n} strictly increasing ones",
             ts.len()
@@ -241,11 +251,11 @@ mod tests {
 
     fn sample() -> LiveTier {
         let mut tier = LiveTier::default();
-        let a = tier.add("cpu", SeriesKind::Numeric);
+        let a = tier.add("cpu", SeriesKind::Numeric).unwrap();
         tier.numeric_mut(a)
             .unwrap()
             .extend(&[1, 2, 3], &[0.5, f64::NAN, -0.0]);
-        let b = tier.add("log", SeriesKind::Event);
+        let b = tier.add("log", SeriesKind::Event).unwrap();
         tier.event_mut(b)
             .unwrap()
             .push(7, crate::codec::Payload::from(&b"{}"[..]));

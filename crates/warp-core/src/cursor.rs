@@ -1,7 +1,10 @@
-//! A bounds-checked reader over a byte slice, shared by every decoder (WAL records,
-//! checkpoints, blocks): running out of input is an error, never a panic.
+//! Bytes in, bytes out: a bounds-checked reader over a byte slice, shared by every decoder
+//! (WAL records, checkpoints, blocks, indexes), and its writing twin for the encoders. Running
+//! out of input is an error, never a panic; every field is little-endian.
+// A decoder: no indexing that could panic on damaged input (tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
-/// A little-endian reader that fails instead of panicking when the payload is short.
+/// A little-endian reader that fails instead of panicking when the data is short.
 pub struct Cursor<'a> {
     data: &'a [u8],
     pos: usize,
@@ -12,28 +15,36 @@ impl<'a> Cursor<'a> {
         Cursor { data, pos: 0 }
     }
 
+    /// A cursor at byte `pos` of `data` (reads fail if that is past the end).
+    pub fn at(data: &'a [u8], pos: usize) -> Self {
+        Cursor { data, pos }
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.pos == self.data.len()
+        self.remaining() == 0
     }
 
     /// Everything not read yet.
     pub fn rest(&self) -> &'a [u8] {
-        &self.data[self.pos..]
+        self.data.get(self.pos..).unwrap_or_default()
     }
 
     pub fn remaining(&self) -> usize {
-        self.data.len() - self.pos
+        self.data.len().saturating_sub(self.pos)
     }
 
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.remaining() < n {
-            return Err(format!(
-                "needs {n} more bytes at offset {} but only {} remain",
-                self.pos,
-                self.remaining()
-            ));
-        }
-        let out = &self.data[self.pos..self.pos + n];
+        let out = self
+            .pos
+            .checked_add(n)
+            .and_then(|end| self.data.get(self.pos..end))
+            .ok_or_else(|| {
+                format!(
+                    "needs {n} more bytes at offset {} but only {} remain",
+                    self.pos,
+                    self.remaining()
+                )
+            })?;
         self.pos += n;
         Ok(out)
     }
@@ -45,7 +56,7 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.array::<1>()?[0])
+        self.array().map(u8::from_le_bytes)
     }
     pub fn u16(&mut self) -> Result<u16, String> {
         self.array().map(u16::from_le_bytes)
@@ -63,12 +74,18 @@ impl<'a> Cursor<'a> {
         self.array().map(f64::from_le_bytes)
     }
 
+    /// A length or count stored as a `u32`, as a `usize`.
+    pub fn len32(&mut self) -> Result<usize, String> {
+        let n = self.u32()?;
+        usize::try_from(n).map_err(|_| format!("length {n} does not fit this platform"))
+    }
+
     /// An unsigned LEB128 varint.
     pub fn varint(&mut self) -> Result<u64, String> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.u8().map_err(|_| "varint runs past the end")?;
-            v |= ((byte & 0x7f) as u64) << shift;
+            v |= u64::from(byte & 0x7f) << shift;
             if byte < 0x80 {
                 return Ok(v);
             }
@@ -88,4 +105,52 @@ impl<'a> Cursor<'a> {
             })
             .collect())
     }
+}
+
+/// The writing twin of [`Cursor`]: little-endian fields appended to a buffer.
+pub trait Put {
+    fn put_u8(&mut self, v: u8);
+    fn put_u16(&mut self, v: u16);
+    fn put_u32(&mut self, v: u32);
+    fn put_u64(&mut self, v: u64);
+    fn put_i64(&mut self, v: i64);
+    fn put_f64(&mut self, v: f64);
+    /// A length or count as a `u32` field. Every length the engine writes (a block, a record,
+    /// a count of points) is bounded far below 2^32 by construction; a larger one is a bug.
+    fn put_len32(&mut self, n: usize);
+    /// A length as a `u16` field (series keys, at most 8 KiB).
+    fn put_len16(&mut self, n: usize);
+}
+
+impl Put for Vec<u8> {
+    fn put_u8(&mut self, v: u8) {
+        self.push(v);
+    }
+    fn put_u16(&mut self, v: u16) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_u32(&mut self, v: u32) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_u64(&mut self, v: u64) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_i64(&mut self, v: i64) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_f64(&mut self, v: f64) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_len32(&mut self, n: usize) {
+        self.put_u32(u32::try_from(n).expect("lengths are bounded by construction"));
+    }
+    fn put_len16(&mut self, n: usize) {
+        self.put_u16(u16::try_from(n).expect("keys are bounded by construction"));
+    }
+}
+
+/// A length or count that the format stores in 32 bits, bounded by construction (see
+/// [`Put::put_len32`]).
+pub fn len32(n: usize) -> u32 {
+    u32::try_from(n).expect("lengths are bounded by construction")
 }

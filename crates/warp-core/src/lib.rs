@@ -5,7 +5,11 @@
 //! The public surface is the re-export list below: the engine and its data, the storage trait
 //! (with a fault-injecting implementation for tests behind the `test-util` feature), and the
 //! byte formats for tools and benches. Everything else is private.
-#![deny(unsafe_code)]
+// Unit tests build values by casting freely.
+#![cfg_attr(
+    test,
+    allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)
+)]
 
 mod cache;
 mod checkpoint;

@@ -126,16 +126,22 @@ impl LiveTier {
     }
 
     /// Adds a series under the next id.
-    pub fn add(&mut self, key: &str, kind: SeriesKind) -> SeriesId {
+    pub fn add(&mut self, key: &str, kind: SeriesKind) -> Result<SeriesId> {
         self.add_with(key.to_owned(), Points::new(kind))
     }
 
+    /// The id the next series will get.
+    pub fn next_id(&self) -> Result<SeriesId> {
+        SeriesId::try_from(self.series.len())
+            .map_err(|_| Error::InvalidArgument("a database holds at most 2^32 series".into()))
+    }
+
     /// Adds a series with its points under the next id.
-    pub fn add_with(&mut self, key: String, points: Points) -> SeriesId {
-        let id = self.series.len() as SeriesId;
+    pub fn add_with(&mut self, key: String, points: Points) -> Result<SeriesId> {
+        let id = self.next_id()?;
         self.by_key.insert(key.clone(), id);
         self.series.push(LiveSeries { key, points });
-        id
+        Ok(id)
     }
 
     pub fn get(&self, id: SeriesId) -> Result<&LiveSeries> {

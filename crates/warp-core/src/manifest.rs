@@ -7,6 +7,8 @@
 //! JSON. Each tier directory also gets a `manifest.json` listing that tier's partitions: a
 //! derived view for people and tools, refreshed after each commit (best effort, never fsynced)
 //! and never read by the engine.
+// A decoder: no indexing that could panic on damaged input (tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::path::{Path, PathBuf};
 

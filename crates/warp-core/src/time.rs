@@ -25,6 +25,11 @@ pub fn check_timestamp(ts: i64) -> Result<i64> {
     }
 }
 
+/// Whether timestamps are sorted and unique, as every stored run of points is.
+pub fn strictly_increasing(ts: &[i64]) -> bool {
+    ts.iter().zip(ts.iter().skip(1)).all(|(a, b)| a < b)
+}
+
 /// A JavaScript number as an integer: it must be finite, whole and safe.
 fn whole_ms(ts: f64) -> Result<i64> {
     if !ts.is_finite() {
@@ -40,6 +45,8 @@ fn whole_ms(ts: f64) -> Result<i64> {
             "{ts} is outside ±(2^53 − 1), where JavaScript numbers stop being exact"
         )));
     }
+    // Checked above: a whole number within ±2^53, so the conversion is exact.
+    #[allow(clippy::cast_possible_truncation)]
     Ok(ts as i64)
 }
 
@@ -107,6 +114,8 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// (year, month 1–12, day 1–31) of a day number since 1970-01-01.
+// Day and month are in 1..=31 and 1..=12 by construction of the algorithm.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -128,6 +137,8 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// UTC calendar fields of a timestamp: (year, month, day, hour).
+// The hour of a day is in 0..24.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 pub fn civil(ts: i64) -> (i64, u32, u32, u32) {
     let (y, m, d) = civil_from_days(ts.div_euclid(MS_PER_DAY));
     (y, m, d, (ts.rem_euclid(MS_PER_DAY) / MS_PER_HOUR) as u32)

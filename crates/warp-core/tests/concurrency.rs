@@ -1,6 +1,13 @@
 //! Writers racing checkpoints, seals and compactions: checkpoints are fuzzy (taken series by
 //! series while writes go on) and seals split the live tier series by series, so a crash right
 //! after must still give back every acknowledged point, with its value.
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 mod common;
 

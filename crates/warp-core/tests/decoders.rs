@@ -6,6 +6,13 @@
 //!
 //! CI runs a fixed seed; a longer run is
 //! `PROPTEST_CASES=20000 PROPTEST_RNG_SEED=$RANDOM cargo test --release -p warp-core --test decoders`.
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 mod common;
 

@@ -2,6 +2,13 @@
 //! after each commit point), two failures in a row, a crash at every operation, and crashes
 //! that lose unsynced pages out of order. Each time: no acknowledged point is lost, nothing
 //! that was never written appears, no failure is swallowed, and the database opens.
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 mod common;
 

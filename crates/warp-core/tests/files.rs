@@ -1,4 +1,11 @@
 //! The engine on real files: reopen sees what was written, the directory is locked.
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 use warp_core::{Engine, Options, RangeOptions, RangeResult, SeriesKey, SeriesKind};
 

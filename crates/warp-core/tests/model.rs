@@ -6,6 +6,13 @@
 //!
 //! CI runs a fixed seed; a longer run with a new seed is
 //! `PROPTEST_CASES=5000 PROPTEST_RNG_SEED=$RANDOM cargo test --release -p warp-core --test model`.
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 mod common;
 

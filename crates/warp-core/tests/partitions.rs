@@ -1,5 +1,12 @@
 //! Partitions on real files: sealing, moves down the tiers, retention, backup, the block cache,
 //! and damaged partition and manifest files.
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 use std::path::Path;
 

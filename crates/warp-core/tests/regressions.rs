@@ -1,5 +1,12 @@
 //! Ways the engine once lost data, answered wrongly or broke, found by trying it as a hostile
 //! user and a bad day would; each test fails on the engine as it was and passes now.
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 mod common;
 

@@ -12,6 +12,8 @@ use warp_core::{
 /// A JS number that must be a whole, non-negative count.
 pub fn whole(name: &str, n: f64) -> warp_core::Result<u64> {
     if n.is_finite() && n.fract() == 0.0 && n >= 0.0 && n <= u64::MAX as f64 {
+        // Checked above: a whole number in range, so the conversion is exact.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         Ok(n as u64)
     } else {
         Err(warp_core::Error::InvalidArgument(format!(
@@ -412,7 +414,7 @@ pub struct NativePassPlan {
 pub fn pass_plan(p: NativePassPlan) -> warp_core::Result<PassPlan> {
     let bound = |v: Option<f64>| v.map(bound_from_f64).transpose();
     let age = |name: &str, v: Option<f64>| {
-        v.map(|ms| whole(name, ms).map(|ms| ms.min(i64::MAX as u64) as i64))
+        v.map(|ms| whole(name, ms).map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)))
             .transpose()
     };
     let r = &p.ripe_after_ms;

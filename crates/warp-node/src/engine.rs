@@ -254,7 +254,7 @@ impl NativeEngine {
     /// Resolves once write `seq` is fsynced (group commit: one fsync serves all waiters).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn wait_durable(&self, seq: f64) -> AsyncTask<Job<(), ()>> {
-        self.done(move |e| e.wait_durable(seq as u64))
+        self.done(move |e| e.wait_durable(whole("seq", seq)?))
     }
 
     /// Writes and fsyncs every write accepted so far.

@@ -1,5 +1,9 @@
 //! Bit-level primitives of the codecs: a bit writer/reader (MSB first), LEB128 varint
 //! writing and zigzag. The reader never panics: running out of input is an error.
+// A decoder: no indexing that could panic on damaged input (tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+// Packing bits MSB first is the format, and keeping the low bits of a word is the operation.
+#![allow(clippy::big_endian_bytes, clippy::cast_possible_truncation)]
 
 pub type DecodeResult<T> = Result<T, String>;
 
@@ -42,8 +46,8 @@ impl BitWriter {
         let full = self.used.div_ceil(8);
         if full > 0 {
             let aligned = self.acc << (64 - self.used);
-            self.bytes
-                .extend_from_slice(&aligned.to_be_bytes()[..full as usize]);
+            let bytes = aligned.to_be_bytes();
+            self.bytes.extend(bytes.iter().take(full as usize));
         }
         self.bytes
     }
@@ -86,8 +90,10 @@ impl<'a> BitReader<'a> {
         match self.data.get(byte..byte + 8) {
             Some(eight) => window.copy_from_slice(eight),
             None => {
-                let tail = &self.data[byte..];
-                window[..tail.len()].copy_from_slice(tail);
+                let tail = self.data.get(byte..).unwrap_or_default();
+                for (w, b) in window.iter_mut().zip(tail) {
+                    *w = *b;
+                }
             }
         }
         let word = u64::from_be_bytes(window) << (self.pos % 8);
@@ -104,11 +110,11 @@ impl<'a> BitReader<'a> {
 }
 
 pub fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
+    ((v << 1) ^ (v >> 63)).cast_unsigned()
 }
 
 pub fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
+    (v >> 1).cast_signed() ^ (v & 1).cast_signed().wrapping_neg()
 }
 
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {

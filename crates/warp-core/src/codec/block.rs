@@ -12,10 +12,12 @@
 //! The CRC covers the header before it and the stored body. The body is the timestamp column (`ts_len` bytes) followed by the value column; with the
 //! LZ4 flag it is LZ4-compressed as a whole (`raw_len` bytes once decompressed). Numeric value
 //! summaries ignore NaN; event blocks keep zeros there.
+// A decoder: no indexing that could panic on damaged input (tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::bits::{put_varint, DecodeResult};
 use super::{timestamps, values};
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, Put};
 
 /// An event's stored bytes (shared, cheap to clone).
 pub type Payload = std::sync::Arc<[u8]>;
@@ -62,15 +64,15 @@ pub struct BlockHeader {
     pub min_ts: i64,
     pub max_ts: i64,
     pub summary: Summary,
-    ts_len: u32,
-    raw_len: u32,
-    body_len: u32,
+    ts_len: usize,
+    raw_len: usize,
+    body_len: usize,
     crc: u32,
 }
 
 impl BlockHeader {
     pub fn total_len(&self) -> usize {
-        HEADER_LEN + self.body_len as usize
+        HEADER_LEN + self.body_len
     }
 }
 
@@ -189,59 +191,59 @@ fn finish(
     } else {
         raw
     };
-    let start = out.len();
-    out.extend_from_slice(&(ts.len() as u32).to_le_bytes());
-    out.extend_from_slice(&[kind, codec, if lz4 { FLAG_LZ4 } else { 0 }, 0]);
-    out.extend_from_slice(&ts.first().copied().unwrap_or(0).to_le_bytes());
-    out.extend_from_slice(&ts.last().copied().unwrap_or(0).to_le_bytes());
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.put_len32(ts.len());
+    header.extend_from_slice(&[kind, codec, if lz4 { FLAG_LZ4 } else { 0 }, 0]);
+    header.put_i64(ts.first().copied().unwrap_or(0));
+    header.put_i64(ts.last().copied().unwrap_or(0));
     for v in [s.min, s.max, s.sum, s.first, s.last] {
-        out.extend_from_slice(&v.to_le_bytes());
+        header.put_f64(v);
     }
-    for n in [ts_len as u32, raw_len as u32, body.len() as u32] {
-        out.extend_from_slice(&n.to_le_bytes());
+    for n in [ts_len, raw_len, body.len()] {
+        header.put_len32(n);
     }
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[start..]), &body);
-    out.extend_from_slice(&crc.to_le_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header), &body);
+    header.put_u32(crc);
+    out.extend_from_slice(&header);
     out.extend_from_slice(&body);
-}
-
-fn word<const N: usize>(data: &[u8], at: usize) -> [u8; N] {
-    let mut w = [0; N];
-    w.copy_from_slice(&data[at..at + N]);
-    w
 }
 
 /// Reads and checks a block header at the start of `data`.
 pub fn read_header(data: &[u8]) -> DecodeResult<BlockHeader> {
-    if data.len() < HEADER_LEN {
-        return Err("block header runs past the end".into());
-    }
-    let f = |at| f64::from_le_bytes(word(data, at));
-    let u = |at| u32::from_le_bytes(word(data, at));
-    let header = BlockHeader {
-        count: u(0),
-        numeric: match data[4] {
-            KIND_NUMERIC => true,
-            KIND_EVENT => false,
-            k => return Err(format!("unknown block kind {k}")),
-        },
-        value_codec: data[5],
-        lz4: data[6] & FLAG_LZ4 != 0,
-        min_ts: i64::from_le_bytes(word(data, 8)),
-        max_ts: i64::from_le_bytes(word(data, 16)),
-        summary: Summary {
-            min: f(24),
-            max: f(32),
-            sum: f(40),
-            first: f(48),
-            last: f(56),
-        },
-        ts_len: u(64),
-        raw_len: u(68),
-        body_len: u(72),
-        crc: u(76),
+    let mut c = Cursor::new(data);
+    let short = |_| String::from("block header runs past the end");
+    let count = c.u32().map_err(short)?;
+    let numeric = match c.u8().map_err(short)? {
+        KIND_NUMERIC => true,
+        KIND_EVENT => false,
+        k => return Err(format!("unknown block kind {k}")),
     };
-    let (raw, body) = (header.raw_len as usize, header.body_len as usize);
+    let value_codec = c.u8().map_err(short)?;
+    let lz4 = c.u8().map_err(short)? & FLAG_LZ4 != 0;
+    c.u8().map_err(short)?;
+    let (min_ts, max_ts) = (c.i64().map_err(short)?, c.i64().map_err(short)?);
+    let mut f = || c.f64().map_err(short);
+    let summary = Summary {
+        min: f()?,
+        max: f()?,
+        sum: f()?,
+        first: f()?,
+        last: f()?,
+    };
+    let header = BlockHeader {
+        count,
+        numeric,
+        value_codec,
+        lz4,
+        min_ts,
+        max_ts,
+        summary,
+        ts_len: c.len32().map_err(short)?,
+        raw_len: c.len32().map_err(short)?,
+        body_len: c.len32().map_err(short)?,
+        crc: c.u32().map_err(short)?,
+    };
+    let (raw, body) = (header.raw_len, header.body_len);
     let expandable = if header.lz4 {
         body.saturating_mul(LZ4_MAX_RATIO).saturating_add(64)
     } else {
@@ -260,25 +262,27 @@ pub fn read_header(data: &[u8]) -> DecodeResult<BlockHeader> {
 /// Decodes the block at the start of `data`, checking its CRC and every length.
 pub fn decode(data: &[u8]) -> DecodeResult<(BlockHeader, BlockPoints)> {
     let header = read_header(data)?;
-    let body_end = HEADER_LEN + header.body_len as usize;
-    let body = data
-        .get(HEADER_LEN..body_end)
-        .ok_or("block body runs past the end")?;
-    if crc32c::crc32c_append(crc32c::crc32c(&data[..HEADER_LEN - 4]), body) != header.crc {
+    let mut c = Cursor::new(data);
+    let covered = c.bytes(HEADER_LEN - 4)?;
+    c.u32()?;
+    let body = c
+        .bytes(header.body_len)
+        .map_err(|_| "block body runs past the end")?;
+    if crc32c::crc32c_append(crc32c::crc32c(covered), body) != header.crc {
         return Err("block checksum mismatch".into());
     }
     let raw_owned;
     let raw: &[u8] = if header.lz4 {
-        raw_owned = lz4_flex::block::decompress(body, header.raw_len as usize)
-            .map_err(|e| format!("lz4: {e}"))?;
+        raw_owned =
+            lz4_flex::block::decompress(body, header.raw_len).map_err(|e| format!("lz4: {e}"))?;
         &raw_owned
     } else {
         body
     };
-    if raw.len() != header.raw_len as usize || header.ts_len as usize > raw.len() {
+    if raw.len() != header.raw_len || header.ts_len > raw.len() {
         return Err("block lengths disagree".into());
     }
-    let (ts_bytes, value_bytes) = raw.split_at(header.ts_len as usize);
+    let (ts_bytes, value_bytes) = raw.split_at(header.ts_len);
     let count = header.count as usize;
     let mut ts = Vec::new();
     timestamps::decode(ts_bytes, count, &mut ts)?;

@@ -2,23 +2,25 @@
 //! `(zigzag dod, run)` varint pairs. A regular series (constant interval) costs a few bytes per
 //! block whatever its length; jittery ones about two bytes per point. A block's timestamps are
 //! strictly increasing; the decoder checks it, so every reader may rely on it.
+// A decoder: no indexing that could panic on damaged input (tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::bits::{put_varint, unzigzag, zigzag, DecodeResult};
 use crate::cursor::Cursor;
 
 pub fn encode(ts: &[i64], out: &mut Vec<u8>) {
-    let Some(&first) = ts.first() else {
+    let [first, rest @ ..] = ts else {
         return;
     };
-    put_varint(out, zigzag(first));
-    if ts.len() == 1 {
+    put_varint(out, zigzag(*first));
+    let [second, ..] = rest else {
         return;
-    }
-    let mut prev_delta = ts[1].wrapping_sub(ts[0]);
+    };
+    let mut prev_delta = second.wrapping_sub(*first);
     put_varint(out, zigzag(prev_delta));
     let mut run: Option<(i64, u64)> = None;
-    for w in ts[1..].windows(2) {
-        let delta = w[1].wrapping_sub(w[0]);
+    for (a, b) in rest.iter().zip(rest.iter().skip(1)) {
+        let delta = b.wrapping_sub(*a);
         let dod = delta.wrapping_sub(prev_delta);
         prev_delta = delta;
         run = match run {
@@ -68,7 +70,7 @@ pub fn decode(data: &[u8], count: usize, out: &mut Vec<i64>) -> DecodeResult<()>
             t = step(t, delta)?;
             out.push(t);
         }
-        left -= run as usize;
+        left -= usize::try_from(run).map_err(|e| e.to_string())?;
     }
     expect_end(&r)
 }

@@ -135,7 +135,7 @@ impl Inner {
             let key = st.live.get(id)?.key.clone();
             let taken = st.live.split_series(id, cutoff)?;
             let sealing = st.sealing.get_or_insert_with(Default::default);
-            Arc::make_mut(sealing).add_with(key, taken);
+            Arc::make_mut(sealing).add_with(key, taken)?;
         }
         Ok(self.readable()?.sealing.clone().unwrap_or_default())
     }
@@ -221,8 +221,7 @@ impl Stage<'_> {
     fn seal(&mut self, sealed: &LiveTier, lz4: bool) -> Result<()> {
         let horizon = self.manifest.horizon;
         let mut writers: BTreeMap<i64, PartitionWriter> = BTreeMap::new();
-        for (id, s) in sealed.iter().enumerate() {
-            let id = id as SeriesId;
+        for (id, s) in (0..=SeriesId::MAX).zip(sealed.iter()) {
             match &s.points {
                 Points::Numeric(c) => self.seal_series::<f64>(&mut writers, id, c, horizon, lz4),
                 Points::Event(c) => self.seal_series::<Payload>(&mut writers, id, c, horizon, lz4),

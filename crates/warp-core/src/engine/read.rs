@@ -141,7 +141,7 @@ impl Inner {
             }
         }
         let mut counts = Vec::with_capacity(spans.len());
-        for (id, spans) in spans.iter_mut().enumerate() {
+        for (id, spans) in (0..=SeriesId::MAX).zip(spans.iter_mut()) {
             let mut count = 0;
             for (from, to, points) in overlapping_groups(spans) {
                 count += match points {
@@ -149,8 +149,11 @@ impl Inner {
                     Some(n) if from >= horizon => n,
                     // Overlapping sources, or straddling the horizon: read what a range returns.
                     _ => {
-                        let id = id as SeriesId;
-                        let read = match kinds[id as usize] {
+                        let read = match kinds
+                            .get(id as usize)
+                            .copied()
+                            .unwrap_or(SeriesKind::Numeric)
+                        {
                             SeriesKind::Numeric => self.range::<f64>(id, from, to)?.0.len(),
                             SeriesKind::Event => self.range::<Payload>(id, from, to)?.0.len(),
                         };
@@ -207,7 +210,7 @@ fn select<V>(mut ts: Vec<i64>, mut vs: Vec<V>, opts: RangeOptions) -> Run<V> {
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A block, from the cache or decoded (and then cached).

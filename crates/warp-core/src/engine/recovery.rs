@@ -192,7 +192,7 @@ fn apply(live: &mut LiveTier, entry: Entry<'_>) -> Result<u64> {
                     "series record {id} ({key}) is out of sequence"
                 )));
             }
-            live.add(key, kind);
+            live.add(key, kind)?;
             Ok(0)
         }
         Entry::Point { id, ts, value } => {

@@ -115,7 +115,7 @@ impl Engine {
                 }
                 (id, None)
             }
-            None => (st.live.len() as SeriesId, key),
+            None => (st.live.next_id()?, key),
         };
         // Nothing below can fail but the log (which then refuses everything).
         let seq = inner.wal.record(|frames| {
@@ -125,7 +125,7 @@ impl Engine {
             write.log(frames, id);
         })?;
         if let Some(key) = &create {
-            st.live.add(key, kind);
+            st.live.add(key, kind)?;
         }
         write.apply(&mut st.live, id)?;
         drop(st);
@@ -144,11 +144,11 @@ impl Engine {
             }
             return Ok(id);
         }
-        let id = st.live.len() as SeriesId;
+        let id = st.live.next_id()?;
         self.inner
             .wal
             .record(|frames| wal::push_series(frames, id, kind, &canonical))?;
-        st.live.add(&canonical, kind);
+        st.live.add(&canonical, kind)?;
         Ok(id)
     }
 

@@ -8,7 +8,10 @@
 //! ```
 //! Level sizes follow from `entries` and `fanout`, so the file has no pointers to corrupt; the
 //! CRC covers everything after the header.
+// A decoder: no indexing that could panic on damaged input (tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+use crate::cursor::{Cursor, Put};
 use crate::series::SeriesId;
 use crate::storage::Mapped;
 
@@ -17,7 +20,7 @@ const VERSION: u32 = 1;
 const HEADER: usize = 32;
 const ENTRY: usize = 36;
 const KEY: usize = 12;
-pub const FANOUT: usize = 64;
+const FANOUT: usize = 64;
 
 /// Where one block of one series lies in the partition's data file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,39 +52,36 @@ fn inner_levels(entries: usize, fanout: usize) -> Vec<usize> {
 
 /// Serializes `blocks`, which must be sorted by `(series, min_ts)`.
 pub fn encode(blocks: &[BlockRef]) -> Vec<u8> {
-    debug_assert!(blocks.windows(2).all(|w| w[0].key() < w[1].key()));
+    debug_assert!(blocks
+        .iter()
+        .zip(blocks.iter().skip(1))
+        .all(|(a, b)| a.key() < b.key()));
     let mut body = Vec::with_capacity(blocks.len() * ENTRY);
     for b in blocks {
-        body.extend_from_slice(&b.series.to_le_bytes());
-        body.extend_from_slice(&b.count.to_le_bytes());
-        body.extend_from_slice(&b.min_ts.to_le_bytes());
-        body.extend_from_slice(&b.max_ts.to_le_bytes());
-        body.extend_from_slice(&b.offset.to_le_bytes());
-        body.extend_from_slice(&b.len.to_le_bytes());
+        body.put_u32(b.series);
+        body.put_u32(b.count);
+        body.put_i64(b.min_ts);
+        body.put_i64(b.max_ts);
+        body.put_u64(b.offset);
+        body.put_u32(b.len);
     }
     let mut keys: Vec<(SeriesId, i64)> = blocks.iter().map(BlockRef::key).collect();
     for _ in inner_levels(blocks.len(), FANOUT) {
-        keys = keys.chunks(FANOUT).map(|c| c[0]).collect();
-        for (s, t) in &keys {
-            body.extend_from_slice(&s.to_le_bytes());
-            body.extend_from_slice(&t.to_le_bytes());
+        keys = keys.iter().step_by(FANOUT).copied().collect();
+        for &(s, t) in &keys {
+            body.put_u32(s);
+            body.put_i64(t);
         }
     }
     let mut out = Vec::with_capacity(HEADER + body.len());
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&(FANOUT as u32).to_le_bytes());
-    out.extend_from_slice(&(blocks.len() as u64).to_le_bytes());
-    out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
+    out.put_u32(VERSION);
+    out.put_len32(FANOUT);
+    out.put_u64(blocks.len() as u64);
+    out.put_u32(crc32c::crc32c(&body));
+    out.put_u32(0);
     out.extend_from_slice(&body);
     out
-}
-
-fn word<const N: usize>(data: &[u8], at: usize) -> [u8; N] {
-    let mut w = [0; N];
-    w.copy_from_slice(&data[at..at + N]);
-    w
 }
 
 /// A checked index file.
@@ -96,16 +96,19 @@ pub struct Index {
 impl Index {
     pub fn parse(file: Mapped) -> Result<Index, String> {
         let data = (*file).as_ref();
-        if data.len() < HEADER || &data[..8] != MAGIC {
-            return Err("not an index file (bad magic or too short)".into());
+        let mut c = Cursor::new(data);
+        let short = |_| String::from("not an index file (too short)");
+        if c.bytes(MAGIC.len()).map_err(short)? != MAGIC {
+            return Err("not an index file (bad magic)".into());
         }
-        let version = u32::from_le_bytes(word(data, 8));
+        let version = c.u32().map_err(short)?;
         if version != VERSION {
             return Err(format!("unsupported index version {version}"));
         }
-        let fanout = u32::from_le_bytes(word(data, 12)) as usize;
-        let entries =
-            usize::try_from(u64::from_le_bytes(word(data, 16))).map_err(|e| e.to_string())?;
+        let fanout = c.len32().map_err(short)?;
+        let entries = usize::try_from(c.u64().map_err(short)?).map_err(|e| e.to_string())?;
+        let crc = c.u32().map_err(short)?;
+        c.u32().map_err(short)?;
         // Bounding both by the file size keeps every offset below computable without overflow.
         if fanout < 2 || fanout > data.len() || entries > data.len() / ENTRY {
             return Err(format!(
@@ -124,7 +127,7 @@ impl Index {
                 data.len()
             ));
         }
-        if crc32c::crc32c(&data[HEADER..]) != u32::from_le_bytes(word(data, 24)) {
+        if crc32c::crc32c(c.rest()) != crc {
             return Err("index checksum mismatch".into());
         }
         let index = Index {
@@ -139,15 +142,14 @@ impl Index {
 
     /// Each inner key must be the first key of its node below, or lookups would go astray.
     fn check_inner_levels(&self) -> Result<(), String> {
-        for level in 0..self.levels.len() {
-            for i in 0..self.levels[level].1 {
+        for (level, &(_, len)) in self.levels.iter().enumerate() {
+            for i in 0..len {
                 let first = i * self.fanout;
-                let below = if level == 0 {
-                    self.entry(first).key()
-                } else {
-                    self.inner_key(level - 1, first)
+                let below = match level.checked_sub(1) {
+                    None => self.entry(first).map(|e| e.key()),
+                    Some(below) => self.inner_key(below, first),
                 };
-                if self.inner_key(level, i) != below {
+                if below.is_none() || self.inner_key(level, i) != below {
                     return Err(format!(
                         "inner key {i} of level {level} is not its child's first key"
                     ));
@@ -162,26 +164,29 @@ impl Index {
         self.entries
     }
 
-    pub fn entry(&self, i: usize) -> BlockRef {
-        let at = HEADER + i * ENTRY;
-        let d = (*self.data).as_ref();
-        BlockRef {
-            series: u32::from_le_bytes(word(d, at)),
-            count: u32::from_le_bytes(word(d, at + 4)),
-            min_ts: i64::from_le_bytes(word(d, at + 8)),
-            max_ts: i64::from_le_bytes(word(d, at + 16)),
-            offset: u64::from_le_bytes(word(d, at + 24)),
-            len: u32::from_le_bytes(word(d, at + 32)),
+    /// Entry `i` (`None` past the end).
+    pub fn entry(&self, i: usize) -> Option<BlockRef> {
+        if i >= self.entries {
+            return None;
         }
+        let mut c = Cursor::at((*self.data).as_ref(), HEADER + i * ENTRY);
+        Some(BlockRef {
+            series: c.u32().ok()?,
+            count: c.u32().ok()?,
+            min_ts: c.i64().ok()?,
+            max_ts: c.i64().ok()?,
+            offset: c.u64().ok()?,
+            len: c.u32().ok()?,
+        })
     }
 
-    fn inner_key(&self, level: usize, i: usize) -> (SeriesId, i64) {
-        let at = self.levels[level].0 + i * KEY;
-        let d = (*self.data).as_ref();
-        (
-            u32::from_le_bytes(word(d, at)),
-            i64::from_le_bytes(word(d, at + 4)),
-        )
+    fn inner_key(&self, level: usize, i: usize) -> Option<(SeriesId, i64)> {
+        let &(offset, len) = self.levels.get(level)?;
+        if i >= len {
+            return None;
+        }
+        let mut c = Cursor::at((*self.data).as_ref(), offset + i * KEY);
+        Some((c.u32().ok()?, c.i64().ok()?))
     }
 
     /// Index of the first entry whose key is ≥ `key` (or `len()`), by descending the tree.
@@ -191,30 +196,33 @@ impl Index {
         for level in (0..self.levels.len()).rev() {
             // Last child whose first key is ≤ key (the first child if none is).
             let n = (lo..hi)
-                .take_while(|&i| self.inner_key(level, i) <= key)
+                .take_while(|&i| self.inner_key(level, i).is_some_and(|k| k <= key))
                 .count();
             let child = (lo + n).saturating_sub(1).max(lo);
-            let below = if level == 0 {
-                self.entries
-            } else {
-                self.levels[level - 1].1
+            let below = match level.checked_sub(1) {
+                None => self.entries,
+                Some(below) => self.levels.get(below).map_or(0, |l| l.1),
             };
             lo = child * self.fanout;
             hi = ((child + 1) * self.fanout).min(below);
         }
-        lo + (lo..hi).take_while(|&i| self.entry(i).key() < key).count()
+        lo + (lo..hi)
+            .take_while(|&i| self.entry(i).is_some_and(|e| e.key() < key))
+            .count()
     }
 
     /// Blocks of `series` that may hold points in `[from, to]`, in time order.
     pub fn find(&self, series: SeriesId, from: i64, to: i64) -> Vec<BlockRef> {
         let mut i = self.lower_bound((series, from));
         // The block before may start earlier and still reach `from`.
-        if i > 0 && self.entry(i - 1).series == series {
+        if i.checked_sub(1)
+            .and_then(|before| self.entry(before))
+            .is_some_and(|e| e.series == series)
+        {
             i -= 1;
         }
         let mut out = Vec::new();
-        while i < self.entries {
-            let e = self.entry(i);
+        while let Some(e) = self.entry(i) {
             if e.series != series || e.min_ts > to {
                 break;
             }
@@ -228,7 +236,7 @@ impl Index {
 
     /// Every entry, in key order.
     pub fn all(&self) -> impl Iterator<Item = BlockRef> + '_ {
-        (0..self.entries).map(|i| self.entry(i))
+        (0..self.entries).map_while(|i| self.entry(i))
     }
 }
 

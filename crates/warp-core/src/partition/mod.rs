@@ -18,6 +18,7 @@ use index::Index;
 pub use tier::Tier;
 
 use crate::codec::block::{self, BlockPoints};
+use crate::cursor::len32;
 use crate::error::{Error, Result};
 use crate::names;
 use crate::sample::{encode_blocks, Sample};
@@ -102,11 +103,11 @@ impl PartitionWriter {
             |range, offset, len| {
                 refs.push(BlockRef {
                     series: id,
-                    count: range.len() as u32,
+                    count: len32(range.len()),
                     min_ts: ts[range.start],
                     max_ts: ts[range.end - 1],
                     offset: offset as u64,
-                    len: len as u32,
+                    len: len32(len),
                 })
             },
         );
@@ -374,8 +375,11 @@ impl Partition {
     /// Decodes one block, checking it fully.
     pub fn decode(&self, r: &BlockRef) -> Result<BlockPoints> {
         // Index entries were checked against the data file's length at open.
-        let (start, end) = (r.offset as usize, r.offset as usize + r.len as usize);
-        let bytes = (*self.data).as_ref().get(start..end).unwrap_or_default();
+        let start = usize::try_from(r.offset).unwrap_or(usize::MAX);
+        let bytes = (*self.data)
+            .as_ref()
+            .get(start..start.saturating_add(r.len as usize))
+            .unwrap_or_default();
         let (header, points) = block::decode(bytes).map_err(|reason| Error::CorruptPartition {
             path: self.path.clone(),
             reason: format!("block at byte {}: {reason}", r.offset),

@@ -293,7 +293,8 @@ impl FaultyStorage {
                 .filter(|&c| c > synced && c < end)
                 .collect();
             cuts.push(end);
-            let len = cuts[(next() % cuts.len() as u64) as usize] - synced;
+            let pick = usize::try_from(next() % cuts.len() as u64).unwrap_or(0);
+            let len = cuts.get(pick).copied().unwrap_or(end) - synced;
             let mut kept = tail[..len].to_vec();
             let mut page_start = 0;
             while page_start < len {

@@ -5,8 +5,12 @@
 //! A `Marker` frame (`salt u64 | synced u64`) is written by the segment writer before the
 //! first record after each fsync: it says how many bytes of the segment were durable then.
 //! Recovery resynchronises only at markers, whose salt user data cannot know.
+// A decoder: no indexing that could panic on damaged input (tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::mem;
+
+use crate::cursor::{len32, Cursor, Put};
 
 pub const FRAME_HEADER: usize = 9;
 /// Upper bound on one record's payload; larger writes are split into several records.
@@ -63,11 +67,11 @@ impl FrameBuffer {
         let Some((start, ty)) = self.open.take() else {
             return;
         };
-        let len = (self.buf.len() - start - FRAME_HEADER) as u32;
-        self.buf[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
-        self.buf[start + 8] = ty as u8;
-        let crc = crc32c::crc32c(&self.buf[start + 4..]);
-        self.buf[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+        let payload = self.buf.get(start + FRAME_HEADER..).unwrap_or_default();
+        let header = frame_header(ty, payload);
+        if let Some(placeholder) = self.buf.get_mut(start..start + FRAME_HEADER) {
+            placeholder.copy_from_slice(&header);
+        }
     }
 
     /// Seals and hands over everything buffered.
@@ -110,36 +114,38 @@ impl std::fmt::Display for FrameError {
     }
 }
 
-fn le_u32(data: &[u8], at: usize) -> u32 {
-    let mut bytes = [0; 4];
-    bytes.copy_from_slice(&data[at..at + 4]);
-    u32::from_le_bytes(bytes)
+/// The header of a frame holding `payload`: its CRC (over length, type and payload), length
+/// and type.
+fn frame_header(ty: RecordType, payload: &[u8]) -> [u8; FRAME_HEADER] {
+    let mut covered = [0; 5];
+    covered[..4].copy_from_slice(&len32(payload.len()).to_le_bytes());
+    covered[4] = ty as u8;
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&covered), payload);
+    let mut header = [0; FRAME_HEADER];
+    header[..4].copy_from_slice(&crc.to_le_bytes());
+    header[4..].copy_from_slice(&covered);
+    header
 }
 
 /// Decodes the frame at `pos`, checking bounds, length, CRC and type.
 pub fn read_frame(data: &[u8], pos: usize) -> Result<Frame<'_>, FrameError> {
-    if data.len().saturating_sub(pos) < FRAME_HEADER {
-        return Err(FrameError::Truncated);
-    }
-    let crc = le_u32(data, pos);
-    let len = le_u32(data, pos + 4);
+    let mut c = Cursor::at(data, pos);
+    let truncated = |_| FrameError::Truncated;
+    let crc = c.u32().map_err(truncated)?;
+    let covered_from = pos + 4;
+    let len = c.u32().map_err(truncated)?;
+    let ty = c.u8().map_err(truncated)?;
     if len as usize > MAX_PAYLOAD {
         return Err(FrameError::BadLength(len));
     }
-    let end = pos + FRAME_HEADER + len as usize;
-    if end > data.len() {
-        return Err(FrameError::Truncated);
-    }
-    if crc32c::crc32c(&data[pos + 4..end]) != crc {
+    let payload = c.bytes(len as usize).map_err(truncated)?;
+    let end = pos + FRAME_HEADER + payload.len();
+    let covered = data.get(covered_from..end).ok_or(FrameError::Truncated)?;
+    if crc32c::crc32c(covered) != crc {
         return Err(FrameError::BadChecksum);
     }
-    let ty = data[pos + 8];
     let ty = RecordType::from_byte(ty).ok_or(FrameError::BadType(ty))?;
-    Ok(Frame {
-        ty,
-        payload: &data[pos + FRAME_HEADER..end],
-        end,
-    })
+    Ok(Frame { ty, payload, end })
 }
 
 const MARKER_PAYLOAD: usize = 16;
@@ -148,19 +154,16 @@ pub const MARKER_LEN: usize = FRAME_HEADER + MARKER_PAYLOAD;
 
 /// Appends a marker frame: the segment's `salt` and its durable length `synced`.
 pub fn push_marker(out: &mut Vec<u8>, salt: u64, synced: u64) {
-    let start = out.len();
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&(MARKER_PAYLOAD as u32).to_le_bytes());
-    out.push(RecordType::Marker as u8);
-    out.extend_from_slice(&salt.to_le_bytes());
-    out.extend_from_slice(&synced.to_le_bytes());
-    let crc = crc32c::crc32c(&out[start + 4..]);
-    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    let mut payload = Vec::with_capacity(MARKER_PAYLOAD);
+    payload.put_u64(salt);
+    payload.put_u64(synced);
+    out.extend_from_slice(&frame_header(RecordType::Marker, &payload));
+    out.extend_from_slice(&payload);
 }
 
 /// The durable length a marker frame announces, if it carries `salt`.
 pub fn marker_claim(frame: &Frame<'_>, salt: u64) -> Option<u64> {
-    let mut c = crate::cursor::Cursor::new(frame.payload);
+    let mut c = Cursor::new(frame.payload);
     let ok = frame.ty == RecordType::Marker && frame.payload.len() == MARKER_PAYLOAD;
     (ok && c.u64().ok()? == salt)
         .then(|| c.u64().ok())
@@ -173,29 +176,19 @@ pub fn marker_claim(frame: &Frame<'_>, salt: u64) -> Option<u64> {
 /// salt) cannot pass for a marker.
 pub fn markers(data: &[u8], from: usize, salt: u64) -> Vec<(usize, u64)> {
     let salt_bytes = salt.to_le_bytes();
+    let tail = data.get(from..).unwrap_or_default();
     let mut out = Vec::new();
-    let Some(tail) = data.get(from..) else {
-        return out;
-    };
     for (i, frame) in tail.windows(MARKER_LEN).enumerate() {
-        if frame[FRAME_HEADER..FRAME_HEADER + 8] != salt_bytes
-            || frame[4..9] != [MARKER_PAYLOAD as u8, 0, 0, 0, RecordType::Marker as u8]
-            || crc32c::crc32c(&frame[4..]) != le_u32(frame, 0)
-        {
+        if frame.get(FRAME_HEADER..FRAME_HEADER + 8) != Some(&salt_bytes[..]) {
             continue;
         }
-        out.push((
-            from + i,
-            u64::from_le_bytes(word(&frame[FRAME_HEADER + 8..])),
-        ));
+        if let Ok(f) = read_frame(frame, 0) {
+            if let Some(claim) = marker_claim(&f, salt) {
+                out.push((from + i, claim));
+            }
+        }
     }
     out
-}
-
-fn word(bytes: &[u8]) -> [u8; 8] {
-    let mut w = [0; 8];
-    w.copy_from_slice(&bytes[..8]);
-    w
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@
 //! - `Points`: repeated `id u32 | ts i64 | value f64`
 //! - `Batch`:  `id u32 | count u32 | ts i64 × count | value f64 × count`
 //! - `Events`: repeated `id u32 | ts i64 | len u32 | payload`
+// A decoder: no indexing that could panic on damaged input (tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::frame::{FrameBuffer, RecordType, MAX_PAYLOAD};
 use crate::codec::MAX_EVENT_BYTES;
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, Put};
 use crate::series::{SeriesId, SeriesKind};
 
 const POINT_BYTES: usize = 4 + 8 + 8;
@@ -43,17 +45,17 @@ pub enum Entry<'a> {
 
 pub fn push_series(fb: &mut FrameBuffer, id: SeriesId, kind: SeriesKind, key: &str) {
     let buf = fb.reserve(RecordType::Series, 7 + key.len());
-    buf.extend_from_slice(&id.to_le_bytes());
-    buf.push(kind as u8);
-    buf.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    buf.put_u32(id);
+    buf.put_u8(kind as u8);
+    buf.put_len16(key.len());
     buf.extend_from_slice(key.as_bytes());
 }
 
 pub fn push_point(fb: &mut FrameBuffer, id: SeriesId, ts: i64, value: f64) {
     let buf = fb.reserve(RecordType::Points, POINT_BYTES);
-    buf.extend_from_slice(&id.to_le_bytes());
-    buf.extend_from_slice(&ts.to_le_bytes());
-    buf.extend_from_slice(&value.to_le_bytes());
+    buf.put_u32(id);
+    buf.put_i64(ts);
+    buf.put_f64(value);
 }
 
 /// Appends a batch, split into records of at most [`MAX_PAYLOAD`] bytes.
@@ -62,8 +64,8 @@ pub fn push_batch(fb: &mut FrameBuffer, id: SeriesId, timestamps: &[i64], values
     for (ts, vs) in timestamps.chunks(per_record).zip(values.chunks(per_record)) {
         fb.seal();
         let buf = fb.reserve(RecordType::Batch, BATCH_HEADER + ts.len() * 16);
-        buf.extend_from_slice(&id.to_le_bytes());
-        buf.extend_from_slice(&(ts.len() as u32).to_le_bytes());
+        buf.put_u32(id);
+        buf.put_len32(ts.len());
         put_words(buf, ts.iter().map(|t| t.to_le_bytes()));
         put_words(buf, vs.iter().map(|v| v.to_le_bytes()));
         fb.seal();
@@ -74,7 +76,7 @@ pub fn push_batch(fb: &mut FrameBuffer, id: SeriesId, timestamps: &[i64], values
 fn put_words(buf: &mut Vec<u8>, words: impl ExactSizeIterator<Item = [u8; 8]>) {
     let start = buf.len();
     buf.resize(start + words.len() * 8, 0);
-    for (dst, w) in buf[start..].chunks_exact_mut(8).zip(words) {
+    for (dst, w) in buf.split_at_mut(start).1.chunks_exact_mut(8).zip(words) {
         dst.copy_from_slice(&w);
     }
 }
@@ -82,9 +84,9 @@ fn put_words(buf: &mut Vec<u8>, words: impl ExactSizeIterator<Item = [u8; 8]>) {
 pub fn push_event(fb: &mut FrameBuffer, id: SeriesId, ts: i64, payload: &[u8]) {
     debug_assert!(payload.len() <= MAX_EVENT_BYTES);
     let buf = fb.reserve(RecordType::Events, EVENT_HEADER + payload.len());
-    buf.extend_from_slice(&id.to_le_bytes());
-    buf.extend_from_slice(&ts.to_le_bytes());
-    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    buf.put_u32(id);
+    buf.put_i64(ts);
+    buf.put_len32(payload.len());
     buf.extend_from_slice(payload);
 }
 

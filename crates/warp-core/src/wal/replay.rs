@@ -8,6 +8,8 @@
 //! and the cut reported. Anything else (damage in synced bytes, damage in an older segment, a
 //! missing segment, a record of an unknown type) is corruption: an error, unless `repair` is
 //! set, in which case the damaged bytes are skipped up to the next marker and counted.
+// A decoder: no indexing that could panic on damaged input (tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -193,7 +195,7 @@ impl Segment<'_> {
                 markers(data, pos + 1, salt)
             });
             let after = markers.partition_point(|&(at, _)| at <= pos);
-            let durable = markers[after..].iter().map(|m| m.1).max().unwrap_or(0);
+            let durable = markers.iter().skip(after).map(|m| m.1).max().unwrap_or(0);
             if self.is_last && !damage.written_whole() && durable <= pos as u64 {
                 report.torn_bytes += (data.len() - pos) as u64;
                 return Ok(Kept::Prefix(pos));

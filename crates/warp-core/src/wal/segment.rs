@@ -4,6 +4,8 @@
 //! A segment is created under a temporary name, its header fsynced, then renamed into place,
 //! so a segment without a whole header never exists. The salt is random per segment: sync
 //! markers carry it, so bytes inside a record (user data) can never pass for a marker.
+// A decoder: no indexing that could panic on damaged input (tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
