@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use crate::codec::block::{self, BlockPoints};
+use crate::codec::block::{self, BlockPoints, Summary};
 use crate::codec::Payload;
 use crate::column::Column;
 use crate::live::Points;
@@ -32,6 +32,9 @@ pub trait Sample: Clone + std::fmt::Debug + Send + Sync + 'static {
     fn range(timestamps: Vec<i64>, values: Vec<Self>) -> RangeResult;
     /// The value as a number, for statistics (`None` for events).
     fn as_number(&self) -> Option<f64>;
+    /// A block's last value from its header's summary, if the summary holds it (numbers do;
+    /// events do not), so the newest point of a block can be read without decoding it.
+    fn last_in(summary: &Summary) -> Option<Self>;
 }
 
 impl Sample for f64 {
@@ -87,6 +90,10 @@ impl Sample for f64 {
 
     fn as_number(&self) -> Option<f64> {
         Some(*self)
+    }
+
+    fn last_in(summary: &Summary) -> Option<f64> {
+        Some(summary.last)
     }
 }
 
@@ -146,6 +153,10 @@ impl Sample for Payload {
     }
 
     fn as_number(&self) -> Option<f64> {
+        None
+    }
+
+    fn last_in(_: &Summary) -> Option<Payload> {
         None
     }
 }

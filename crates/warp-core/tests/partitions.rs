@@ -359,3 +359,27 @@ mod damage {
         }
     }
 }
+
+#[test]
+fn the_newest_point_of_a_block_comes_from_its_header_without_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), Options::default()).unwrap();
+    let id = gauge(&engine, 3);
+    let last = all(&engine, id);
+    engine.seal(T0 + 3 * HOUR, false).unwrap();
+    let misses = engine.stats().unwrap().cache.misses;
+    let latest = engine.latest(id).unwrap();
+    let expected = (*last.0.last().unwrap(), *last.1.last().unwrap());
+    assert_eq!(
+        latest,
+        Some((expected.0, warp_core::Value::Number(expected.1)))
+    );
+    assert_eq!(
+        engine.stats().unwrap().cache.misses,
+        misses,
+        "a block was decoded"
+    );
+    // An as-of read inside a block still decodes it.
+    engine.get(id, T0 + HOUR + 15_000).unwrap();
+    assert_eq!(engine.stats().unwrap().cache.misses, misses + 1);
+}

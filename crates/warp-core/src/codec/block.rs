@@ -259,8 +259,9 @@ pub fn read_header(data: &[u8]) -> DecodeResult<BlockHeader> {
     Ok(header)
 }
 
-/// Decodes the block at the start of `data`, checking its CRC and every length.
-pub fn decode(data: &[u8]) -> DecodeResult<(BlockHeader, BlockPoints)> {
+/// The header of the block at the start of `data`, and its stored body, once the CRC (which
+/// covers both) holds: enough to answer from the header's summary without decoding.
+pub fn checked(data: &[u8]) -> DecodeResult<(BlockHeader, &[u8])> {
     let header = read_header(data)?;
     let mut c = Cursor::new(data);
     let covered = c.bytes(HEADER_LEN - 4)?;
@@ -271,6 +272,12 @@ pub fn decode(data: &[u8]) -> DecodeResult<(BlockHeader, BlockPoints)> {
     if crc32c::crc32c_append(crc32c::crc32c(covered), body) != header.crc {
         return Err("block checksum mismatch".into());
     }
+    Ok((header, body))
+}
+
+/// Decodes the block at the start of `data`, checking its CRC and every length.
+pub fn decode(data: &[u8]) -> DecodeResult<(BlockHeader, BlockPoints)> {
+    let (header, body) = checked(data)?;
     let raw_owned;
     let raw: &[u8] = if header.lz4 {
         raw_owned =

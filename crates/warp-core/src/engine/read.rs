@@ -319,6 +319,18 @@ fn partition_as_of<V: Sample>(
             continue;
         };
         p.touch(now);
+        // The whole block is at or before `at`: its header holds the answer (for numbers).
+        if last.max_ts <= at {
+            if let Some(v) = V::last_in(&p.header(&last)?.summary) {
+                if best
+                    .as_ref()
+                    .is_none_or(|b| (last.max_ts, prio) > (b.0, b.1))
+                {
+                    best = Some((last.max_ts, prio, v));
+                }
+                continue;
+            }
+        }
         let b = block(cache, p, &last)?;
         let Some((ts, vs)) = V::points(&b) else {
             continue;

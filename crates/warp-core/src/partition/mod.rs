@@ -17,7 +17,7 @@ pub use index::BlockRef;
 use index::Index;
 pub use tier::Tier;
 
-use crate::codec::block::{self, BlockPoints};
+use crate::codec::block::{self, BlockHeader, BlockPoints};
 use crate::cursor::len32;
 use crate::error::{Error, Result};
 use crate::names;
@@ -372,24 +372,42 @@ impl Partition {
         self.index.all().collect()
     }
 
-    /// Decodes one block, checking it fully.
-    pub fn decode(&self, r: &BlockRef) -> Result<BlockPoints> {
+    /// The header of one block (its CRC checked, its body not decoded).
+    pub fn header(&self, r: &BlockRef) -> Result<BlockHeader> {
+        let (header, _) =
+            block::checked(self.block_bytes(r)).map_err(|reason| self.corrupt(r, reason))?;
+        self.agrees(r, &header)?;
+        Ok(header)
+    }
+
+    fn block_bytes(&self, r: &BlockRef) -> &[u8] {
         // Index entries were checked against the data file's length at open.
         let start = usize::try_from(r.offset).unwrap_or(usize::MAX);
-        let bytes = (*self.data)
+        (*self.data)
             .as_ref()
             .get(start..start.saturating_add(r.len as usize))
-            .unwrap_or_default();
-        let (header, points) = block::decode(bytes).map_err(|reason| Error::CorruptPartition {
+            .unwrap_or_default()
+    }
+
+    fn corrupt(&self, r: &BlockRef, reason: String) -> Error {
+        Error::CorruptPartition {
             path: self.path.clone(),
             reason: format!("block at byte {}: {reason}", r.offset),
-        })?;
-        if header.count != r.count || header.min_ts != r.min_ts || header.max_ts != r.max_ts {
-            return Err(Error::CorruptPartition {
-                path: self.path.clone(),
-                reason: format!("block at byte {} disagrees with its index entry", r.offset),
-            });
         }
+    }
+
+    fn agrees(&self, r: &BlockRef, header: &BlockHeader) -> Result<()> {
+        if header.count != r.count || header.min_ts != r.min_ts || header.max_ts != r.max_ts {
+            return Err(self.corrupt(r, "it disagrees with its index entry".into()));
+        }
+        Ok(())
+    }
+
+    /// Decodes one block, checking it fully.
+    pub fn decode(&self, r: &BlockRef) -> Result<BlockPoints> {
+        let (header, points) =
+            block::decode(self.block_bytes(r)).map_err(|reason| self.corrupt(r, reason))?;
+        self.agrees(r, &header)?;
         Ok(points)
     }
 
