@@ -8,10 +8,10 @@
     clippy::cast_sign_loss
 )]
 
-use std::path::Path;
+mod common;
 
-use warp_core::Tier;
-use warp_core::{Engine, Options, RangeOptions, RangeResult, SeriesKey, SeriesKind};
+use common::files_under;
+use warp_core::{Engine, Options, RangeOptions, RangeResult, SeriesKey, SeriesKind, Tier};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -40,19 +40,6 @@ fn all(engine: &Engine, id: u32) -> (Vec<i64>, Vec<f64>) {
         RangeResult::Numeric { timestamps, values } => (timestamps, values),
         RangeResult::Event { .. } => panic!("numeric expected"),
     }
-}
-
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path.display().to_string());
-        }
-    }
-    out
 }
 
 #[test]

@@ -85,13 +85,16 @@ fn large_events_survive_checkpoints_seals_compactions_and_reopens() {
         .put_event(big, 99_999, &vec![b'x'; MAX_EVENT_BYTES + 1])
         .unwrap_err();
     assert_eq!(err.code(), "INVALID_VALUE");
-    engine.close().unwrap();
-    drop(engine);
-    let engine = open(&storage, sync_options()).unwrap();
-    assert_eq!(
-        (event_count(&engine, big), event_count(&engine, many)),
-        (17, 9000)
-    );
+    // Every way the events move: checkpoint and reopen, seal and compactions, reopen.
+    let reopened = |engine: Engine| {
+        engine.close().unwrap();
+        drop(engine);
+        let engine = open(&storage, sync_options()).unwrap();
+        let counts = (event_count(&engine, big), event_count(&engine, many));
+        assert_eq!(counts, (17, 9000));
+        engine
+    };
+    let engine = reopened(engine);
     settle(&engine, 3 * DAY);
     for tier in [Tier::Monthly, Tier::Yearly] {
         engine.compact(tier, 0, true).unwrap();
@@ -100,13 +103,7 @@ fn large_events_survive_checkpoints_seals_compactions_and_reopens() {
         (event_count(&engine, big), event_count(&engine, many)),
         (17, 9000)
     );
-    engine.close().unwrap();
-    drop(engine);
-    let engine = open(&storage, sync_options()).unwrap();
-    assert_eq!(
-        (event_count(&engine, big), event_count(&engine, many)),
-        (17, 9000)
-    );
+    let engine = reopened(engine);
     match engine.get(big, 16_000).unwrap() {
         Some((16_000, Value::Event(p))) => assert_eq!(p.len(), MAX_EVENT_BYTES),
         other => panic!("{other:?}"),
@@ -127,20 +124,6 @@ fn sample_db(dir: &Path) -> Vec<(i64, u64)> {
     let points = dump(&engine).remove("m").unwrap();
     engine.close().unwrap();
     points
-}
-
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path.display().to_string());
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]

@@ -106,3 +106,18 @@ pub fn model_config(cases: u32) -> proptest::test_runner::Config {
         ..config
     }
 }
+
+/// Every file below `dir` on the real file system, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out.sort();
+    out
+}
