@@ -88,13 +88,16 @@ export function canonicalKey(spec: SeriesSpec): string {
   return guard(() => native.canonicalSeriesOf(metric, keys, values))
 }
 
-/** The storable range, from the native layer (years 0 to 9999). */
+/** The storable range, from the native layer (years 0 to 9999), read once: the put path is hot. */
+const MIN_TIMESTAMP = native.MIN_TIMESTAMP
+const MAX_TIMESTAMP = native.MAX_TIMESTAMP
+
 function badTimestamp(t: number): WarpError {
-  return new WarpError('INVALID_TIMESTAMP', `invalid timestamp: ${t} is not an integer number of milliseconds from ${native.MIN_TIMESTAMP} (year 0) to ${native.MAX_TIMESTAMP} (year 9999)`)
+  return new WarpError('INVALID_TIMESTAMP', `invalid timestamp: ${t} is not an integer number of milliseconds from ${MIN_TIMESTAMP} (year 0) to ${MAX_TIMESTAMP} (year 9999)`)
 }
 
 function storable(t: number): boolean {
-  return Number.isInteger(t) && t >= native.MIN_TIMESTAMP && t <= native.MAX_TIMESTAMP
+  return Number.isInteger(t) && t >= MIN_TIMESTAMP && t <= MAX_TIMESTAMP
 }
 
 function encodeEvent(value: unknown): Buffer {
