@@ -159,7 +159,70 @@ test('timestamps at the ends of the storable range, and one past, on write and o
   const r = (await again.range('m', -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) as NumericRange
   t.deepEqual([...r.timestamps], [first, Date.UTC(2026, 0, 1), last])
   t.deepEqual(again.latest('m'), { ts: last, value: 2 })
+  // Bounds past either end exclude every point beyond them (both ends of a range included).
+  t.is(again.get('m', first - 1), null)
+  t.is(again.get('m', -Number.MAX_SAFE_INTEGER), null)
+  t.is(((await again.range('m', -Number.MAX_SAFE_INTEGER, first - 1)) as NumericRange).timestamps.length, 0)
+  t.is(((await again.range('m', last + 1, Number.MAX_SAFE_INTEGER)) as NumericRange).timestamps.length, 0)
+  t.deepEqual(again.get('m', first), { ts: first, value: 1 })
   await again.close()
+})
+
+test('a fractional retention age still lets every pass run', async (t) => {
+  const db = await WarpEngine.open(tempDir())
+  await db.lifecycle.setRules({ lifecycle: { intervalSeconds: 0 }, retention: { maxAgeDays: 2.123456 } })
+  const now = Date.UTC(2026, 0, 10)
+  db.put('m', 1, now - 10 * 86_400_000)
+  db.put('m', 2, now - 3_600_000)
+  await db.runLifecycle({ now })
+  await db.runLifecycle({ now: now + 1 })
+  t.is(db.lifecycle.status().lastError, null)
+  t.deepEqual(((await db.range('m', 0, now)) as NumericRange).values, Float64Array.from([2]))
+  t.is(db.stats().retentionHorizon, Math.floor(now + 1 - 2.123456 * 86_400_000))
+  await db.close()
+})
+
+test('passes asked for at once each run, in order, with their own clock', async (t) => {
+  const db = await WarpEngine.open(tempDir())
+  await db.lifecycle.setRules({ lifecycle: { intervalSeconds: 0 } })
+  const base = Date.UTC(2026, 0, 1)
+  for (let h = 0; h < 48; h++) db.put('m', h, base + h * 3_600_000)
+  const [early, late] = await Promise.all([
+    db.runLifecycle({ now: base + 2 * 3_600_000 }),
+    db.runLifecycle({ now: base + 400 * 86_400_000 }),
+  ])
+  t.not(early, late)
+  t.is(early.sealedPoints + late.sealedPoints, 48)
+  t.is(db.stats().livePoints, 0)
+  await db.close()
+})
+
+test('bad arguments on reads and batches are typed errors, whether or not the series exists', async (t) => {
+  const db = await WarpEngine.open(tempDir())
+  db.put('m', 1, 1)
+  for (const name of ['m', 'never-written']) {
+    t.is(await codeOf(() => db.get(name, NaN)), 'INVALID_TIMESTAMP', name)
+    t.is(await codeOf(() => db.get(name, 1.5)), 'INVALID_TIMESTAMP', name)
+  }
+  t.is(await codeOf(() => db.partitions({ now: 'x' as Loose })), 'INVALID_TIMESTAMP')
+  t.is(await codeOf(() => db.runLifecycle({ now: 'x' as Loose })), 'INVALID_TIMESTAMP')
+  const err = await (async () => db.putBatch('m', Float64Array.from([2]), Float32Array.from([7]) as Loose))().catch((e) => e)
+  t.is(err.code, 'INVALID_ARGUMENT')
+  t.regex(err.message, /Float64Array.*Float32Array/)
+  t.is(await codeOf(() => db.putBatch('m', [2] as Loose, Float64Array.from([7]))), 'INVALID_ARGUMENT')
+  await db.close()
+})
+
+test('series names are well-formed Unicode, and spaces around tag values are layout', async (t) => {
+  const db = await WarpEngine.open(tempDir())
+  for (const bad of ['s\ud800', 's\udfff', { metric: 'st', tags: { a: '\ud800' } }, { metric: '\udbffx' }]) {
+    t.is(await codeOf(() => db.put(bad, 1, 1)), 'INVALID_SERIES', JSON.stringify(bad))
+  }
+  db.put('s\ud83d\ude00', 1, 1) // a surrogate pair is one well-formed character
+  db.put('q{ b = "c" }', 1, 1)
+  db.put('q{b="c"}', 2, 2)
+  t.deepEqual(keys(db), ['q{b="c"}', 's\u{1F600}'])
+  await db.close()
 })
 
 test('a backup into the database itself is refused and writes nothing there', async (t) => {

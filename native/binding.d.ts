@@ -206,7 +206,9 @@ export interface NativeRecovery {
   scannedBytes: number
   /** With `repair`: partitions left out because they failed their checks. */
   droppedPartitions: Array<string>
-  /** With `repair`: the manifest was missing and was rebuilt from the files found. */
+  /** With `repair`: partitions with damaged blocks, rebuilt from the readable ones. */
+  repairedPartitions: Array<string>
+  /** With `repair`: the manifest was missing or damaged and was rebuilt from the files. */
   rebuiltManifest: boolean
   durationMs: number
 }

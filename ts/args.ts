@@ -10,6 +10,15 @@ export function toMillis(ts: Timestamp, what = 'timestamp'): number {
   throw new WarpError('INVALID_TIMESTAMP', `${what} must be a number of milliseconds or a Date, not ${describe(ts)}`)
 }
 
+/** A query bound: any safe integer (bounds past the storable range are fine), or a `Date`. */
+export function toBound(ts: Timestamp, what = 'timestamp'): number {
+  const ms = toMillis(ts, what)
+  if (!Number.isSafeInteger(ms)) {
+    throw new WarpError('INVALID_TIMESTAMP', `${what} must be an integer number of milliseconds within ±(2^53 − 1), not ${ms}`)
+  }
+  return ms
+}
+
 /**
  * An options argument: absent, or an object (anything else is `INVALID_ARGUMENT`). Returns a
  * copy of its own properties without a prototype, so nothing inherited (a property someone

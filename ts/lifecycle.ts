@@ -118,20 +118,27 @@ export class Lifecycle {
 
   /** Every partition with its entropy as of `now` (ages are measured against `now`). */
   scores(now = Date.now()): PartitionScore[] {
+    checkNow(now)
     const partitions = this.engine().partitions()
     this.observe(partitions)
     return partitions.map((p) => this.score(p, now))
   }
 
-  /** One full pass now: seal, move ripe windows down, recompress, apply retention. */
+  /** One full pass as of `now`: seal, move ripe windows down, recompress, apply retention.
+   * Passes run one after another: a pass asked for while another runs starts when it ends. */
   run(now: number = Date.now()): Promise<LifecycleReport> {
-    if (!Number.isInteger(now) || now < native.MIN_TIMESTAMP || now > native.MAX_TIMESTAMP) {
-      return Promise.reject(new WarpError('INVALID_TIMESTAMP', `now must be an integer timestamp in years 0 to 9999, not ${describe(now)}`))
+    try {
+      checkNow(now)
+    } catch (e) {
+      return Promise.reject(e)
     }
-    if (!this.running) {
-      this.running = this.pass(now).finally(() => (this.running = null))
+    const next = (this.running ?? Promise.resolve()).catch(() => undefined).then(() => this.pass(now))
+    this.running = next
+    const clear = (): void => {
+      if (this.running === next) this.running = null
     }
-    return this.running
+    next.then(clear, clear)
+    return next
   }
 
   stop(): void {
@@ -165,7 +172,8 @@ export class Lifecycle {
       engine.runPass({
         now,
         sealBefore,
-        expireBefore: retention.maxAgeDays === null ? undefined : now - retention.maxAgeDays * DAY,
+        // Rules allow fractional days; the engine takes whole milliseconds.
+        expireBefore: retention.maxAgeDays === null ? undefined : Math.floor(now - retention.maxAgeDays * DAY),
         ripe: scores.filter((s) => s.entropy >= entropy.threshold).map((s) => s.id),
         ripeAfterMs: {
           hourly: ripeAfter(tiers.recent.maxAgeHours * HOUR),
@@ -230,6 +238,12 @@ export class Lifecycle {
       dilation,
       entropy: age / dilation / maxAge[tier],
     }
+  }
+}
+
+function checkNow(now: unknown): asserts now is number {
+  if (typeof now !== 'number' || !Number.isInteger(now) || now < native.MIN_TIMESTAMP || now > native.MAX_TIMESTAMP) {
+    throw new WarpError('INVALID_TIMESTAMP', `now must be an integer timestamp in years 0 to 9999, not ${describe(now)}`)
   }
 }
 

@@ -1,7 +1,7 @@
 import native = require('./native')
 import type { NativeEngine, NativeRange, Durability } from './native'
 import { WarpError, guard, guardAsync, toWarpError } from './errors'
-import { Timestamp, describe, optionsOf, toMillis } from './args'
+import { Timestamp, describe, optionsOf, toBound, toMillis } from './args'
 
 export type { Durability }
 
@@ -80,13 +80,25 @@ export function objectKey(spec: object): string {
 
 /** The canonical text of a series spec (validated by the native layer). */
 export function canonicalKey(spec: SeriesSpec): string {
-  if (typeof spec === 'string') return guard(() => native.canonicalSeries(spec))
+  if (typeof spec === 'string') return guard(() => native.canonicalSeries(wellFormed(spec)))
   if (spec === null || typeof spec !== 'object') {
     throw new WarpError('INVALID_SERIES', `a series is a string or { metric, tags }, not ${describe(spec)}`)
   }
   const { metric, keys, values } = specParts(spec)
+  for (const text of [metric, ...keys, ...values]) wellFormed(text)
   return guard(() => native.canonicalSeriesOf(metric, keys, values))
 }
+
+/** A lone UTF-16 surrogate has no UTF-8 form: passed on, it would become U+FFFD and two
+ * different names would write to one series. */
+function wellFormed(text: string): string {
+  if (LONE_SURROGATE.test(text)) {
+    throw new WarpError('INVALID_SERIES', `series names must be well-formed Unicode: ${JSON.stringify(text)} holds a lone surrogate`)
+  }
+  return text
+}
+
+const LONE_SURROGATE = /\p{Cs}/u
 
 /** The storable range, from the native layer (years 0 to 9999), read once: the put path is hot. */
 const MIN_TIMESTAMP = native.MIN_TIMESTAMP
@@ -98,6 +110,10 @@ function badTimestamp(t: number): WarpError {
 
 function storable(t: number): boolean {
   return Number.isInteger(t) && t >= MIN_TIMESTAMP && t <= MAX_TIMESTAMP
+}
+
+function describeArray(v: unknown): string {
+  return ArrayBuffer.isView(v) ? `a ${v.constructor.name}` : describe(v)
 }
 
 function encodeEvent(value: unknown): Buffer {
@@ -173,6 +189,12 @@ export class Series<D extends Durability = Durability> {
   /** Appends many numeric points; the typed arrays are read in place by the native layer. */
   putBatch(timestamps: Float64Array | BigInt64Array, values: Float64Array): PutResult<D> {
     const engine = this.owner.live()
+    if (!(timestamps instanceof Float64Array || timestamps instanceof BigInt64Array)) {
+      throw new WarpError('INVALID_ARGUMENT', `putBatch timestamps must be a Float64Array or a BigInt64Array, not ${describeArray(timestamps)}`)
+    }
+    if (!(values instanceof Float64Array)) {
+      throw new WarpError('INVALID_ARGUMENT', `putBatch values must be a Float64Array, not ${describeArray(values)}`)
+    }
     const seq = guard(() =>
       this.numericId >= 0 ? engine.putBatch(this.numericId, timestamps, values) : this.putNew('numeric', (e) => e.putNewBatch(this.key, timestamps, values)),
     )
@@ -181,8 +203,8 @@ export class Series<D extends Durability = Durability> {
 
   /** The point at or before `ts` (as-of), or null. */
   get(ts: Timestamp): Point | null {
+    const at = toBound(ts)
     const id = this.existingId()
-    const at = toMillis(ts)
     if (id === undefined) return null
     return decodePoint(guard(() => this.owner.live().get(id, at)))
   }

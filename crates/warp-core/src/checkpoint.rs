@@ -199,10 +199,15 @@ pub fn write(storage: &dyn Storage, dir: &Path, bytes: &[u8], next_segment: u64)
 /// segment it does not cover.
 pub fn load(storage: &dyn Storage, dir: &Path, name: &str) -> Result<(LiveTier, u64)> {
     let path = dir.join(name);
-    let data = storage.read(&path).map_err(Error::io("read", &path))?;
     let corrupt = |reason: String| Error::CorruptCheckpoint {
         path: path.clone(),
         reason,
+    };
+    let data = match storage.read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(corrupt("the manifest names it, but it is missing".into()))
+        }
+        read => read.map_err(Error::io("read", &path))?,
     };
     let (tier, next_segment) = decode(&data).map_err(corrupt)?;
     if names::checkpoint(next_segment) != name {

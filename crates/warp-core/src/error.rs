@@ -49,10 +49,10 @@ pub enum Error {
     #[error("corrupt checkpoint {path}: {reason}")]
     CorruptCheckpoint { path: PathBuf, reason: String },
 
-    #[error("corrupt partition {path}: {reason}")]
+    #[error("corrupt partition {path}: {reason} (opening with repair keeps what is readable)")]
     CorruptPartition { path: PathBuf, reason: String },
 
-    #[error("corrupt manifest {path}: {reason}")]
+    #[error("corrupt manifest {path}: {reason} (opening with repair rebuilds it from the files)")]
     CorruptManifest { path: PathBuf, reason: String },
 
     #[error("storage failed earlier ({0}); writes are refused until the database is reopened")]

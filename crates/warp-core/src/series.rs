@@ -93,6 +93,7 @@ impl SeriesKey {
             let key = rest[..eq].trim();
             let (value, after) = parse_value(&rest[eq + 1..], text)?;
             tags.push((key.to_owned(), value));
+            let after = after.trim_start();
             rest = match after.strip_prefix(',') {
                 Some(more) => more.trim_start(),
                 None if after.is_empty() => after,
@@ -129,6 +130,7 @@ impl SeriesKey {
 
 /// Reads a quoted or bare tag value; returns it and the text after it.
 fn parse_value<'a>(s: &'a str, whole: &str) -> Result<(String, &'a str)> {
+    let s = s.trim_start();
     let Some(quoted) = s.strip_prefix('"') else {
         let end = s.find(',').unwrap_or(s.len());
         return Ok((s[..end].trim().to_owned(), &s[end..]));
@@ -227,6 +229,15 @@ mod tests {
     fn parses_bare_values_and_plain_metrics() {
         let key = SeriesKey::parse("cpu.usage_user{host=a, dc=x}").unwrap();
         assert_eq!(key.canonical(), r#"cpu.usage_user{dc="x",host="a"}"#);
+        // Spaces around quoted values are layout, as around bare ones.
+        for spaced in [
+            r#"q{ b = "c" }"#,
+            r#"q{b="c" }"#,
+            r#"q{b= "c"}"#,
+            "q{ b = c }",
+        ] {
+            assert_eq!(SeriesKey::parse(spaced).unwrap().canonical(), r#"q{b="c"}"#);
+        }
         assert_eq!(SeriesKey::parse("mem").unwrap().canonical(), "mem");
     }
 

@@ -56,9 +56,10 @@ pub fn timestamp_from_f64(ts: f64) -> Result<i64> {
 }
 
 /// Converts a JavaScript number to a query bound: any safe integer, clamped to the storable
-/// range widened by one (so an exclusive bound past the last storable millisecond works).
+/// range widened by one on each side, so a bound past either end still excludes every point
+/// beyond it.
 pub fn bound_from_f64(ts: f64) -> Result<i64> {
-    Ok(whole_ms(ts)?.clamp(MIN_TIMESTAMP, MAX_TIMESTAMP + 1))
+    Ok(whole_ms(ts)?.clamp(MIN_TIMESTAMP - 1, MAX_TIMESTAMP + 1))
 }
 
 #[cfg(test)]
@@ -90,7 +91,7 @@ mod tests {
         }
         assert_eq!(
             bound_from_f64(-(MAX_SAFE_INTEGER as f64)).unwrap(),
-            MIN_TIMESTAMP
+            MIN_TIMESTAMP - 1
         );
         assert_eq!(
             bound_from_f64(MAX_SAFE_INTEGER as f64).unwrap(),

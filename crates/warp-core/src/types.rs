@@ -52,6 +52,8 @@ pub struct RecoveryStats {
     pub wal: ReplayReport,
     /// With `repair`: partitions left out of the live set because they failed their checks.
     pub dropped_partitions: Vec<String>,
+    /// With `repair`: partitions with damaged blocks, rebuilt from the readable ones.
+    pub repaired_partitions: Vec<String>,
     /// With `repair`: the manifest was missing and was rebuilt from the files found.
     pub rebuilt_manifest: bool,
     pub duration_ms: f64,

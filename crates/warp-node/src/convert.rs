@@ -185,7 +185,9 @@ pub struct NativeRecovery {
     pub scanned_bytes: f64,
     /// With `repair`: partitions left out because they failed their checks.
     pub dropped_partitions: Vec<String>,
-    /// With `repair`: the manifest was missing and was rebuilt from the files found.
+    /// With `repair`: partitions with damaged blocks, rebuilt from the readable ones.
+    pub repaired_partitions: Vec<String>,
+    /// With `repair`: the manifest was missing or damaged and was rebuilt from the files.
     pub rebuilt_manifest: bool,
     pub duration_ms: f64,
 }
@@ -347,6 +349,7 @@ fn recovery(r: RecoveryStats) -> NativeRecovery {
         missing_segments: r.wal.missing_segments.iter().map(|&i| i as f64).collect(),
         scanned_bytes: r.wal.scanned_bytes as f64,
         dropped_partitions: r.dropped_partitions,
+        repaired_partitions: r.repaired_partitions,
         rebuilt_manifest: r.rebuilt_manifest,
         duration_ms: r.duration_ms,
     }

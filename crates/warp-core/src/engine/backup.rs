@@ -25,6 +25,9 @@ impl Inner {
                 self.layout.root.display()
             )));
         }
+        // One backup or commit at a time, from the check that the target is empty onwards (two
+        // backups into one empty directory: the second finds it taken).
+        let _one_at_a_time = lock(&self.manifest_lock);
         match storage
             .is_dir(target)
             .map_err(Error::io("inspect", target))?
@@ -44,7 +47,6 @@ impl Inner {
             _ => {}
         }
         // Hold the manifest still: checkpoint, then copy exactly the files it names.
-        let _one_at_a_time = lock(&self.manifest_lock);
         self.checkpoint_locked()?;
         let tiers = self.readable()?.tiers.clone();
         let to = Layout::new(target);
@@ -85,11 +87,15 @@ impl Inner {
     }
 }
 
-/// Copies one file and makes the copy durable (its directory is synced by the caller).
+/// Copies one file through a mapping, a chunk at a time (a yearly partition may be larger
+/// than memory), and makes the copy durable (its directory is synced by the caller).
 fn copy(storage: &dyn Storage, from: &Path, to: &Path) -> Result<()> {
-    let bytes = storage.read(from).map_err(Error::io("read", from))?;
+    const CHUNK: usize = 8 << 20;
+    let source = storage.map(from).map_err(Error::io("read", from))?;
     let mut file = storage.create(to).map_err(Error::io("create", to))?;
-    file.write_all(&bytes).map_err(Error::io("write", to))?;
+    for chunk in (*source).as_ref().chunks(CHUNK) {
+        file.write_all(chunk).map_err(Error::io("write", to))?;
+    }
     file.sync().map_err(Error::io("fsync", to))
 }
 

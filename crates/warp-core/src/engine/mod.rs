@@ -102,6 +102,7 @@ impl Engine {
         recovery.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let repaired = recovery.wal.repaired()
             || !recovery.dropped_partitions.is_empty()
+            || !recovery.repaired_partitions.is_empty()
             || recovery.rebuilt_manifest;
         let inner = Arc::new(Inner {
             wal: Log::new(recovered.writer, options.max_buffer_bytes),

@@ -16,7 +16,7 @@ use crate::live::{LiveTier, Payload};
 use crate::manifest::{self, Manifest};
 use crate::names;
 use crate::options::Options;
-use crate::partition::{Partition, PartitionMeta, Tier};
+use crate::partition::{self, salvage, Partition, PartitionMeta, Salvage, Tier};
 use crate::storage::Storage;
 use crate::tiers::{self, TierSet};
 use crate::time::check_timestamp;
@@ -38,39 +38,36 @@ pub(super) fn recover(
     let mut recovery = RecoveryStats::default();
     let temporal = layout.temporal();
     let ckpt_dir = layout.checkpoints();
-    let manifest = match manifest::load(storage.as_ref(), &temporal)? {
-        Some(manifest) => manifest,
-        None => {
-            let partitions = tiers::partition_dirs(storage.as_ref(), &temporal)?;
-            let checkpoints = checkpoint::candidates(storage.as_ref(), &ckpt_dir)?;
-            if partitions.is_empty() && checkpoints.is_empty() {
+    let manifest = match manifest::load(storage.as_ref(), &temporal) {
+        Ok(Some(manifest)) => manifest,
+        Ok(None) => {
+            let found = found_files(storage.as_ref(), layout)?;
+            if found.is_empty() {
                 create(storage.as_ref(), &temporal)?
             } else if options.repair {
                 recovery.rebuilt_manifest = true;
-                rebuild(
-                    storage.as_ref(),
-                    &temporal,
-                    &ckpt_dir,
-                    &partitions,
-                    &checkpoints,
-                )?
+                rebuild(storage.as_ref(), layout)?
             } else {
                 return Err(Error::CorruptManifest {
                     path: manifest::path(&temporal),
                     reason: format!(
-                        "it is missing, yet {} partitions and {} checkpoints exist (an \\
-                         interrupted copy or a lost file); open with repair to rebuild it",
-                        partitions.len(),
-                        checkpoints.len()
+                        "it is missing, yet the directory holds {} (an interrupted copy or a \
+                         lost file)",
+                        found.join(", ")
                     ),
                 });
             }
         }
+        Err(Error::CorruptManifest { .. }) if options.repair => {
+            recovery.rebuilt_manifest = true;
+            rebuild(storage.as_ref(), layout)?
+        }
+        Err(e) => return Err(e),
     };
     remove_temporary(storage.as_ref(), &temporal)?;
     checkpoint::remove_others(storage.as_ref(), &ckpt_dir, manifest.checkpoint.as_deref())?;
     tiers::collect_garbage(storage.as_ref(), &temporal, &manifest)?;
-    let tiers = TierSet::open(
+    let mut tiers = TierSet::open(
         storage.as_ref(),
         &temporal,
         manifest,
@@ -99,6 +96,15 @@ pub(super) fn recover(
     )?;
     recovery.replayed_points = replayed_points;
     recovery.wal = replayed.report;
+    if options.repair {
+        salvage_all(
+            storage.as_ref(),
+            &temporal,
+            &mut tiers,
+            &live,
+            &mut recovery,
+        )?;
+    }
     let writer = SegmentWriter::start(
         storage.clone(),
         &layout.wal(),
@@ -113,6 +119,64 @@ pub(super) fn recover(
         writer,
         recovery,
     })
+}
+
+/// Repair of damaged blocks: each partition is read whole, and one with damaged blocks is
+/// replaced by a partition of its readable blocks (under the same id, so the same priority);
+/// the open's commit then names the replacement and retires the damaged files.
+fn salvage_all(
+    storage: &dyn Storage,
+    temporal: &Path,
+    tiers: &mut TierSet,
+    live: &LiveTier,
+    recovery: &mut RecoveryStats,
+) -> Result<()> {
+    let key_of = |id| live.get(id).map(|s| s.key.clone()).unwrap_or_default();
+    let mut kept = Vec::with_capacity(tiers.partitions.len());
+    for old in std::mem::take(&mut tiers.partitions) {
+        let meta = &old.meta;
+        let dir = tiers::unique_dir(&[&tiers.manifest], meta.tier, meta.start);
+        let Salvage::Rebuilt {
+            built,
+            lost_blocks,
+            lost_points,
+            first_error,
+        } = salvage(&old, dir, &key_of)?
+        else {
+            kept.push(old);
+            continue;
+        };
+        recovery.repaired_partitions.push(format!(
+            "{}: {lost_blocks} damaged blocks ({lost_points} points) left out, the first: \
+             {first_error}",
+            meta.dir
+        ));
+        let entry = tiers
+            .manifest
+            .partitions
+            .iter_mut()
+            .find(|m| m.id == meta.id);
+        if built.meta.points == 0 {
+            tiers.manifest.partitions.retain(|m| m.id != meta.id);
+            continue;
+        }
+        built.write(storage, temporal)?;
+        partition::sync(storage, temporal, &built.meta)?;
+        let tier_dir = temporal.join(names::tier_dir(built.meta.tier));
+        storage
+            .sync_dir(&tier_dir)
+            .map_err(Error::io("fsync directory", &tier_dir))?;
+        kept.push(Arc::new(Partition::open(
+            storage,
+            temporal,
+            built.meta.clone(),
+        )?));
+        if let Some(entry) = entry {
+            *entry = built.meta;
+        }
+    }
+    tiers.partitions = kept;
+    Ok(())
 }
 
 /// The first manifest of a new database, made durable before anything else is written.
@@ -134,17 +198,52 @@ fn remove_temporary(storage: &dyn Storage, temporal: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What a database directory holds besides its empty skeleton, in words: a new database has
+/// none of it, since its first manifest is written before anything else.
+fn found_files(storage: &dyn Storage, layout: &Layout) -> Result<Vec<String>> {
+    let temporal = layout.temporal();
+    let partitions = tiers::partition_dirs(storage, &temporal)?.len();
+    let checkpoints = checkpoint::candidates(storage, &layout.checkpoints())?.len();
+    let wal = layout.wal();
+    let segments = storage
+        .list(&wal)
+        .map_err(Error::io("list", &wal))?
+        .iter()
+        .filter(|n| names::parse_segment(n).is_some())
+        .count();
+    let config = layout.configuration();
+    let rules = storage
+        .list(&config)
+        .map_err(Error::io("list", &config))?
+        .iter()
+        .filter(|n| !names::is_temporary(n))
+        .count();
+    Ok([
+        (partitions, "partitions"),
+        (checkpoints, "checkpoints"),
+        (segments, "WAL segments"),
+        (rules, "rule files"),
+    ]
+    .into_iter()
+    .filter(|&(n, _)| n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect())
+}
+
 /// A manifest from the files found: every partition whose summary names it and whose files
-/// pass their checks, and the newest checkpoint that loads.
-fn rebuild(
-    storage: &dyn Storage,
-    temporal: &Path,
-    ckpt_dir: &Path,
-    partitions: &[(Tier, String)],
-    checkpoints: &[String],
-) -> Result<Manifest> {
+/// pass their checks, and the newest checkpoint that loads. The retention horizon starts over
+/// (the next lifecycle pass sets it again from the rules).
+///
+/// Partitions name series by id, and the series catalog lives in the checkpoint and the WAL:
+/// with no checkpoint that loads and a WAL that no longer starts at its first segment, the
+/// partitions could not be read, so the repair refuses rather than commit a database that has
+/// lost its catalog.
+fn rebuild(storage: &dyn Storage, layout: &Layout) -> Result<Manifest> {
+    let (temporal, ckpt_dir) = (&layout.temporal(), &layout.checkpoints());
+    let partitions = tiers::partition_dirs(storage, temporal)?;
+    let checkpoints = checkpoint::candidates(storage, ckpt_dir)?;
     let mut manifest = Manifest::default();
-    for (tier, dir) in partitions {
+    for (tier, dir) in &partitions {
         let Some(meta) = described(storage, temporal, *tier, dir) else {
             continue;
         };
@@ -159,6 +258,23 @@ fn rebuild(
         .iter()
         .find(|name| checkpoint::load(storage, ckpt_dir, name).is_ok())
         .cloned();
+    let first_segment = layout.wal().join(names::segment(1));
+    let whole_wal = storage
+        .is_dir(&first_segment)
+        .map_err(Error::io("inspect", &first_segment))?
+        .is_some();
+    if manifest.checkpoint.is_none() && !manifest.partitions.is_empty() && !whole_wal {
+        return Err(Error::CorruptCheckpoint {
+            path: ckpt_dir.clone(),
+            reason: format!(
+                "no checkpoint loads ({} found) and the WAL no longer starts at its first \
+                 segment: the series catalog that names the {} partitions is lost; restore \
+                 from a backup",
+                checkpoints.len(),
+                manifest.partitions.len()
+            ),
+        });
+    }
     Ok(manifest)
 }
 

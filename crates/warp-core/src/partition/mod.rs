@@ -5,6 +5,7 @@
 //! never modified afterwards, only deleted once a newer manifest no longer names it.
 
 mod index;
+mod salvage;
 mod tier;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use index::BlockRef;
 use index::Index;
+pub use salvage::{salvage, Salvage};
 pub use tier::Tier;
 
 use crate::codec::block::{self, BlockHeader, BlockPoints};

@@ -57,9 +57,10 @@ impl Storage for FsStorage {
         if file.metadata()?.len() == 0 {
             return Ok(Arc::new(Vec::<u8>::new()));
         }
-        // SAFETY: the engine maps only immutable partition files, after checking their size
-        // against the manifest. They are never written or truncated after being made durable,
-        // only unlinked, which keeps the mapping valid. A file cut short by another process
+        // SAFETY: the engine maps only files that are never written or truncated once durable,
+        // only unlinked or replaced by a rename, which keeps the mapping valid: partitions
+        // (their sizes checked against the manifest first), and for a backup's copy the
+        // checkpoint and rule files. A file cut short by another process
         // while mapped would fault (SIGBUS) on access; docs/format.md says so.
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file)? };
