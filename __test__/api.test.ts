@@ -102,8 +102,8 @@ test('series() lists what exists; handles are cached per canonical key', async (
   t.deepEqual(
     db.series().sort((x, y) => x.key.localeCompare(y.key)),
     [
-      { key: 'a', kind: 'event', points: 1 },
-      { key: 'b{a="2",z="1"}', kind: 'numeric', points: 1 },
+      { id: 1, key: 'a', kind: 'event', points: 1 },
+      { id: 0, key: 'b{a="2",z="1"}', kind: 'numeric', points: 1 },
     ],
   )
   t.is(db.latest('never-written'), null)

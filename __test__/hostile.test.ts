@@ -133,7 +133,7 @@ test('a refused write creates no series and fixes no kind', async (t) => {
     await db.put('c', { first: 'an event' }, 1)
     await db.close()
     const again = await WarpEngine.open(dir)
-    t.deepEqual(again.series(), [{ key: 'c', kind: 'event', points: 1 }], durability)
+    t.deepEqual(again.series(), [{ id: 0, key: 'c', kind: 'event', points: 1 }], durability)
     await again.close()
   }
 })

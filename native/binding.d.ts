@@ -62,6 +62,10 @@ export declare class NativeEngine {
   rangeSync(series: number | string, from: number, to: number, limit?: number | undefined | null, order?: Order | undefined | null): NativeRange
   /** Every series with its kind and point count. */
   seriesList(): Array<NativeSeriesInfo>
+  /** Every value of tag `name` (of the metric name, when absent) with its series count. */
+  tagValues(name?: string | undefined | null): Array<NativeTagValue>
+  /** The series a selection matches, in id order: at most `limit`, after id `after`. */
+  findSeries(selector: NativeSelector, limit?: number | undefined | null, after?: number | undefined | null): Array<NativeSeriesInfo>
   stats(): NativeStats
 }
 
@@ -82,7 +86,10 @@ export type Durability = 'sync' | 'interval' | 'none'
  * in step with the core's codes (the match below is exhaustive), and a test checks that the
  * names it gives JavaScript are the strings the errors carry.
  */
-export type ErrorCode = 'INVALID_SERIES' | 'INVALID_TIMESTAMP' | 'INVALID_VALUE' | 'INVALID_RANGE' | 'INVALID_ARGUMENT' | 'TYPE_MISMATCH' | 'CLOSED' | 'LOCKED' | 'NOT_A_DIRECTORY' | 'CORRUPT_WAL' | 'CORRUPT_CHECKPOINT' | 'CORRUPT_PARTITION' | 'CORRUPT_MANIFEST' | 'STORAGE_FAILED' | 'IO' | 'INTERNAL'
+export type ErrorCode = 'INVALID_SERIES' | 'INVALID_TIMESTAMP' | 'INVALID_VALUE' | 'INVALID_RANGE' | 'INVALID_ARGUMENT' | 'INVALID_QUERY' | 'TYPE_MISMATCH' | 'CLOSED' | 'LOCKED' | 'NOT_A_DIRECTORY' | 'CORRUPT_WAL' | 'CORRUPT_CATALOG' | 'CORRUPT_CHECKPOINT' | 'CORRUPT_PARTITION' | 'CORRUPT_MANIFEST' | 'STORAGE_FAILED' | 'IO' | 'INTERNAL'
+
+/** How a matcher compares a tag value (or the metric name). */
+export type MatchOp = 'equal' | 'oneOf' | 'regex' | 'present'
 
 /** The latest timestamp a point may have (9999-12-31T23:59:59.999Z), in ms since the epoch. */
 export declare const MAX_TIMESTAMP: number
@@ -109,8 +116,21 @@ export interface NativeLifecycleStats {
   bytesAfter: number
   partitionsDropped: number
   bytesDropped: number
-  /** Files a commit no longer needed but could not delete (the next open deletes them). */
+  /**
+   * Files a commit no longer needed but could not delete (the next open deletes them).
+   * Series dropped from the catalog: no point left inside retention.
+   */
+  seriesDropped: number
   cleanupFailures: number
+}
+
+export interface NativeMatcher {
+  /** The tag's name (unused for the metric condition). */
+  name: string
+  op: MatchOp
+  values: Array<string>
+  /** Selects the series the plain matcher does not (those without the tag included). */
+  negated: boolean
 }
 
 export interface NativeMove {
@@ -208,6 +228,8 @@ export interface NativeRecovery {
   droppedPartitions: Array<string>
   /** With `repair`: partitions with damaged blocks, rebuilt from the readable ones. */
   repairedPartitions: Array<string>
+  /** With `repair`: why the checkpoint could not be read (its live points are lost). */
+  lostCheckpoint?: string
   /** With `repair`: the manifest was missing or damaged and was rebuilt from the files. */
   rebuiltManifest: boolean
   durationMs: number
@@ -219,7 +241,14 @@ export interface NativeRuleFile {
   text: string
 }
 
+export interface NativeSelector {
+  metric?: NativeMatcher
+  tags: Array<NativeMatcher>
+}
+
 export interface NativeSeriesInfo {
+  /** Stable for the life of the database (never reused). */
+  id: number
   key: string
   kind: SeriesKind
   /** Points a full-range read returns. */
@@ -228,6 +257,8 @@ export interface NativeSeriesInfo {
 
 export interface NativeStats {
   series: number
+  /** Memory held by the series catalog and its tag index, in bytes. */
+  catalogBytes: number
   /** Points a full-range read of every series returns. */
   points: number
   walBytes: number
@@ -245,6 +276,12 @@ export interface NativeStats {
   cache: NativeCacheStats
   lifecycle: NativeLifecycleStats
   recovery: NativeRecovery
+}
+
+export interface NativeTagValue {
+  value: string
+  /** Live series with this value. */
+  series: number
 }
 
 /** An optional number per tier. */

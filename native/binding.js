@@ -840,6 +840,7 @@ module.exports.canonicalSeries = nativeBinding.canonicalSeries
 module.exports.canonicalSeriesOf = nativeBinding.canonicalSeriesOf
 module.exports.Durability = nativeBinding.Durability
 module.exports.ErrorCode = nativeBinding.ErrorCode
+module.exports.MatchOp = nativeBinding.MatchOp
 module.exports.MAX_TIMESTAMP = nativeBinding.MAX_TIMESTAMP
 module.exports.MIN_TIMESTAMP = nativeBinding.MIN_TIMESTAMP
 module.exports.open = nativeBinding.open

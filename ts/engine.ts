@@ -6,6 +6,7 @@ import { PutBuffer } from './buffer'
 import { Lifecycle, LifecycleReport, PartitionScore } from './lifecycle'
 import { Durability, Point, PutResult, RangeOptions, RangeResult, Series, SeriesOwner, SeriesSpec, canonicalKey, objectKey } from './series'
 import { Timestamp, describe, optionsOf } from './args'
+import { Selection, invalid, toSelector } from './select'
 
 export interface OpenOptions<D extends Durability = Durability> {
   /**
@@ -29,8 +30,15 @@ export interface OpenOptions<D extends Durability = Durability> {
   cacheBytes?: number
 }
 
-/** A series, its kind and the points a full read of it returns. */
+/** A series, its id, kind and the points a full read of it returns. */
 export type SeriesInfo = NativeSeriesInfo
+
+/** A `findSeries` query: a selection, and a page of its result. */
+export interface FindSeries extends Selection {
+  limit?: number
+  /** The id of the last series of the previous page. */
+  after?: number
+}
 
 export type Stats = NativeStats & {
   durability: Durability
@@ -118,6 +126,31 @@ export class WarpEngine<D extends Durability = 'interval'> {
       return guard(() => engine.seriesList())
     }
     return this.#handle(spec)
+  }
+
+  /**
+   * The series a selection matches, in id order, with their kind and point count: at most
+   * `limit`, those after id `after` (the last id of the previous page).
+   *
+   * ```ts
+   * let page = db.findSeries({ metric: 'cpu', where: { dc: 'eu' }, limit: 1000 })
+   * while (page.length > 0) page = db.findSeries({ metric: 'cpu', where: { dc: 'eu' }, limit: 1000, after: page.at(-1)!.id })
+   * ```
+   */
+  findSeries(query: FindSeries = {}): SeriesInfo[] {
+    const { limit, after, ...selection } = optionsOf(query, 'findSeries query')
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) throw invalid('limit', `must be a whole number, not ${describe(limit)}`)
+    if (after !== undefined && !(Number.isInteger(after) && after >= 0 && after <= 0xffffffff)) throw invalid('after', `must be a series id, not ${describe(after)}`)
+    const selector = toSelector(selection)
+    const engine = this.#live()
+    return guard(() => engine.findSeries(selector, limit, after))
+  }
+
+  /** Every value of tag `tag` (of the metric name, without one) with how many series have it. */
+  tagValues(tag?: string): { value: string; series: number }[] {
+    if (tag !== undefined && typeof tag !== 'string') throw new WarpError('INVALID_ARGUMENT', `tag must be a string, not ${describe(tag)}`)
+    const engine = this.#live()
+    return guard(() => engine.tagValues(tag))
   }
 
   /** Appends a point (a number, or any JSON value as an event); `ts` defaults to now. */

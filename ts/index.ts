@@ -1,5 +1,6 @@
 export { WarpEngine } from './engine'
-export type { OpenOptions, SeriesInfo, Stats } from './engine'
+export type { FindSeries, OpenOptions, SeriesInfo, Stats } from './engine'
+export type { MetricMatch, Selection, TagMatch } from './select'
 export { Series, canonicalKey } from './series'
 export type { Durability, NumericRange, Point, PutResult, RangeOptions, RangeResult, SeriesSpec } from './series'
 export { WarpError } from './errors'

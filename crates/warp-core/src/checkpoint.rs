@@ -3,8 +3,11 @@
 //! The manifest names the current checkpoint. File `temporal/live/checkpoints/<next>.ckpt`
 //! (see `names`), little-endian:
 //! `magic "WARPCKP\0" | version u32 | reserved u32 | next_segment u64 | series u32`, then per
-//! series in id order `kind u8 | key_len u16 | key | count u64 | points`, then `crc32c u32` of
-//! everything before it. The points are blocks of at most 8192 points in the partition block
+//! series with live points, in id order, `id u32 | count u64 | points`, then the newest point of
+//! every series that has one (the wormhole): `count u32`, then chunks of at most 8192 entries,
+//! `n varint | ids (varint gaps) | times (zigzag varint deltas) | value codec u8 | len varint |
+//! values`, then `crc32c u32` of everything before it. Series are named by id: their keys and
+//! kinds are in the catalog. The points are blocks of at most 8192 points in the partition block
 //! format (see `docs/format.md`), so a checkpoint is as compact as an hourly partition. It is
 //! written to a temporary name, fsynced, renamed into place and its directory fsynced before a
 //! manifest names it.
@@ -13,21 +16,21 @@
 
 use std::path::Path;
 
-use crate::codec::block;
-use crate::codec::Payload;
+use crate::codec::bits::{put_varint, unzigzag, zigzag};
+use crate::codec::{block, values, Payload};
 use crate::column::Column;
-use crate::cursor::{Cursor, Put};
+use crate::cursor::{len32, Cursor, Put};
 use crate::error::{Error, Result};
-use crate::live::{LiveTier, Points};
+use crate::live::{LiveTier, Newest, Points};
 use crate::names;
 use crate::sample::{encode_blocks, Sample};
-use crate::series::SeriesKind;
+use crate::series::{SeriesId, SeriesKind};
 use crate::storage::{write_replacing, Storage};
 use crate::time::check_timestamp;
 use crate::time::strictly_increasing;
 
 const MAGIC: &[u8; 8] = b"WARPCKP\0";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// Builds a checkpoint one series at a time (in id order), each series' points given in
 /// sorted chunks, so a large series never has to be copied whole.
@@ -36,7 +39,14 @@ pub struct Encoder {
     series: u32,
     /// Where the point count of the series being added goes, and its count so far.
     open: Option<(usize, u64)>,
+    newest: Vec<u8>,
+    newest_count: u32,
+    /// The last id and time written to `newest`.
+    newest_last: (Option<SeriesId>, i64),
 }
+
+/// Entries of the newest-point section per chunk.
+const NEWEST_CHUNK: usize = 8192;
 
 impl Encoder {
     pub fn new(next_segment: u64) -> Self {
@@ -50,15 +60,45 @@ impl Encoder {
             out,
             series: 0,
             open: None,
+            newest: Vec::new(),
+            newest_count: 0,
+            newest_last: (None, 0),
         }
     }
 
-    /// Starts the next series.
-    pub fn begin(&mut self, key: &str, kind: SeriesKind) {
+    /// Adds the newest points of some series (ids increasing across calls).
+    pub fn add_newest(&mut self, entries: &[(SeriesId, Newest)]) {
+        for chunk in entries.chunks(NEWEST_CHUNK) {
+            put_varint(&mut self.newest, chunk.len() as u64);
+            for &(id, _) in chunk {
+                let gap = self
+                    .newest_last
+                    .0
+                    .map_or(u64::from(id), |last| u64::from(id - last - 1));
+                put_varint(&mut self.newest, gap);
+                self.newest_last.0 = Some(id);
+            }
+            for &(_, n) in chunk {
+                put_varint(
+                    &mut self.newest,
+                    zigzag(n.ts.wrapping_sub(self.newest_last.1)),
+                );
+                self.newest_last.1 = n.ts;
+            }
+            let values: Vec<f64> = chunk.iter().map(|(_, n)| n.value).collect();
+            let mut encoded = Vec::new();
+            let codec = values::encode(&values, &mut encoded);
+            self.newest.put_u8(codec);
+            put_varint(&mut self.newest, encoded.len() as u64);
+            self.newest.extend_from_slice(&encoded);
+            self.newest_count += len32(chunk.len());
+        }
+    }
+
+    /// Starts series `id` (ids in increasing order).
+    pub fn begin(&mut self, id: SeriesId) {
         self.end();
-        self.out.put_u8(kind as u8);
-        self.out.put_len16(key.len());
-        self.out.extend_from_slice(key.as_bytes());
+        self.out.put_u32(id);
         self.open = Some((self.out.len(), 0));
         self.out.extend_from_slice(&0u64.to_le_bytes()); // point count, patched by `end`
         self.series += 1;
@@ -72,15 +112,23 @@ impl Encoder {
         }
     }
 
+    /// Ends the current series; one without points is taken back out.
     fn end(&mut self) {
-        if let Some((at, count)) = self.open.take() {
-            patch(&mut self.out, at, &count.to_le_bytes());
+        match self.open.take() {
+            Some((at, 0)) => {
+                self.out.truncate(at - 4);
+                self.series -= 1;
+            }
+            Some((at, count)) => patch(&mut self.out, at, &count.to_le_bytes()),
+            None => {}
         }
     }
 
     pub fn finish(mut self) -> Vec<u8> {
         self.end();
         patch(&mut self.out, 24, &self.series.to_le_bytes());
+        self.out.put_u32(self.newest_count);
+        self.out.extend_from_slice(&self.newest);
         let crc = crc32c::crc32c(&self.out);
         self.out.extend_from_slice(&crc.to_le_bytes());
         self.out
@@ -103,17 +151,28 @@ pub fn encode(tier: &mut LiveTier, next_segment: u64) -> Vec<u8> {
         }
     }
     let mut encoder = Encoder::new(next_segment);
-    for s in tier.iter_mut() {
-        s.points.normalize();
-        encoder.begin(&s.key, s.points.kind());
-        add::<f64>(&mut encoder, &s.points);
-        add::<Payload>(&mut encoder, &s.points);
+    for (id, points) in (0..).zip(tier.iter_mut()) {
+        points.normalize();
+        encoder.begin(id);
+        add::<f64>(&mut encoder, points);
+        add::<Payload>(&mut encoder, points);
     }
+    let newest: Vec<(SeriesId, Newest)> = (0..tier.len() as SeriesId)
+        .filter_map(|id| Some((id, tier.newest(id)?)))
+        .collect();
+    encoder.add_newest(&newest);
     encoder.finish()
 }
 
-/// Decodes a checkpoint; the reason if it is damaged.
-pub fn decode(data: &[u8]) -> Result<(LiveTier, u64), String> {
+/// Decodes a checkpoint into `tier` (which holds an empty column for every id of the catalog);
+/// returns the first WAL segment it does not cover, or the reason it is damaged. A series'
+/// points must be of the kind its column holds, unless the caller marked the id dropped
+/// (`dropped`): its column is then replaced, and the caller empties it.
+pub fn decode(
+    data: &[u8],
+    tier: &mut LiveTier,
+    dropped: &dyn Fn(SeriesId) -> bool,
+) -> Result<u64, String> {
     let body_len = data
         .len()
         .checked_sub(4)
@@ -135,24 +194,73 @@ pub fn decode(data: &[u8]) -> Result<(LiveTier, u64), String> {
     c.u32()?;
     let next_segment = c.u64()?;
     let count = c.u32()?;
-    let mut tier = LiveTier::default();
+    let mut previous = None;
     for _ in 0..count {
-        let kind = c.u8()?;
-        let kind = SeriesKind::from_byte(kind).ok_or(format!("unknown series kind {kind}"))?;
-        let key_len = c.u16()? as usize;
-        let key = std::str::from_utf8(c.bytes(key_len)?).map_err(|e| e.to_string())?;
-        if tier.id(key).is_some() {
-            return Err(format!("series {key} appears twice"));
+        let id = c.u32()?;
+        if previous.is_some_and(|p| p >= id) {
+            return Err(format!("series {id} out of order"));
         }
+        previous = Some(id);
         let n = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
-        let points = decode_points(&mut c, kind, n).map_err(|e| format!("series {key}: {e}"))?;
-        tier.add_with(key.to_owned(), points)
-            .map_err(|e| e.to_string())?;
+        let slot = tier
+            .get_mut(id)
+            .map_err(|_| format!("series {id} is not in the catalog"))?;
+        let numeric = block::read_header(c.rest())?.numeric;
+        let kind = if numeric {
+            SeriesKind::Numeric
+        } else {
+            SeriesKind::Event
+        };
+        if kind != slot.kind() && !dropped(id) {
+            return Err(format!("series {id} holds {} points", kind.name()));
+        }
+        *slot = decode_points(&mut c, kind, n).map_err(|e| format!("series {id}: {e}"))?;
     }
+    decode_newest(&mut c, tier)?;
     if !c.is_empty() {
         return Err(format!("{} trailing bytes", c.remaining()));
     }
-    Ok((tier, next_segment))
+    Ok(next_segment)
+}
+
+/// Reads the newest-point section into `tier`.
+fn decode_newest(c: &mut Cursor<'_>, tier: &mut LiveTier) -> Result<(), String> {
+    let total = c.u32()? as usize;
+    let (mut done, mut last_id, mut last_ts) = (0usize, None::<SeriesId>, 0i64);
+    let mut ids = Vec::new();
+    let mut values = Vec::new();
+    while done < total {
+        let n = usize::try_from(c.varint()?).map_err(|e| e.to_string())?;
+        if n == 0 || n > NEWEST_CHUNK || done + n > total {
+            return Err(format!("a chunk of {n} newest points"));
+        }
+        ids.clear();
+        for _ in 0..n {
+            let gap = SeriesId::try_from(c.varint()?).map_err(|e| e.to_string())?;
+            let id = match last_id {
+                None => Some(gap),
+                Some(last) => last.checked_add(gap).and_then(|i| i.checked_add(1)),
+            }
+            .filter(|&id| (id as usize) < tier.len())
+            .ok_or("a newest point of a series not in the catalog")?;
+            ids.push(id);
+            last_id = Some(id);
+        }
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            last_ts = last_ts.wrapping_add(unzigzag(c.varint()?));
+            times.push(check_timestamp(last_ts).map_err(|e| e.to_string())?);
+        }
+        let codec = c.u8()?;
+        let len = usize::try_from(c.varint()?).map_err(|e| e.to_string())?;
+        values.clear();
+        values::decode(codec, c.bytes(len)?, n, &mut values)?;
+        for ((&id, &ts), &value) in ids.iter().zip(&times).zip(&values) {
+            tier.set_newest(id, Newest { ts, value });
+        }
+        done += n;
+    }
+    Ok(())
 }
 
 /// Reads the blocks holding one series' `n` points.
@@ -195,9 +303,15 @@ pub fn write(storage: &dyn Storage, dir: &Path, bytes: &[u8], next_segment: u64)
     Ok(name)
 }
 
-/// Loads the checkpoint `name` (the one the manifest names): the live tier and the first WAL
+/// Loads the checkpoint `name` (the one the manifest names) into `tier`; returns the first WAL
 /// segment it does not cover.
-pub fn load(storage: &dyn Storage, dir: &Path, name: &str) -> Result<(LiveTier, u64)> {
+pub fn load(
+    storage: &dyn Storage,
+    dir: &Path,
+    name: &str,
+    tier: &mut LiveTier,
+    dropped: &dyn Fn(SeriesId) -> bool,
+) -> Result<u64> {
     let path = dir.join(name);
     let corrupt = |reason: String| Error::CorruptCheckpoint {
         path: path.clone(),
@@ -209,11 +323,11 @@ pub fn load(storage: &dyn Storage, dir: &Path, name: &str) -> Result<(LiveTier, 
         }
         read => read.map_err(Error::io("read", &path))?,
     };
-    let (tier, next_segment) = decode(&data).map_err(corrupt)?;
+    let next_segment = decode(&data, tier, dropped).map_err(corrupt)?;
     if names::checkpoint(next_segment) != name {
         return Err(corrupt(format!("names segment {next_segment} inside")));
     }
-    Ok((tier, next_segment))
+    Ok(next_segment)
 }
 
 /// Every checkpoint in `dir`, newest (highest next segment) first: what a repair without a
@@ -254,25 +368,34 @@ pub fn remove_others(storage: &dyn Storage, dir: &Path, keep: Option<&str>) -> R
 mod tests {
     use super::*;
 
-    fn sample() -> LiveTier {
+    fn empty() -> LiveTier {
         let mut tier = LiveTier::default();
-        let a = tier.add("cpu", SeriesKind::Numeric).unwrap();
-        tier.numeric_mut(a)
+        tier.push(SeriesKind::Numeric);
+        tier.push(SeriesKind::Numeric);
+        tier.push(SeriesKind::Event);
+        tier
+    }
+
+    fn sample() -> LiveTier {
+        let mut tier = empty();
+        tier.numeric_mut(0)
             .unwrap()
             .extend(&[1, 2, 3], &[0.5, f64::NAN, -0.0]);
-        let b = tier.add("log", SeriesKind::Event).unwrap();
-        tier.event_mut(b)
+        tier.note_batch(0, &[1, 2, 3], &[0.5, f64::NAN, -0.0]);
+        tier.event_mut(2)
             .unwrap()
             .push(7, crate::codec::Payload::from(&b"{}"[..]));
+        tier.note(2, 7, f64::NAN);
+        // A series whose points were all sealed keeps its newest point only.
+        tier.note(1, 99, 4.25);
         tier
     }
 
     #[test]
     fn round_trips_bit_for_bit() {
         let bytes = encode(&mut sample(), 9);
-        let (mut tier, next) = decode(&bytes).unwrap();
-        assert_eq!(next, 9);
-        assert_eq!(tier.len(), 2);
+        let mut tier = empty();
+        assert_eq!(decode(&bytes, &mut tier, &|_| false).unwrap(), 9);
         let (ts, values) = tier.numeric_mut(0).unwrap().all();
         assert_eq!(ts, &[1, 2, 3]);
         let bits: Vec<u64> = values.iter().map(|v| v.to_bits()).collect();
@@ -280,19 +403,47 @@ mod tests {
             bits,
             vec![0.5f64.to_bits(), f64::NAN.to_bits(), (-0.0f64).to_bits()]
         );
-        assert_eq!(&*tier.event_mut(1).unwrap().all().1[0], b"{}");
+        assert_eq!(tier.numeric_mut(1).unwrap().len(), 0);
+        assert_eq!(
+            tier.newest(1),
+            Some(Newest {
+                ts: 99,
+                value: 4.25
+            })
+        );
+        assert_eq!(tier.newest(0).unwrap().ts, 3);
+        assert_eq!(tier.newest(2).unwrap().ts, 7);
+        assert_eq!(&*tier.event_mut(2).unwrap().all().1[0], b"{}");
     }
 
     #[test]
     fn any_damage_is_detected() {
         let bytes = encode(&mut sample(), 9);
         for cut in 0..bytes.len() {
-            assert!(decode(&bytes[..cut]).is_err(), "truncated to {cut}");
+            let decoded = decode(&bytes[..cut], &mut empty(), &|_| false);
+            assert!(decoded.is_err(), "truncated to {cut}");
         }
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x40;
-            assert!(decode(&bad).is_err(), "flipped byte {i}");
+            assert!(
+                decode(&bad, &mut empty(), &|_| false).is_err(),
+                "flipped byte {i}"
+            );
         }
+        // A series the catalog does not have, or of another kind, is damage too.
+        let mut short = LiveTier::default();
+        short.push(SeriesKind::Numeric);
+        assert!(decode(&bytes, &mut short, &|_| false).is_err());
+        let mut swapped = LiveTier::default();
+        for kind in [
+            SeriesKind::Numeric,
+            SeriesKind::Numeric,
+            SeriesKind::Numeric,
+        ] {
+            swapped.push(kind);
+        }
+        assert!(decode(&bytes, &mut swapped, &|_| false).is_err());
+        assert!(decode(&bytes, &mut swapped, &|id| id == 2).is_ok());
     }
 }

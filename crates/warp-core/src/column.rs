@@ -2,15 +2,13 @@
 //!
 //! Appends in time order are plain pushes. A late or out-of-order point marks the column
 //! unsorted; the next read sorts it once (stable, so for equal timestamps the last write wins)
-//! and drops the overwritten duplicates. The newest point is kept aside (the "wormhole"
-//! pointer) so `latest` and as-of lookups at or after it never touch the vectors.
+//! and drops the overwritten duplicates. An empty column allocates nothing.
 
 #[derive(Debug, Clone)]
 pub struct Column<V> {
     ts: Vec<i64>,
     values: Vec<V>,
     unsorted: bool,
-    latest: Option<(i64, V)>,
 }
 
 impl<V> Default for Column<V> {
@@ -19,7 +17,6 @@ impl<V> Default for Column<V> {
             ts: Vec::new(),
             values: Vec::new(),
             unsorted: false,
-            latest: None,
         }
     }
 }
@@ -28,12 +25,10 @@ impl<V: Clone> Column<V> {
     /// A column from points already sorted by strictly increasing time.
     pub fn from_sorted(ts: Vec<i64>, values: Vec<V>) -> Self {
         debug_assert!(ts.windows(2).all(|w| w[0] < w[1]));
-        let latest = ts.last().copied().zip(values.last().cloned());
         Column {
             ts,
             values,
             unsorted: false,
-            latest,
         }
     }
 
@@ -42,9 +37,8 @@ impl<V: Clone> Column<V> {
             if ts == last && !self.unsorted {
                 // Overwrite in place: the common duplicate never needs a sort.
                 if let Some(v) = self.values.last_mut() {
-                    *v = value.clone();
+                    *v = value;
                 }
-                self.latest = Some((ts, value));
                 return;
             }
             if ts <= last {
@@ -52,10 +46,7 @@ impl<V: Clone> Column<V> {
             }
         }
         self.ts.push(ts);
-        self.values.push(value.clone());
-        if self.latest.as_ref().is_none_or(|(t, _)| ts >= *t) {
-            self.latest = Some((ts, value));
-        }
+        self.values.push(value);
     }
 
     /// Appends many points; a run in increasing time order after the last point is one copy.
@@ -74,11 +65,6 @@ impl<V: Clone> Column<V> {
         }
         self.ts.extend_from_slice(ts);
         self.values.extend_from_slice(values);
-        if let (Some(&t), Some(v)) = (ts.last(), values.last()) {
-            if self.latest.as_ref().is_none_or(|(lt, _)| t >= *lt) {
-                self.latest = Some((t, v.clone()));
-            }
-        }
     }
 
     /// Sorts by time and keeps the last write of each timestamp, if needed.
@@ -109,11 +95,6 @@ impl<V: Clone> Column<V> {
 
     /// The point at or before `at`.
     pub fn as_of(&mut self, at: i64) -> Option<(i64, V)> {
-        match &self.latest {
-            Some((t, _)) if *t <= at => return self.latest.clone(),
-            None => return None,
-            _ => {}
-        }
         self.normalize();
         let i = self.ts.partition_point(|&t| t <= at);
         let i = i.checked_sub(1)?;
@@ -144,8 +125,11 @@ impl<V: Clone> Column<V> {
         let ts: Vec<i64> = self.ts.drain(..n).collect();
         let values: Vec<V> = self.values.drain(..n).collect();
         if self.ts.is_empty() {
-            // The newest point was older than the cutoff, so it left with the rest.
-            self.latest = None;
+            // An idle series gives its buffers back.
+            *self = Column::default();
+        } else if self.ts.capacity() > 4 * self.ts.len().max(16) {
+            self.ts.shrink_to_fit();
+            self.values.shrink_to_fit();
         }
         Column::from_sorted(ts, values)
     }
@@ -174,6 +158,14 @@ impl<V: Clone> Column<V> {
             return None;
         }
         Some((*self.ts.first()?, *self.ts.last()?))
+    }
+
+    /// The last point, if sorted and not empty.
+    pub fn last(&self) -> Option<(i64, &V)> {
+        if self.unsorted {
+            return None;
+        }
+        Some((*self.ts.last()?, self.values.last()?))
     }
 
     /// All points, sorted.

@@ -23,6 +23,9 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    #[error("invalid query: {field}: {reason}")]
+    InvalidQuery { field: String, reason: String },
+
     #[error("series '{series}' holds {existing} points; cannot write {attempted} points to it")]
     TypeMismatch {
         series: String,
@@ -45,6 +48,9 @@ pub enum Error {
         offset: u64,
         reason: String,
     },
+
+    #[error("corrupt series catalog {path}: {reason}")]
+    CorruptCatalog { path: PathBuf, reason: String },
 
     #[error("corrupt checkpoint {path}: {reason}")]
     CorruptCheckpoint { path: PathBuf, reason: String },
@@ -78,11 +84,13 @@ pub enum ErrorCode {
     InvalidValue,
     InvalidRange,
     InvalidArgument,
+    InvalidQuery,
     TypeMismatch,
     Closed,
     Locked,
     NotADirectory,
     CorruptWal,
+    CorruptCatalog,
     CorruptCheckpoint,
     CorruptPartition,
     CorruptManifest,
@@ -92,17 +100,19 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::InvalidSeries,
         ErrorCode::InvalidTimestamp,
         ErrorCode::InvalidValue,
         ErrorCode::InvalidRange,
         ErrorCode::InvalidArgument,
+        ErrorCode::InvalidQuery,
         ErrorCode::TypeMismatch,
         ErrorCode::Closed,
         ErrorCode::Locked,
         ErrorCode::NotADirectory,
         ErrorCode::CorruptWal,
+        ErrorCode::CorruptCatalog,
         ErrorCode::CorruptCheckpoint,
         ErrorCode::CorruptPartition,
         ErrorCode::CorruptManifest,
@@ -119,11 +129,13 @@ impl ErrorCode {
             ErrorCode::InvalidValue => "INVALID_VALUE",
             ErrorCode::InvalidRange => "INVALID_RANGE",
             ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::InvalidQuery => "INVALID_QUERY",
             ErrorCode::TypeMismatch => "TYPE_MISMATCH",
             ErrorCode::Closed => "CLOSED",
             ErrorCode::Locked => "LOCKED",
             ErrorCode::NotADirectory => "NOT_A_DIRECTORY",
             ErrorCode::CorruptWal => "CORRUPT_WAL",
+            ErrorCode::CorruptCatalog => "CORRUPT_CATALOG",
             ErrorCode::CorruptCheckpoint => "CORRUPT_CHECKPOINT",
             ErrorCode::CorruptPartition => "CORRUPT_PARTITION",
             ErrorCode::CorruptManifest => "CORRUPT_MANIFEST",
@@ -161,17 +173,27 @@ impl Error {
             Error::InvalidValue(_) => ErrorCode::InvalidValue,
             Error::InvalidRange { .. } => ErrorCode::InvalidRange,
             Error::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Error::InvalidQuery { .. } => ErrorCode::InvalidQuery,
             Error::TypeMismatch { .. } => ErrorCode::TypeMismatch,
             Error::Closed => ErrorCode::Closed,
             Error::Locked(_) => ErrorCode::Locked,
             Error::NotADirectory(_) => ErrorCode::NotADirectory,
             Error::CorruptWal { .. } => ErrorCode::CorruptWal,
+            Error::CorruptCatalog { .. } => ErrorCode::CorruptCatalog,
             Error::CorruptCheckpoint { .. } => ErrorCode::CorruptCheckpoint,
             Error::CorruptPartition { .. } => ErrorCode::CorruptPartition,
             Error::CorruptManifest { .. } => ErrorCode::CorruptManifest,
             Error::StorageFailed(_) => ErrorCode::StorageFailed,
             Error::Io { .. } => ErrorCode::Io,
             Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// A query that cannot run, naming the field at fault.
+    pub fn invalid_query(field: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::InvalidQuery {
+            field: field.into(),
+            reason: reason.into(),
         }
     }
 

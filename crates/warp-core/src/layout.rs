@@ -39,6 +39,11 @@ impl Layout {
         self.live().join(names::CHECKPOINTS)
     }
 
+    /// The series catalog's files.
+    pub fn indices(&self) -> PathBuf {
+        self.live().join(names::LIVE_INDICES)
+    }
+
     pub fn configuration(&self) -> PathBuf {
         self.temporal().join(names::CONFIGURATION)
     }
@@ -48,7 +53,7 @@ impl Layout {
         let mut dirs = vec![
             self.wal(),
             self.live().join(names::STREAMS),
-            self.live().join(names::LIVE_INDICES),
+            self.indices(),
             self.checkpoints(),
             self.configuration(),
             self.temporal().join(names::AGGREGATIONS),

@@ -12,6 +12,7 @@
 )]
 
 mod cache;
+mod catalog;
 mod checkpoint;
 mod codec;
 mod column;
@@ -33,6 +34,7 @@ mod types;
 mod wal;
 
 pub use cache::CacheStats;
+pub use catalog::{Match, Matcher, Selector};
 pub use codec::Payload;
 pub use engine::{Engine, Target, Write};
 pub use error::{Error, ErrorCode, Result};

@@ -1,7 +1,5 @@
-//! The live tier: every series and its newest points, in memory, rebuilt from the checkpoint
-//! and the WAL on open.
-
-use std::collections::HashMap;
+//! The live tier: every series' newest points, in memory, rebuilt from the checkpoint and the
+//! WAL on open.
 
 use crate::column::Column;
 use crate::error::{Error, Result};
@@ -102,55 +100,111 @@ impl Points {
     pub fn normalize(&mut self) {
         self.any_mut().normalize()
     }
+
+    /// The newest live point once normalized: its time and, for numbers, its value (NaN for
+    /// events).
+    pub fn last(&self) -> Option<(i64, f64)> {
+        match self {
+            Points::Numeric(c) => c.last().map(|(t, v)| (t, *v)),
+            Points::Event(c) => c.last().map(|(t, _)| (t, f64::NAN)),
+        }
+    }
 }
 
-#[derive(Debug, Clone)]
-pub struct LiveSeries {
-    pub key: String,
-    pub points: Points,
+/// The newest point a series has anywhere (live, being sealed, in any partition): its time
+/// and, for numbers, its value. This is the wormhole: `latest`, `lastpoint` and as-of reads at
+/// or after it are answered here, however long ago the series stopped writing. It follows every
+/// write (the later write wins at equal times) and is kept in checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Newest {
+    pub ts: i64,
+    /// The value of a numeric series' newest point (NaN for events: read at `ts`).
+    pub value: f64,
 }
 
+impl Newest {
+    pub const NONE: Newest = Newest {
+        ts: i64::MIN,
+        value: f64::NAN,
+    };
+
+    pub fn get(self) -> Option<Newest> {
+        (self.ts != i64::MIN).then_some(self)
+    }
+}
+
+/// The live points of every series, by id (the catalog holds their keys), and each series'
+/// newest point. An idle series costs an empty column and its newest point: no allocation.
 #[derive(Debug, Clone, Default)]
 pub struct LiveTier {
-    series: Vec<LiveSeries>,
-    by_key: HashMap<String, SeriesId>,
+    series: Vec<Points>,
+    /// By id; empty in a seal's set, which only carries points.
+    newest: Vec<Newest>,
 }
 
 impl LiveTier {
-    pub fn id(&self, key: &str) -> Option<SeriesId> {
-        self.by_key.get(key).copied()
-    }
-
     pub fn len(&self) -> usize {
         self.series.len()
     }
 
-    /// Adds a series under the next id.
-    pub fn add(&mut self, key: &str, kind: SeriesKind) -> Result<SeriesId> {
-        self.add_with(key.to_owned(), Points::new(kind))
+    /// Every series' id.
+    pub fn ids(&self) -> std::ops::Range<SeriesId> {
+        0..SeriesId::try_from(self.series.len()).unwrap_or(SeriesId::MAX)
     }
 
-    /// The id the next series will get.
-    pub fn next_id(&self) -> Result<SeriesId> {
-        SeriesId::try_from(self.series.len())
-            .map_err(|_| Error::InvalidArgument("a database holds at most 2^32 series".into()))
+    /// Adds the column of the next series (the catalog gave it the same id).
+    pub fn push(&mut self, kind: SeriesKind) {
+        self.series.push(Points::new(kind));
+        self.newest.push(Newest::NONE);
     }
 
-    /// Adds a series with its points under the next id.
-    pub fn add_with(&mut self, key: String, points: Points) -> Result<SeriesId> {
-        let id = self.next_id()?;
-        self.by_key.insert(key.clone(), id);
-        self.series.push(LiveSeries { key, points });
-        Ok(id)
+    /// Adds the next series with its points (for a seal's set).
+    pub fn push_with(&mut self, points: Points) {
+        self.series.push(points);
     }
 
-    pub fn get(&self, id: SeriesId) -> Result<&LiveSeries> {
+    /// The newest point series `id` has anywhere, if it has any.
+    pub fn newest(&self, id: SeriesId) -> Option<Newest> {
+        self.newest.get(id as usize).copied().and_then(Newest::get)
+    }
+
+    /// Notes a write at `ts` (`value` NaN for events): the newest point if not older.
+    pub fn note(&mut self, id: SeriesId, ts: i64, value: f64) {
+        if let Some(n) = self.newest.get_mut(id as usize) {
+            if ts >= n.ts {
+                *n = Newest { ts, value };
+            }
+        }
+    }
+
+    /// Notes a batch: its newest point (the last of equal newest times wins).
+    pub fn note_batch(&mut self, id: SeriesId, ts: &[i64], values: &[f64]) {
+        let newest = ts
+            .iter()
+            .zip(values)
+            .fold(None, |best: Option<(i64, f64)>, (&t, &v)| match best {
+                Some((b, _)) if b > t => best,
+                _ => Some((t, v)),
+            });
+        if let Some((t, v)) = newest {
+            self.note(id, t, v);
+        }
+    }
+
+    /// Sets the newest point (from a checkpoint, or recomputed after a repair).
+    pub fn set_newest(&mut self, id: SeriesId, newest: Newest) {
+        if let Some(n) = self.newest.get_mut(id as usize) {
+            *n = newest;
+        }
+    }
+
+    pub fn get(&self, id: SeriesId) -> Result<&Points> {
         self.series
             .get(id as usize)
             .ok_or_else(|| Error::InvalidArgument(format!("no series with id {id}")))
     }
 
-    pub fn get_mut(&mut self, id: SeriesId) -> Result<&mut LiveSeries> {
+    pub fn get_mut(&mut self, id: SeriesId) -> Result<&mut Points> {
         self.series
             .get_mut(id as usize)
             .ok_or_else(|| Error::InvalidArgument(format!("no series with id {id}")))
@@ -158,16 +212,20 @@ impl LiveTier {
 
     /// The column of series `id`, which must hold values of kind `V`.
     pub fn column_mut<V: Sample>(&mut self, id: SeriesId) -> Result<&mut Column<V>> {
-        let series = self.get_mut(id)?;
-        let kind = series.points.kind();
-        V::column_mut(&mut series.points).ok_or_else(|| mismatch(&series.key, kind, V::KIND))
+        let points = self.get_mut(id)?;
+        let kind = points.kind();
+        V::column_mut(points).ok_or_else(|| {
+            Error::Internal(format!(
+                "series {id} holds {} points, not {}",
+                kind.name(),
+                V::KIND.name()
+            ))
+        })
     }
 
     /// Like [`column_mut`](Self::column_mut), for a tier that is only read (a seal's set).
     pub fn column<V: Sample>(&self, id: SeriesId) -> Option<&Column<V>> {
-        self.series
-            .get(id as usize)
-            .and_then(|s| V::column(&s.points))
+        self.series.get(id as usize).and_then(V::column)
     }
 
     pub fn numeric_mut(&mut self, id: SeriesId) -> Result<&mut Column<f64>> {
@@ -179,28 +237,44 @@ impl LiveTier {
     }
 
     pub fn has_before(&self, cutoff: i64) -> bool {
-        self.series
-            .iter()
-            .any(|s| s.points.any().has_before(cutoff))
+        self.series.iter().any(|s| s.any().has_before(cutoff))
     }
 
     /// Removes the points of series `id` older than `cutoff` and returns them.
     pub fn split_series(&mut self, id: SeriesId, cutoff: i64) -> Result<Points> {
-        Ok(self.get_mut(id)?.points.any_mut().split_before(cutoff))
+        Ok(self.get_mut(id)?.any_mut().split_before(cutoff))
     }
 
     /// Puts back points taken by `split_series` (after a failed seal).
     pub fn restore(&mut self, taken: LiveTier) {
         for (s, t) in self.series.iter_mut().zip(taken.series) {
-            s.points.any_mut().restore(t.points);
+            s.any_mut().restore(t);
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &LiveSeries> {
+    /// Empties the columns of dropped series, and forgets their newest points.
+    pub fn clear(&mut self, ids: &[SeriesId]) {
+        for &id in ids {
+            if let Some(points) = self.series.get_mut(id as usize) {
+                *points = Points::new(points.kind());
+            }
+            self.set_newest(id, Newest::NONE);
+        }
+    }
+
+    /// Makes series `id` of `kind` again (a dropped series written to anew), empty.
+    pub fn revive(&mut self, id: SeriesId, kind: SeriesKind) {
+        if let Some(points) = self.series.get_mut(id as usize) {
+            *points = Points::new(kind);
+        }
+        self.set_newest(id, Newest::NONE);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Points> {
         self.series.iter()
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut LiveSeries> {
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Points> {
         self.series.iter_mut()
     }
 }

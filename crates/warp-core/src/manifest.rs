@@ -1,5 +1,5 @@
-//! The manifest: the one file that names the live set of files — the checkpoint of the live
-//! tier and every partition of every tier — under one generation number.
+//! The manifest: the one file that names the live set of files — the series catalog, the
+//! checkpoint of the live tier and every partition of every tier — under one generation number.
 //!
 //! `temporal/manifest.json` is replaced atomically (temporary file, fsync, rename); that rename
 //! is the commit point of every checkpoint and lifecycle pass, and the committer then fsyncs
@@ -20,7 +20,7 @@ use crate::partition::{PartitionMeta, Tier};
 use crate::storage::{write_replacing, Storage};
 use crate::time::MIN_TIMESTAMP;
 
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -28,6 +28,8 @@ pub struct Manifest {
     pub generation: u64,
     /// File name of the live tier's checkpoint in `temporal/live/checkpoints/`.
     pub checkpoint: Option<String>,
+    /// The series catalog's files in `temporal/live/indices/`, in the order they are read.
+    pub catalog: Vec<String>,
     pub next_partition_id: u64,
     /// Retention: points older than this are gone, wherever they are still stored.
     pub horizon: i64,
@@ -40,6 +42,7 @@ impl Default for Manifest {
             version: VERSION,
             generation: 0,
             checkpoint: None,
+            catalog: Vec::new(),
             next_partition_id: 0,
             horizon: MIN_TIMESTAMP,
             partitions: Vec::new(),

@@ -10,7 +10,8 @@ pub const LOCK: &str = "LOCK";
 pub const WAL: &str = "wal";
 /// Everything else: the manifest, the live tier's files, the partition tiers, the rules.
 pub const TEMPORAL: &str = "temporal";
-/// Under `temporal/`: the live tier's files (checkpoints; streams and indices are reserved).
+/// Under `temporal/`: the live tier's files (checkpoints; the series catalog under indices;
+/// streams is reserved).
 pub const LIVE: &str = "live";
 pub const CHECKPOINTS: &str = "checkpoints";
 pub const STREAMS: &str = "streams";
@@ -68,6 +69,15 @@ pub fn checkpoint(next_segment: u64) -> String {
 
 pub fn parse_checkpoint(name: &str) -> Option<u64> {
     parse_numbered(name, ".ckpt")
+}
+
+/// The catalog file written by the commit of manifest generation `generation`.
+pub fn catalog(generation: u64) -> String {
+    format!("{generation:020}.catalog")
+}
+
+pub fn parse_catalog(name: &str) -> Option<u64> {
+    parse_numbered(name, ".catalog")
 }
 
 fn parse_numbered(name: &str, suffix: &str) -> Option<u64> {

@@ -30,11 +30,11 @@ pub trait Sample: Clone + std::fmt::Debug + Send + Sync + 'static {
     /// The value as callers receive it.
     fn value(self) -> Value;
     fn range(timestamps: Vec<i64>, values: Vec<Self>) -> RangeResult;
-    /// The value as a number, for statistics (`None` for events).
-    fn as_number(&self) -> Option<f64>;
     /// A block's last value from its header's summary, if the summary holds it (numbers do;
     /// events do not), so the newest point of a block can be read without decoding it.
     fn last_in(summary: &Summary) -> Option<Self>;
+    /// The value of a series' newest point as the live tier keeps it (numbers only).
+    fn from_newest(value: f64) -> Option<Self>;
 }
 
 impl Sample for f64 {
@@ -88,12 +88,12 @@ impl Sample for f64 {
         RangeResult::Numeric { timestamps, values }
     }
 
-    fn as_number(&self) -> Option<f64> {
-        Some(*self)
-    }
-
     fn last_in(summary: &Summary) -> Option<f64> {
         Some(summary.last)
+    }
+
+    fn from_newest(value: f64) -> Option<f64> {
+        Some(value)
     }
 }
 
@@ -152,11 +152,11 @@ impl Sample for Payload {
         }
     }
 
-    fn as_number(&self) -> Option<f64> {
+    fn last_in(_: &Summary) -> Option<Payload> {
         None
     }
 
-    fn last_in(_: &Summary) -> Option<Payload> {
+    fn from_newest(_: f64) -> Option<Payload> {
         None
     }
 }

@@ -128,6 +128,64 @@ impl SeriesKey {
     }
 }
 
+/// The metric of a canonical key (as [`SeriesKey::canonical`] writes it).
+pub fn canonical_metric(key: &str) -> &str {
+    key.split_once('{').map_or(key, |(metric, _)| metric)
+}
+
+/// The tags of a canonical key, in key order, values unescaped. Only for keys the engine
+/// wrote: a malformed key yields fewer pairs, never a panic.
+pub fn canonical_tags(key: &str) -> CanonicalTags<'_> {
+    CanonicalTags {
+        rest: key.split_once('{').map_or("", |(_, body)| body),
+    }
+}
+
+pub struct CanonicalTags<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for CanonicalTags<'a> {
+    type Item = (&'a str, std::borrow::Cow<'a, str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (name, after) = self.rest.split_once("=\"")?;
+        // The value ends at the first quote not escaped by a backslash.
+        let bytes = after.as_bytes();
+        let mut i = 0;
+        let mut escaped = false;
+        while let Some(&b) = bytes.get(i) {
+            match b {
+                b'\\' => {
+                    escaped = true;
+                    i += 2;
+                }
+                b'"' => break,
+                _ => i += 1,
+            }
+        }
+        let raw = after.get(..i)?;
+        self.rest = after
+            .get(i + 1..)
+            .map_or("", |r| r.strip_prefix(',').unwrap_or(r));
+        let value = if escaped {
+            let mut out = String::with_capacity(raw.len());
+            let mut chars = raw.chars();
+            while let Some(c) = chars.next() {
+                out.push(if c == '\\' {
+                    chars.next().unwrap_or(c)
+                } else {
+                    c
+                });
+            }
+            std::borrow::Cow::Owned(out)
+        } else {
+            std::borrow::Cow::Borrowed(raw)
+        };
+        Some((name, value))
+    }
+}
+
 /// Reads a quoted or bare tag value; returns it and the text after it.
 fn parse_value<'a>(s: &'a str, whole: &str) -> Result<(String, &'a str)> {
     let s = s.trim_start();
@@ -223,6 +281,23 @@ mod tests {
         let key = SeriesKey::new("cpu", tags(&[("region", "eu \"w\""), ("host", "a")])).unwrap();
         assert_eq!(key.canonical(), r#"cpu{host="a",region="eu \"w\""}"#);
         assert_eq!(SeriesKey::parse(&key.canonical()).unwrap(), key);
+    }
+
+    #[test]
+    fn canonical_keys_read_back_as_metric_and_tags() {
+        let key = SeriesKey::new(
+            "cpu",
+            tags(&[("region", "eu \"w\" \\"), ("host", "a,b}"), ("z", "=")]),
+        )
+        .unwrap();
+        let text = key.canonical();
+        assert_eq!(canonical_metric(&text), "cpu");
+        let pairs: Vec<(String, String)> = canonical_tags(&text)
+            .map(|(k, v)| (k.to_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(pairs, key.tags);
+        assert_eq!(canonical_tags("mem").count(), 0);
+        assert_eq!(canonical_metric("mem"), "mem");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use crate::cache::CacheStats;
 use crate::codec::Payload;
 use crate::partition::{PartitionMeta, Tier};
-use crate::series::SeriesKind;
+use crate::series::{SeriesId, SeriesKind};
 use crate::wal::ReplayReport;
 
 /// A point's value.
@@ -37,6 +37,8 @@ pub struct RangeOptions {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesInfo {
+    /// Stable for the life of the database (ids are never reused).
+    pub id: SeriesId,
     pub key: String,
     pub kind: SeriesKind,
     /// Points a full-range read returns.
@@ -54,6 +56,9 @@ pub struct RecoveryStats {
     pub dropped_partitions: Vec<String>,
     /// With `repair`: partitions with damaged blocks, rebuilt from the readable ones.
     pub repaired_partitions: Vec<String>,
+    /// With `repair`: the checkpoint could not be read (its live points are lost; the WAL that
+    /// is left was replayed), and why.
+    pub lost_checkpoint: Option<String>,
     /// With `repair`: the manifest was missing and was rebuilt from the files found.
     pub rebuilt_manifest: bool,
     pub duration_ms: f64,
@@ -92,6 +97,8 @@ pub struct LifecycleStats {
     pub bytes_after: u64,
     pub partitions_dropped: u64,
     pub bytes_dropped: u64,
+    /// Series dropped from the catalog: no point left inside retention.
+    pub series_dropped: u64,
     /// Files a commit no longer needed but could not delete (the next open deletes them).
     pub cleanup_failures: u64,
 }
@@ -99,13 +106,15 @@ pub struct LifecycleStats {
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     pub series: u64,
+    /// Memory held by the series catalog and its tag index.
+    pub catalog_bytes: u64,
     /// Points a full-range read of every series returns.
     pub points: u64,
     pub wal_bytes: u64,
     pub wal_segments: u64,
     /// WAL fsyncs done; far fewer than writes when group commit works.
     pub wal_syncs: u64,
-    /// Latest/as-of reads answered by the live tier's newest-point pointer, no partition read.
+    /// Latest/as-of reads answered by a series' newest-point pointer, no tier walked.
     pub wormhole_hits: u64,
     pub buffered_bytes: u64,
     pub checkpoints_written: u64,

@@ -227,34 +227,52 @@ fn repair_rebuilds_a_partition_without_its_damaged_blocks_and_keeps_the_rest() {
 }
 
 #[test]
-fn a_missing_checkpoint_is_corruption_and_repair_without_the_catalog_deletes_nothing() {
+fn a_lost_checkpoint_costs_only_its_live_points_and_a_lost_catalog_stops_a_repair() {
     let dir = tempfile::tempdir().unwrap();
-    sample_db(dir.path());
-    let checkpoints = dir.path().join("temporal/live/checkpoints");
-    for entry in std::fs::read_dir(&checkpoints).unwrap() {
-        std::fs::remove_file(entry.unwrap().path()).unwrap();
-    }
+    let points = sample_db(dir.path());
+    let remove_all = |sub: &str| {
+        for entry in std::fs::read_dir(dir.path().join(sub)).unwrap() {
+            std::fs::remove_file(entry.unwrap().path()).unwrap();
+        }
+    };
+    remove_all("temporal/live/checkpoints");
     let before = files_under(dir.path());
     let err = Engine::open(dir.path(), Options::default()).err().unwrap();
     assert_eq!(err.code(), "CORRUPT_CHECKPOINT", "{err}");
-    // With the manifest lost too, a repair has no catalog of series to read the partitions
-    // by: it refuses instead of committing a database without them.
-    std::fs::remove_file(dir.path().join("temporal/manifest.json")).unwrap();
+    assert_eq!(files_under(dir.path()), before, "nothing may be deleted");
+
+    // Without the catalog as well (and the manifest), nothing can name the partitions' series:
+    // the repair refuses and deletes nothing.
+    let copy = tempfile::tempdir().unwrap();
+    for file in &before {
+        let rel = std::path::Path::new(file).strip_prefix(dir.path()).unwrap();
+        let to = copy.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(file, to).unwrap();
+    }
+    for entry in std::fs::read_dir(copy.path().join("temporal/live/indices")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    std::fs::remove_file(copy.path().join("temporal/manifest.json")).unwrap();
+    let copied = files_under(copy.path());
     let repair = Options {
         repair: true,
         ..Options::default()
     };
-    let err = Engine::open(dir.path(), repair).err().unwrap();
-    assert_eq!(err.code(), "CORRUPT_CHECKPOINT", "{err}");
-    let mut after = files_under(dir.path());
-    after.push(
-        dir.path()
-            .join("temporal/manifest.json")
-            .display()
-            .to_string(),
-    );
-    after.sort();
-    assert_eq!(after, before, "nothing may be deleted");
+    let err = Engine::open(copy.path(), repair.clone()).err().unwrap();
+    assert_eq!(err.code(), "CORRUPT_CATALOG", "{err}");
+    assert_eq!(files_under(copy.path()), copied, "nothing may be deleted");
+
+    // With the catalog there, a repair keeps every sealed point and loses the live ones the
+    // checkpoint held (their WAL segments were retired by it).
+    let engine = Engine::open(dir.path(), repair).unwrap();
+    let stats = engine.stats().unwrap();
+    assert!(stats.recovery.lost_checkpoint.is_some());
+    let sealed: Vec<(i64, u64)> = points.iter().copied().filter(|p| p.0 < 40 * HOUR).collect();
+    assert_eq!(dump(&engine)["m"], sealed);
+    engine.close().unwrap();
+    let engine = Engine::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(dump(&engine)["m"], sealed);
 }
 
 type Dump = std::collections::BTreeMap<String, Vec<(i64, u64)>>;

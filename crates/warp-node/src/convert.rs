@@ -155,6 +155,8 @@ pub fn no_points() -> NativeRange {
 
 #[napi(object)]
 pub struct NativeSeriesInfo {
+    /// Stable for the life of the database (never reused).
+    pub id: u32,
     pub key: String,
     pub kind: SeriesKind,
     /// Points a full-range read returns.
@@ -163,6 +165,7 @@ pub struct NativeSeriesInfo {
 
 pub fn series_info(info: SeriesInfo) -> NativeSeriesInfo {
     NativeSeriesInfo {
+        id: info.id,
         key: info.key,
         kind: info.kind.into(),
         points: info.points as f64,
@@ -187,6 +190,8 @@ pub struct NativeRecovery {
     pub dropped_partitions: Vec<String>,
     /// With `repair`: partitions with damaged blocks, rebuilt from the readable ones.
     pub repaired_partitions: Vec<String>,
+    /// With `repair`: why the checkpoint could not be read (its live points are lost).
+    pub lost_checkpoint: Option<String>,
     /// With `repair`: the manifest was missing or damaged and was rebuilt from the files.
     pub rebuilt_manifest: bool,
     pub duration_ms: f64,
@@ -195,6 +200,8 @@ pub struct NativeRecovery {
 #[napi(object)]
 pub struct NativeStats {
     pub series: f64,
+    /// Memory held by the series catalog and its tag index, in bytes.
+    pub catalog_bytes: f64,
     /// Points a full-range read of every series returns.
     pub points: f64,
     pub wal_bytes: f64,
@@ -245,6 +252,8 @@ pub struct NativeLifecycleStats {
     pub partitions_dropped: f64,
     pub bytes_dropped: f64,
     /// Files a commit no longer needed but could not delete (the next open deletes them).
+    /// Series dropped from the catalog: no point left inside retention.
+    pub series_dropped: f64,
     pub cleanup_failures: f64,
 }
 
@@ -331,6 +340,7 @@ fn lifecycle_stats(l: LifecycleStats) -> NativeLifecycleStats {
         bytes_after: l.bytes_after as f64,
         partitions_dropped: l.partitions_dropped as f64,
         bytes_dropped: l.bytes_dropped as f64,
+        series_dropped: l.series_dropped as f64,
         cleanup_failures: l.cleanup_failures as f64,
     }
 }
@@ -350,6 +360,7 @@ fn recovery(r: RecoveryStats) -> NativeRecovery {
         scanned_bytes: r.wal.scanned_bytes as f64,
         dropped_partitions: r.dropped_partitions,
         repaired_partitions: r.repaired_partitions,
+        lost_checkpoint: r.lost_checkpoint,
         rebuilt_manifest: r.rebuilt_manifest,
         duration_ms: r.duration_ms,
     }
@@ -358,6 +369,7 @@ fn recovery(r: RecoveryStats) -> NativeRecovery {
 pub fn stats(s: Stats) -> NativeStats {
     NativeStats {
         series: s.series as f64,
+        catalog_bytes: s.catalog_bytes as f64,
         points: s.points as f64,
         wal_bytes: s.wal_bytes as f64,
         wal_segments: s.wal_segments as f64,

@@ -14,7 +14,15 @@ use crate::convert::{
     NativeRuleFile, NativeSeriesInfo, NativeStats, Order, SeriesKind,
 };
 use crate::error::{IntoJs, Result};
+use crate::select::{self, NativeSelector};
 use crate::tasks::{guarded, job, Job};
+
+#[napi(object)]
+pub struct NativeTagValue {
+    pub value: String,
+    /// Live series with this value.
+    pub series: f64,
+}
 
 #[napi(object)]
 pub struct NativeOpenOptions {
@@ -379,6 +387,39 @@ impl NativeEngine {
     pub fn series_list(&self) -> Result<Vec<NativeSeriesInfo>> {
         guarded(|| self.engine.series())
             .map(|all| all.into_iter().map(convert::series_info).collect())
+    }
+
+    /// Every value of tag `name` (of the metric name, when absent) with its series count.
+    #[napi]
+    pub fn tag_values(&self, name: Option<String>) -> Result<Vec<NativeTagValue>> {
+        guarded(|| self.engine.tag_values(name.as_deref())).map(|values| {
+            values
+                .into_iter()
+                .map(|(value, series)| NativeTagValue {
+                    value,
+                    series: series as f64,
+                })
+                .collect()
+        })
+    }
+
+    /// The series a selection matches, in id order: at most `limit`, after id `after`.
+    #[napi]
+    pub fn find_series(
+        &self,
+        selector: NativeSelector,
+        limit: Option<f64>,
+        after: Option<u32>,
+    ) -> Result<Vec<NativeSeriesInfo>> {
+        guarded(|| {
+            let selector = select::selector(selector)?;
+            let limit = match limit {
+                Some(n) => usize::try_from(whole("limit", n)?).unwrap_or(usize::MAX),
+                None => usize::MAX,
+            };
+            self.engine.find_series(&selector, limit, after)
+        })
+        .map(|found| found.into_iter().map(convert::series_info).collect())
     }
 
     #[napi]

@@ -8,6 +8,7 @@
 mod convert;
 mod engine;
 mod error;
+mod select;
 mod series;
 mod tasks;
 

@@ -1,8 +1,8 @@
 //! Column codecs: how a series' points are laid out inside a block (see `docs/format.md`).
 
-mod bits;
+pub mod bits;
 pub mod block;
 mod timestamps;
-mod values;
+pub mod values;
 
 pub use block::{BlockPoints, Payload, MAX_EVENT_BYTES};

@@ -1,6 +1,7 @@
-//! Backups: a consistent copy of exactly the files the current manifest names, with the
-//! manifest written last, so a copy cut short (a crash, a full disk) has no manifest and
-//! opening it fails with `CORRUPT_MANIFEST` instead of showing part of the data.
+//! Backups: a consistent copy of exactly the files the current manifest names (rule files,
+//! catalog, checkpoint, partitions), with the manifest written last, so a copy cut short (a
+//! crash, a full disk) has no manifest and opening it fails with `CORRUPT_MANIFEST` instead
+//! of showing part of the data.
 
 use std::path::Path;
 
@@ -62,6 +63,14 @@ impl Inner {
             }
         }
         sync_dir(storage, &to_dir)?;
+        for name in &tiers.manifest.catalog {
+            copy(
+                storage,
+                &self.layout.indices().join(name),
+                &to.indices().join(name),
+            )?;
+        }
+        sync_dir(storage, &to.indices())?;
         if let Some(name) = &tiers.manifest.checkpoint {
             let from = self.layout.checkpoints().join(name);
             copy(storage, &from, &to.checkpoints().join(name))?;

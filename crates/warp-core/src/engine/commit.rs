@@ -15,19 +15,23 @@
 use std::sync::Arc;
 
 use super::{lock, Inner};
+use crate::catalog;
 use crate::checkpoint;
 use crate::codec::Payload;
 use crate::error::{Error, Result};
+use crate::live::Newest;
 use crate::manifest::{self, Manifest};
 use crate::names;
 use crate::partition::{Partition, Tier};
 use crate::sample::Sample;
-use crate::series::SeriesKind;
+use crate::series::{SeriesId, SeriesKind};
 use crate::tiers::TierSet;
 
 /// Points copied out of the live tier at a time while writing a checkpoint: writers wait for
 /// one chunk's copy, never for a whole series.
 const CHUNK: usize = 8192;
+/// Series whose newest points are copied at a time.
+const CHUNK_IDS: SeriesId = 65_536;
 
 impl Inner {
     pub(super) fn checkpoint(&self) -> Result<u64> {
@@ -53,15 +57,31 @@ impl Inner {
         for id in 0.. {
             let kind = {
                 let st = self.readable()?;
-                let Ok(series) = st.live.get(id) else {
+                let Ok(points) = st.live.get(id) else {
                     break;
                 };
-                encoder.begin(&series.key, series.points.kind());
-                series.points.kind()
+                encoder.begin(id);
+                points.kind()
             };
             match kind {
                 SeriesKind::Numeric => self.copy_series::<f64>(&mut encoder, id, horizon)?,
                 SeriesKind::Event => self.copy_series::<Payload>(&mut encoder, id, horizon)?,
+            }
+        }
+        // The newest point of every series, a chunk of ids at a time.
+        let mut from: SeriesId = 0;
+        loop {
+            let chunk: Vec<(SeriesId, Newest)> = {
+                let st = self.readable()?;
+                let ids = st.live.ids();
+                (from.min(ids.end)..from.saturating_add(CHUNK_IDS).min(ids.end))
+                    .filter_map(|id| Some((id, st.live.newest(id)?)))
+                    .collect()
+            };
+            encoder.add_newest(&chunk);
+            from = from.saturating_add(CHUNK_IDS);
+            if from >= self.readable()?.live.ids().end {
+                break;
             }
         }
         Ok(encoder.finish())
@@ -110,9 +130,13 @@ impl Inner {
             None => None,
         };
         manifest.generation = old.manifest.generation + 1;
+        let catalog = self.write_catalog(&mut manifest)?;
         manifest::store(self.storage.as_ref(), &temporal, &manifest)?;
 
         // Committed: memory follows disk from here on.
+        if let Some(pending) = &catalog {
+            self.catalog_mut().persisted(pending);
+        }
         let new = Arc::new(old.next(manifest, added));
         {
             let mut st = lock(&self.state);
@@ -133,6 +157,29 @@ impl Inner {
         Ok(written.map_or(0, |w| w.0))
     }
 
+    /// Writes the series created and dropped since the last commit to a new catalog file (or,
+    /// once the manifest names many, every live series to one) and names it in `manifest`.
+    /// Series created after the WAL roll that precedes a checkpoint may be included: their
+    /// WAL records, replayed, then find them already there.
+    fn write_catalog(&self, manifest: &mut Manifest) -> Result<Option<catalog::Pending>> {
+        let compact = manifest.catalog.len() >= catalog::store::MAX_FILES;
+        let Some(pending) = self.catalog().pending(compact) else {
+            return Ok(None);
+        };
+        let name = names::catalog(manifest.generation);
+        catalog::store::write(
+            self.storage.as_ref(),
+            &self.layout.indices(),
+            &name,
+            &pending.bytes,
+        )?;
+        if compact {
+            manifest.catalog.clear();
+        }
+        manifest.catalog.push(name);
+        Ok(Some(pending))
+    }
+
     /// Deletes what only the old generation named; failures are counted, not returned (the
     /// next open deletes what is left).
     fn clean_up(&self, old: &TierSet, new: &TierSet, retire_before: Option<u64>) {
@@ -142,6 +189,11 @@ impl Inner {
         if retire_before.is_some() {
             let keep = new.manifest.checkpoint.as_deref();
             failures += checkpoint::remove_others(storage, &self.layout.checkpoints(), keep)
+                .is_err() as u64;
+        }
+        if old.manifest.catalog != new.manifest.catalog {
+            let keep = &new.manifest.catalog;
+            failures += catalog::store::remove_others(storage, &self.layout.indices(), keep)
                 .is_err() as u64;
         }
         let mut removed = false;

@@ -5,7 +5,9 @@
 //!
 //! Locks, outermost first: `manifest_lock` serializes everything that commits a new manifest
 //! (checkpoints, lifecycle passes, backups); `state` guards the live tier and the current tier
-//! set and is never held across I/O; the WAL's own locks (`wal::Log`) come last.
+//! set and is never held across I/O; `catalog` is changed only under `state` (so writers see
+//! one order of series creation) and read alone by selections; the WAL's own locks
+//! (`wal::Log`) come last.
 
 mod backup;
 mod commit;
@@ -19,11 +21,12 @@ pub use write::{Target, Write};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::cache::BlockCache;
+use crate::catalog::{Catalog, Selector};
 use crate::codec::Payload;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
@@ -50,6 +53,8 @@ struct State {
     checkpoints_written: u64,
     last_checkpoint_bytes: u64,
     lifecycle: LifecycleStats,
+    /// The horizon the last drop of expired series looked at.
+    dropped_below: i64,
 }
 
 struct Inner {
@@ -57,6 +62,7 @@ struct Inner {
     layout: Layout,
     options: Options,
     state: Mutex<State>,
+    catalog: RwLock<Catalog>,
     wal: Log,
     wormhole_hits: AtomicU64,
     manifest_lock: Mutex<()>,
@@ -103,6 +109,7 @@ impl Engine {
         let repaired = recovery.wal.repaired()
             || !recovery.dropped_partitions.is_empty()
             || !recovery.repaired_partitions.is_empty()
+            || recovery.lost_checkpoint.is_some()
             || recovery.rebuilt_manifest;
         let inner = Arc::new(Inner {
             wal: Log::new(recovered.writer, options.max_buffer_bytes),
@@ -110,6 +117,7 @@ impl Engine {
             layout,
             cache: BlockCache::new(options.cache_bytes),
             options,
+            catalog: RwLock::new(recovered.catalog),
             state: Mutex::new(State {
                 live: recovered.live,
                 sealing: None,
@@ -118,6 +126,7 @@ impl Engine {
                 checkpoints_written: 0,
                 last_checkpoint_bytes: 0,
                 lifecycle: LifecycleStats::default(),
+                dropped_below: crate::time::MIN_TIMESTAMP,
             }),
             wormhole_hits: AtomicU64::new(0),
             manifest_lock: Mutex::new(()),
@@ -153,8 +162,8 @@ impl Engine {
 
     /// The id of an existing series.
     pub fn series_id(&self, key: &SeriesKey) -> Result<Option<SeriesId>> {
-        let st = self.inner.readable()?;
-        Ok(st.live.id(&key.canonical()))
+        self.inner.readable().map(drop)?;
+        Ok(self.inner.catalog().id(&key.canonical()))
     }
 
     /// Returns once the write numbered `seq` (and every earlier one) is fsynced.
@@ -172,8 +181,9 @@ impl Engine {
     /// The point of series `id` at or before `at`, whichever tier holds it.
     pub fn get(&self, id: SeriesId, at: i64) -> Result<Option<(i64, Value)>> {
         match self.inner.kind(id)? {
-            SeriesKind::Numeric => self.inner.value_at::<f64>(id, at),
-            SeriesKind::Event => self.inner.value_at::<Payload>(id, at),
+            Some(SeriesKind::Numeric) => self.inner.value_at::<f64>(id, at),
+            Some(SeriesKind::Event) => self.inner.value_at::<Payload>(id, at),
+            None => Ok(None),
         }
     }
 
@@ -194,8 +204,12 @@ impl Engine {
             return Err(Error::InvalidRange { from, to });
         }
         match self.inner.kind(id)? {
-            SeriesKind::Numeric => self.inner.range_of::<f64>(id, from, to, opts),
-            SeriesKind::Event => self.inner.range_of::<Payload>(id, from, to, opts),
+            Some(SeriesKind::Numeric) => self.inner.range_of::<f64>(id, from, to, opts),
+            Some(SeriesKind::Event) => self.inner.range_of::<Payload>(id, from, to, opts),
+            None => Ok(RangeResult::Numeric {
+                timestamps: Vec::new(),
+                values: Vec::new(),
+            }),
         }
     }
 
@@ -223,18 +237,56 @@ impl Engine {
 
     /// Every series with its kind and the points a full read of it returns.
     pub fn series(&self) -> Result<Vec<SeriesInfo>> {
-        let counts = self.inner.point_counts()?;
-        let st = self.inner.readable()?;
-        Ok(st
-            .live
+        let counts = self.inner.point_counts(None)?;
+        let catalog = self.inner.catalog();
+        Ok(catalog
             .iter()
-            .zip(counts)
-            .map(|(s, points)| SeriesInfo {
-                key: s.key.clone(),
-                kind: s.points.kind(),
-                points,
+            .map(|(id, key, kind)| SeriesInfo {
+                id,
+                key: key.to_owned(),
+                kind,
+                points: counts.get(id as usize).copied().unwrap_or(0),
             })
             .collect())
+    }
+
+    /// The series a selection matches, in id order: at most `limit` of them, those after id
+    /// `after` (the last of the previous page), each with its kind and point count.
+    pub fn find_series(
+        &self,
+        selector: &Selector,
+        limit: usize,
+        after: Option<SeriesId>,
+    ) -> Result<Vec<SeriesInfo>> {
+        self.inner.readable().map(drop)?;
+        let ids: Vec<SeriesId> = {
+            let selected = self.inner.catalog().select(selector);
+            let start = after.map_or(0, |a| selected.partition_point(|&id| id <= a));
+            selected.into_iter().skip(start).take(limit).collect()
+        };
+        let counts = self.inner.point_counts(Some(&ids))?;
+        let catalog = self.inner.catalog();
+        Ok(ids
+            .iter()
+            .zip(counts)
+            .filter_map(|(&id, points)| {
+                Some(SeriesInfo {
+                    id,
+                    key: catalog.key(id)?.to_owned(),
+                    kind: catalog.kind(id)?,
+                    points,
+                })
+            })
+            .collect())
+    }
+
+    /// Every value of tag `name` (of the metric name, for `None`) among live series, with how
+    /// many series have it, sorted by value.
+    pub fn tag_values(&self, name: Option<&str>) -> Result<Vec<(String, usize)>> {
+        self.inner.readable().map(drop)?;
+        let mut values = self.inner.catalog().tag_values(name);
+        values.sort_unstable();
+        Ok(values)
     }
 
     /// Every partition of every tier, with its read counts.
@@ -305,16 +357,16 @@ impl Engine {
     }
 
     pub fn stats(&self) -> Result<Stats> {
-        let counts = self.inner.point_counts()?;
+        let counts = self.inner.point_counts(None)?;
         let inner = &self.inner;
         let mut st = inner.readable()?;
         let mut live_points = 0;
-        for s in st.live.iter_mut() {
-            s.points.normalize();
-            live_points += s.points.len() as u64;
+        for points in st.live.iter_mut() {
+            points.normalize();
+            live_points += points.len() as u64;
         }
         if let Some(sealing) = &st.sealing {
-            live_points += sealing.iter().map(|s| s.points.len() as u64).sum::<u64>();
+            live_points += sealing.iter().map(|p| p.len() as u64).sum::<u64>();
         }
         let tiers = Tier::ALL
             .iter()
@@ -329,8 +381,13 @@ impl Engine {
             })
             .collect();
         let horizon = st.tiers.manifest.horizon;
+        let (series, catalog_bytes) = {
+            let catalog = inner.catalog();
+            (catalog.count() as u64, catalog.heap_bytes() as u64)
+        };
         Ok(Stats {
-            series: st.live.len() as u64,
+            series,
+            catalog_bytes,
             points: counts.iter().sum(),
             live_points,
             wal_bytes: inner.wal.bytes_on_disk(),
@@ -403,6 +460,15 @@ impl Inner {
         let st = self.readable()?;
         self.wal.check()?;
         Ok(st)
+    }
+
+    fn catalog(&self) -> RwLockReadGuard<'_, Catalog> {
+        self.catalog.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The catalog, for adding or dropping series: only under the state lock.
+    fn catalog_mut(&self) -> RwLockWriteGuard<'_, Catalog> {
+        self.catalog.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn has_flusher(&self) -> bool {

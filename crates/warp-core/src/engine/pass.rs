@@ -36,6 +36,7 @@ use crate::sample::Sample;
 use crate::series::{SeriesId, SeriesKind};
 use crate::tiers::{unique_dir, TierSet};
 use crate::types::{Move, PassPlan, PassReport};
+use crate::wal;
 
 /// Partitions of one tier a window may hold (its base and overlays) before they are folded.
 pub const MAX_PER_WINDOW: usize = 4;
@@ -48,12 +49,8 @@ impl Inner {
         self.writable().map(drop)?;
         let (base, series) = {
             let st = self.readable()?;
-            let series: Vec<(String, SeriesKind)> = st
-                .live
-                .iter()
-                .map(|s| (s.key.clone(), s.points.kind()))
-                .collect();
-            (st.tiers.clone(), series)
+            let kinds: Vec<SeriesKind> = st.live.iter().map(Points::kind).collect();
+            (st.tiers.clone(), kinds)
         };
         let mut stage = Stage {
             inner: self,
@@ -105,9 +102,11 @@ impl Inner {
                 self.restore_sealing();
             }
         }
-        let mut st = lock(&self.state);
-        st.lifecycle.cleanup_failures += stage.cleanup_failures;
+        lock(&self.state).lifecycle.cleanup_failures += stage.cleanup_failures;
         outcome?;
+        let dropped = self.drop_expired()?;
+        let mut st = lock(&self.state);
+        st.lifecycle.series_dropped += dropped;
         let report = stage.report;
         let l = &mut st.lifecycle;
         l.passes += 1;
@@ -132,12 +131,40 @@ impl Inner {
             if id as usize >= st.live.len() {
                 break;
             }
-            let key = st.live.get(id)?.key.clone();
             let taken = st.live.split_series(id, cutoff)?;
             let sealing = st.sealing.get_or_insert_with(Default::default);
-            Arc::make_mut(sealing).add_with(key, taken)?;
+            Arc::make_mut(sealing).push_with(taken);
         }
         Ok(self.readable()?.sealing.clone().unwrap_or_default())
+    }
+
+    /// Drops from the catalog the series whose newest point is older than the retention
+    /// horizon (nothing of them can be read any more), logging the drop so recovery repeats it.
+    /// A write to a dropped series' id revives it (see `write`). Returns how many.
+    fn drop_expired(&self) -> Result<u64> {
+        let mut st = self.writable()?;
+        let horizon = st.tiers.manifest.horizon;
+        if horizon <= st.dropped_below {
+            return Ok(0);
+        }
+        let ids: Vec<SeriesId> = {
+            let catalog = self.catalog();
+            st.live
+                .ids()
+                .filter(|&id| catalog.kind(id).is_some())
+                .filter(|&id| st.live.newest(id).is_some_and(|n| n.ts < horizon))
+                .collect()
+        };
+        st.dropped_below = horizon;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let seq = self.wal.record(|frames| wal::push_dropped(frames, &ids))?;
+        self.catalog_mut().drop_series(&ids);
+        st.live.clear(&ids);
+        drop(st);
+        self.wal.after_write(seq, self.has_flusher())?;
+        Ok(ids.len() as u64)
     }
 
     /// Puts the points of a failed pass back where readers expect them.
@@ -157,8 +184,8 @@ struct Stage<'a> {
     manifest: Manifest,
     /// Open partitions `manifest` names.
     partitions: Vec<Arc<Partition>>,
-    /// Key and kind of every series, by id, when the pass began.
-    series: Vec<(String, SeriesKind)>,
+    /// The kind of every series, by id, when the pass began.
+    series: Vec<SeriesKind>,
     /// Partitions this pass built, by id: in memory until `write`.
     created: HashMap<u64, Built>,
     /// Those `write` has put on disk.
@@ -171,10 +198,6 @@ struct Stage<'a> {
 impl Stage<'_> {
     fn temporal(&self) -> PathBuf {
         self.inner.layout.temporal()
-    }
-
-    fn key(&self, id: SeriesId) -> &str {
-        self.series.get(id as usize).map_or("", |s| s.0.as_str())
     }
 
     /// A writer for a new partition; its directory is named by neither the committed
@@ -221,8 +244,8 @@ impl Stage<'_> {
     fn seal(&mut self, sealed: &LiveTier, lz4: bool) -> Result<()> {
         let horizon = self.manifest.horizon;
         let mut writers: BTreeMap<i64, PartitionWriter> = BTreeMap::new();
-        for (id, s) in (0..=SeriesId::MAX).zip(sealed.iter()) {
-            match &s.points {
+        for (id, points) in (0..=SeriesId::MAX).zip(sealed.iter()) {
+            match points {
                 Points::Numeric(c) => self.seal_series::<f64>(&mut writers, id, c, horizon, lz4),
                 Points::Event(c) => self.seal_series::<Payload>(&mut writers, id, c, horizon, lz4),
             }
@@ -245,7 +268,6 @@ impl Stage<'_> {
     ) {
         // Sealed columns come out of `split_before` sorted.
         let (ts, vs) = column.range_sorted(horizon, i64::MAX).unwrap_or_default();
-        let key = self.key(id).to_owned();
         let mut i = 0;
         while i < ts.len() {
             let (start, end) = Tier::Hourly.window(ts[i]);
@@ -253,7 +275,7 @@ impl Stage<'_> {
             writers
                 .entry(start)
                 .or_insert_with(|| self.writer(Tier::Hourly, start, lz4))
-                .add(id, &key, &ts[i..j], &vs[i..j]);
+                .add(id, &ts[i..j], &vs[i..j]);
             i = j;
         }
     }
@@ -374,15 +396,14 @@ impl Stage<'_> {
         series.sort_unstable();
         series.dedup();
         for id in series {
-            let key = self.key(id).to_owned();
-            match self.series.get(id as usize).map(|s| s.1) {
+            match self.series.get(id as usize) {
                 Some(SeriesKind::Event) => {
                     let (ts, vs) = merged::<Payload>(&inputs, id, horizon)?;
-                    writer.add(id, &key, &ts, &vs);
+                    writer.add(id, &ts, &vs);
                 }
                 _ => {
                     let (ts, vs) = merged::<f64>(&inputs, id, horizon)?;
-                    writer.add(id, &key, &ts, &vs);
+                    writer.add(id, &ts, &vs);
                 }
             }
         }

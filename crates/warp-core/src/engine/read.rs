@@ -12,6 +12,7 @@ use super::Inner;
 use crate::cache::BlockCache;
 use crate::codec::{BlockPoints, Payload};
 use crate::error::Result;
+use crate::live::Points;
 use crate::partition::{BlockRef, Partition};
 use crate::sample::Sample;
 use crate::series::{SeriesId, SeriesKind};
@@ -73,8 +74,32 @@ impl Inner {
         Ok(V::range(ts, vs))
     }
 
-    /// The newest point of one series at or before `at`, from every tier.
+    /// The newest point of one series at or before `at`, from every tier. At or after the
+    /// series' newest point (the wormhole) the answer is that point, without a walk.
     pub(super) fn as_of<V: Sample>(&self, id: SeriesId, at: i64) -> Result<Option<(i64, V)>> {
+        let (newest, horizon) = {
+            let st = self.readable()?;
+            (st.live.newest(id), st.tiers.manifest.horizon)
+        };
+        let Some(newest) = newest else {
+            return Ok(None); // never written
+        };
+        if at >= newest.ts {
+            self.wormhole_hits.fetch_add(1, Ordering::Relaxed);
+            if newest.ts < horizon {
+                return Ok(None);
+            }
+            if let Some(v) = V::from_newest(newest.value) {
+                return Ok(Some((newest.ts, v)));
+            }
+            // An event's payload is read where it is: the walk stops at the first hit.
+            return self.walk_as_of(id, newest.ts);
+        }
+        self.walk_as_of(id, at)
+    }
+
+    /// The newest point at or before `at`, looked for in every tier.
+    fn walk_as_of<V: Sample>(&self, id: SeriesId, at: i64) -> Result<Option<(i64, V)>> {
         let (live, sealing, tiers) = {
             let mut st = self.readable()?;
             let live = st.live.column_mut::<V>(id)?.as_of(at);
@@ -92,16 +117,8 @@ impl Inner {
             sealing.map(|(t, v)| (t, top, v)),
             live.map(|(t, v)| (t, top + 1, v)),
         ];
-        // Wormhole: the live tier's newest point beats every partition older than it.
-        let newest_partition = tiers.partitions.iter().map(|p| p.meta.max_ts).max();
-        let live_ts = in_memory[1].as_ref().map(|c| c.0);
-        let stored = match live_ts {
-            Some(t) if newest_partition.is_none_or(|m| m < t) => {
-                self.wormhole_hits.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-            _ => partition_as_of::<V>(&self.cache, &tiers.partitions, id, at)?,
-        };
+        let found = in_memory.iter().flatten().map(|c| c.0).max();
+        let stored = partition_as_of::<V>(&self.cache, &tiers.partitions, id, at, found)?;
         let horizon = tiers.manifest.horizon;
         Ok(in_memory
             .into_iter()
@@ -112,36 +129,54 @@ impl Inner {
             .map(|(t, _, v)| (t, v)))
     }
 
-    /// For every series (by id), the number of points a full read returns: a timestamp held
-    /// in several places counts once, and nothing older than the horizon counts. Sources that
-    /// do not overlap in time are counted from their sizes; only overlapping ones are read.
-    pub(super) fn point_counts(&self) -> Result<Vec<u64>> {
-        let (mut spans, kinds, tiers) = {
+    /// For each of `ids` (all series if `None`), the number of points a full read returns: a
+    /// timestamp held in several places counts once, and nothing older than the horizon counts.
+    /// Sources that do not overlap in time are counted from their sizes; only overlapping ones
+    /// are read.
+    pub(super) fn point_counts(&self, ids: Option<&[SeriesId]>) -> Result<Vec<u64>> {
+        let (ids, mut spans, kinds, tiers) = {
             let mut st = self.readable()?;
-            let mut spans: Vec<Vec<Span>> = vec![Vec::new(); st.live.len()];
-            let mut kinds = Vec::with_capacity(st.live.len());
-            for (i, s) in st.live.iter_mut().enumerate() {
-                s.points.normalize();
-                kinds.push(s.points.kind());
-                spans[i].extend(s.points.span());
+            let ids: Vec<SeriesId> = match ids {
+                Some(ids) => ids.to_vec(),
+                None => st.live.ids().collect(),
+            };
+            let mut spans: Vec<Vec<Span>> = vec![Vec::new(); ids.len()];
+            let mut kinds = Vec::with_capacity(ids.len());
+            for (slot, &id) in ids.iter().enumerate() {
+                let points = st.live.get_mut(id)?;
+                points.normalize();
+                kinds.push(points.kind());
+                spans[slot].extend(points.span());
+                let sealing = st.sealing.as_ref().and_then(|s| s.get(id).ok());
+                spans[slot].extend(sealing.and_then(Points::span));
             }
-            if let Some(sealing) = &st.sealing {
-                for (i, s) in sealing.iter().enumerate() {
-                    spans[i].extend(s.points.span());
-                }
-            }
-            (spans, kinds, st.tiers.clone())
+            (ids, spans, kinds, st.tiers.clone())
         };
         let horizon = tiers.manifest.horizon;
-        for p in &tiers.partitions {
-            for r in p.blocks() {
-                if let Some(s) = spans.get_mut(r.series as usize) {
-                    s.push((r.min_ts, r.max_ts, r.count as u64));
+        // Few series: look each up; many: one pass over every block.
+        if ids.len() < 4096 {
+            for p in &tiers.partitions {
+                for (slot, &id) in ids.iter().enumerate() {
+                    spans[slot].extend(p.find(id, i64::MIN, i64::MAX).iter().map(span_of));
+                }
+            }
+        } else {
+            let mut slot_of = vec![usize::MAX; ids.iter().max().map_or(0, |&m| m as usize + 1)];
+            for (slot, &id) in ids.iter().enumerate() {
+                slot_of[id as usize] = slot;
+            }
+            for p in &tiers.partitions {
+                for r in p.blocks() {
+                    if let Some(&slot) =
+                        slot_of.get(r.series as usize).filter(|&&s| s != usize::MAX)
+                    {
+                        spans[slot].push(span_of(&r));
+                    }
                 }
             }
         }
-        let mut counts = Vec::with_capacity(spans.len());
-        for (id, spans) in (0..=SeriesId::MAX).zip(spans.iter_mut()) {
+        let mut counts = Vec::with_capacity(ids.len());
+        for ((&id, spans), kind) in ids.iter().zip(spans.iter_mut()).zip(kinds) {
             let mut count = 0;
             for (from, to, points) in overlapping_groups(spans) {
                 count += match points {
@@ -149,11 +184,7 @@ impl Inner {
                     Some(n) if from >= horizon => n,
                     // Overlapping sources, or straddling the horizon: read what a range returns.
                     _ => {
-                        let read = match kinds
-                            .get(id as usize)
-                            .copied()
-                            .unwrap_or(SeriesKind::Numeric)
-                        {
+                        let read = match kind {
                             SeriesKind::Numeric => self.range::<f64>(id, from, to)?.0.len(),
                             SeriesKind::Event => self.range::<Payload>(id, from, to)?.0.len(),
                         };
@@ -165,6 +196,10 @@ impl Inner {
         }
         Ok(counts)
     }
+}
+
+fn span_of(r: &BlockRef) -> Span {
+    (r.min_ts, r.max_ts, r.count as u64)
 }
 
 /// A source's time span and size: (first, last, points).
@@ -295,12 +330,14 @@ pub(super) fn merge<V: Clone>(runs: Vec<Run<V>>) -> Run<V> {
 }
 
 /// The newest point at or before `at` held by the partitions, with its partition's priority
-/// (its position in `partitions`): the caller compares it with the in-memory tiers'.
+/// (its position in `partitions`): the caller compares it with the in-memory tiers', which
+/// found one at `found` (so partitions ending before that need no look).
 fn partition_as_of<V: Sample>(
     cache: &BlockCache,
     partitions: &[Arc<Partition>],
     series: SeriesId,
     at: i64,
+    found: Option<i64>,
 ) -> Result<Option<(i64, usize, V)>> {
     let mut best: Option<(i64, usize, V)> = None;
     let now = now_ms();
@@ -309,7 +346,8 @@ fn partition_as_of<V: Sample>(
     order.sort_by_key(|&i| std::cmp::Reverse(partitions[i].meta.max_ts));
     for prio in order {
         let p = &partitions[prio];
-        if best.as_ref().is_some_and(|b| p.meta.max_ts < b.0) {
+        let bar = best.as_ref().map(|b| b.0).max(found);
+        if bar.is_some_and(|b| p.meta.max_ts < b) {
             break;
         }
         if p.meta.min_ts > at {

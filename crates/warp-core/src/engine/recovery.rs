@@ -1,22 +1,26 @@
-//! Opening a database: load the manifest and the checkpoint it names, collect files it does
-//! not name, open the partitions, and replay the WAL from where the checkpoint ends.
+//! Opening a database: load the manifest, the series catalog and the checkpoint it names,
+//! collect files it does not name, open the partitions, and replay the WAL from where the
+//! checkpoint ends.
 //!
 //! A new database gets its first manifest before anything else is written, so a missing
 //! manifest where partitions or checkpoints exist is corruption (a lost file, a backup cut
 //! short): nothing is deleted and the open fails with `CORRUPT_MANIFEST`, unless `repair`
-//! rebuilds it from the files found (each partition checked, the newest readable checkpoint).
+//! rebuilds it from the files found (each partition checked, the catalog files that load, the
+//! newest readable checkpoint).
 
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::catalog::{self, Catalog, Revived};
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::live::{LiveTier, Payload};
+use crate::live::{LiveTier, Newest, Payload};
 use crate::manifest::{self, Manifest};
 use crate::names;
 use crate::options::Options;
-use crate::partition::{self, salvage, Partition, PartitionMeta, Salvage, Tier};
+use crate::partition::{self, salvage, BlockRef, Partition, PartitionMeta, Salvage, Tier};
+use crate::series::{SeriesId, SeriesKind};
 use crate::storage::Storage;
 use crate::tiers::{self, TierSet};
 use crate::time::check_timestamp;
@@ -24,6 +28,7 @@ use crate::types::RecoveryStats;
 use crate::wal::{self, Entry, SegmentWriter};
 
 pub(super) struct Recovered {
+    pub catalog: Catalog,
     pub live: LiveTier,
     pub tiers: TierSet,
     pub writer: SegmentWriter,
@@ -66,7 +71,9 @@ pub(super) fn recover(
     };
     remove_temporary(storage.as_ref(), &temporal)?;
     checkpoint::remove_others(storage.as_ref(), &ckpt_dir, manifest.checkpoint.as_deref())?;
+    catalog::store::remove_others(storage.as_ref(), &layout.indices(), &manifest.catalog)?;
     tiers::collect_garbage(storage.as_ref(), &temporal, &manifest)?;
+    let mut catalog = catalog::store::load(storage.as_ref(), &layout.indices(), &manifest.catalog)?;
     let mut tiers = TierSet::open(
         storage.as_ref(),
         &temporal,
@@ -74,14 +81,27 @@ pub(super) fn recover(
         options.repair,
         &mut recovery.dropped_partitions,
     )?;
-    let (mut live, first_segment) = match &tiers.manifest.checkpoint {
+    let mut live = columns(&catalog);
+    let dropped = |id| catalog.kind(id).is_none();
+    let first_segment = match &tiers.manifest.checkpoint {
         Some(name) => {
-            let (live, next_segment) = checkpoint::load(storage.as_ref(), &ckpt_dir, name)?;
-            recovery.checkpoint_loaded = true;
-            recovery.checkpoint_points = live.iter().map(|s| s.points.len() as u64).sum();
-            (live, next_segment)
+            match checkpoint::load(storage.as_ref(), &ckpt_dir, name, &mut live, &dropped) {
+                Ok(next_segment) => {
+                    recovery.checkpoint_loaded = true;
+                    recovery.checkpoint_points = live.iter().map(|p| p.len() as u64).sum();
+                    next_segment
+                }
+                // The catalog names the series apart from the checkpoint: a repair loses only the
+                // live points the checkpoint held (and replays the WAL that is left).
+                Err(e @ Error::CorruptCheckpoint { .. }) if options.repair => {
+                    recovery.lost_checkpoint = Some(e.to_string());
+                    live.clear(&catalog.ids().collect::<Vec<_>>());
+                    1
+                }
+                Err(e) => return Err(e),
+            }
         }
-        None => (LiveTier::default(), 1),
+        None => 1,
     };
     let mut replayed_points = 0u64;
     let replayed = wal::replay(
@@ -90,20 +110,28 @@ pub(super) fn recover(
         first_segment,
         options.repair,
         &mut |entry| {
-            replayed_points += apply(&mut live, entry).map_err(|e| e.to_string())?;
+            replayed_points += apply(&mut catalog, &mut live, entry).map_err(|e| e.to_string())?;
             Ok(())
         },
     )?;
     recovery.replayed_points = replayed_points;
     recovery.wal = replayed.report;
+    // Points logged for series dropped since are older than the retention horizon: unread.
+    let gone: Vec<SeriesId> = catalog
+        .ids()
+        .filter(|&id| catalog.kind(id).is_none())
+        .collect();
+    live.clear(&gone);
     if options.repair {
-        salvage_all(
-            storage.as_ref(),
-            &temporal,
-            &mut tiers,
-            &live,
-            &mut recovery,
-        )?;
+        salvage_all(storage.as_ref(), &temporal, &mut tiers, &mut recovery)?;
+    }
+    let repaired = recovery.wal.repaired()
+        || recovery.rebuilt_manifest
+        || recovery.lost_checkpoint.is_some()
+        || !recovery.dropped_partitions.is_empty()
+        || !recovery.repaired_partitions.is_empty();
+    if repaired {
+        recompute_newest(&catalog, &mut live, &tiers)?;
     }
     let writer = SegmentWriter::start(
         storage.clone(),
@@ -114,6 +142,7 @@ pub(super) fn recover(
     )?;
 
     Ok(Recovered {
+        catalog,
         live,
         tiers,
         writer,
@@ -128,10 +157,8 @@ fn salvage_all(
     storage: &dyn Storage,
     temporal: &Path,
     tiers: &mut TierSet,
-    live: &LiveTier,
     recovery: &mut RecoveryStats,
 ) -> Result<()> {
-    let key_of = |id| live.get(id).map(|s| s.key.clone()).unwrap_or_default();
     let mut kept = Vec::with_capacity(tiers.partitions.len());
     for old in std::mem::take(&mut tiers.partitions) {
         let meta = &old.meta;
@@ -141,7 +168,7 @@ fn salvage_all(
             lost_blocks,
             lost_points,
             first_error,
-        } = salvage(&old, dir, &key_of)?
+        } = salvage(&old, dir)?
         else {
             kept.push(old);
             continue;
@@ -176,6 +203,50 @@ fn salvage_all(
         }
     }
     tiers.partitions = kept;
+    Ok(())
+}
+
+/// Finds every series' newest point again from what is stored, after a repair lost some of it
+/// (or the checkpoint that kept it): the newest block end of each series in any partition (a
+/// later partition winning at equal times), unless its live points go further.
+fn recompute_newest(catalog: &Catalog, live: &mut LiveTier, tiers: &TierSet) -> Result<()> {
+    let mut best: Vec<Option<(i64, usize, BlockRef)>> = vec![None; catalog.len()];
+    for (at, p) in tiers.partitions.iter().enumerate() {
+        for r in p.blocks() {
+            if let Some(slot) = best.get_mut(r.series as usize) {
+                if slot.is_none_or(|(ts, _, _)| r.max_ts >= ts) {
+                    *slot = Some((r.max_ts, at, r));
+                }
+            }
+        }
+    }
+    for (id, stored) in (0..).zip(best) {
+        live.set_newest(id, Newest::NONE);
+        let mut newest = match stored {
+            Some((ts, at, r)) => {
+                let summary = tiers.partitions[at].header(&r)?.summary;
+                let value = match catalog.kind(id) {
+                    Some(SeriesKind::Numeric) => summary.last,
+                    _ => f64::NAN,
+                };
+                Some(Newest { ts, value })
+            }
+            None => None,
+        };
+        let points = live.get_mut(id)?;
+        points.normalize();
+        if let Some(last) = points.last() {
+            if newest.is_none_or(|n| last.0 >= n.ts) {
+                newest = Some(Newest {
+                    ts: last.0,
+                    value: last.1,
+                });
+            }
+        }
+        if let Some(n) = newest {
+            live.set_newest(id, n);
+        }
+    }
     Ok(())
 }
 
@@ -234,10 +305,10 @@ fn found_files(storage: &dyn Storage, layout: &Layout) -> Result<Vec<String>> {
 /// pass their checks, and the newest checkpoint that loads. The retention horizon starts over
 /// (the next lifecycle pass sets it again from the rules).
 ///
-/// Partitions name series by id, and the series catalog lives in the checkpoint and the WAL:
-/// with no checkpoint that loads and a WAL that no longer starts at its first segment, the
-/// partitions could not be read, so the repair refuses rather than commit a database that has
-/// lost its catalog.
+/// Partitions name series by id, and their names are in the catalog files (and the WAL's
+/// series records): with no catalog file that loads and a WAL that no longer starts at its
+/// first segment, the partitions could not be read, so the repair refuses rather than commit a
+/// database that has lost its catalog.
 fn rebuild(storage: &dyn Storage, layout: &Layout) -> Result<Manifest> {
     let (temporal, ckpt_dir) = (&layout.temporal(), &layout.checkpoints());
     let partitions = tiers::partition_dirs(storage, temporal)?;
@@ -254,28 +325,42 @@ fn rebuild(storage: &dyn Storage, layout: &Layout) -> Result<Manifest> {
         }
     }
     manifest.partitions.sort_by_key(|m| m.id);
+    let indices = layout.indices();
+    manifest.catalog = catalog::store::loadable(storage, &indices)?;
+    let catalog = catalog::store::load(storage, &indices, &manifest.catalog)?;
+    let dropped = |id| catalog.kind(id).is_none();
     manifest.checkpoint = checkpoints
         .iter()
-        .find(|name| checkpoint::load(storage, ckpt_dir, name).is_ok())
+        .find(|name| {
+            let mut live = columns(&catalog);
+            checkpoint::load(storage, ckpt_dir, name, &mut live, &dropped).is_ok()
+        })
         .cloned();
     let first_segment = layout.wal().join(names::segment(1));
     let whole_wal = storage
         .is_dir(&first_segment)
         .map_err(Error::io("inspect", &first_segment))?
         .is_some();
-    if manifest.checkpoint.is_none() && !manifest.partitions.is_empty() && !whole_wal {
-        return Err(Error::CorruptCheckpoint {
-            path: ckpt_dir.clone(),
+    if manifest.catalog.is_empty() && !manifest.partitions.is_empty() && !whole_wal {
+        return Err(Error::CorruptCatalog {
+            path: indices,
             reason: format!(
-                "no checkpoint loads ({} found) and the WAL no longer starts at its first \
-                 segment: the series catalog that names the {} partitions is lost; restore \
-                 from a backup",
-                checkpoints.len(),
+                "no catalog file loads and the WAL no longer starts at its first segment: the \
+                 names of the series in the {} partitions are lost; restore from a backup",
                 manifest.partitions.len()
             ),
         });
     }
     Ok(manifest)
+}
+
+/// An empty column for every id of the catalog, of its kind.
+fn columns(catalog: &Catalog) -> LiveTier {
+    let mut live = LiveTier::default();
+    for id in catalog.ids() {
+        live.push(catalog.kind(id).unwrap_or(SeriesKind::Numeric));
+    }
+    live
 }
 
 /// What a partition's summary file says it is, if that matches where it lies.
@@ -294,42 +379,74 @@ fn described(
     (meta.tier == tier && meta.dir == dir && window_ok).then_some(meta)
 }
 
-/// Applies one replayed WAL entry to the live tier; returns how many points it added.
-fn apply(live: &mut LiveTier, entry: Entry<'_>) -> Result<u64> {
+/// Applies one replayed WAL entry to the catalog and the live tier, as the write did; returns
+/// how many points it added.
+fn apply(catalog: &mut Catalog, live: &mut LiveTier, entry: Entry<'_>) -> Result<u64> {
+    let known = |catalog: &Catalog, id| catalog.kind(id).is_some();
     match entry {
         Entry::Series { id, kind, key } => {
-            // A fuzzy checkpoint may already hold a series created after its segment began.
-            let known = live.id(key);
-            if known == Some(id) && live.get(id)?.points.kind() == kind {
-                return Ok(0);
+            // The catalog may already hold a series created after the checkpoint's segment
+            // began (its files are written at every commit), or have dropped it since.
+            if (id as usize) < catalog.len() {
+                return match catalog.key(id) {
+                    None => match catalog.revive(id, kind, Some(key)) {
+                        Revived::Same => {
+                            live.revive(id, kind);
+                            Ok(0)
+                        }
+                        _ => Err(Error::Internal(format!(
+                            "series record {id} ({key}) revives a series named otherwise"
+                        ))),
+                    },
+                    Some(k) if k == key && catalog.kind(id) == Some(kind) => Ok(0),
+                    Some(k) => Err(Error::Internal(format!(
+                        "series record {id} ({key}) disagrees with the catalog ({k})"
+                    ))),
+                };
             }
-            if id as usize != live.len() || known.is_some() {
+            if id as usize != catalog.len() || catalog.id(key).is_some() {
                 return Err(Error::Internal(format!(
                     "series record {id} ({key}) is out of sequence"
                 )));
             }
-            live.add(key, kind)?;
+            catalog.add(key, kind)?;
+            live.push(kind);
             Ok(0)
         }
-        Entry::Point { id, ts, value } => {
+        Entry::Dropped { id } => {
+            catalog.drop_series(&[id]);
+            live.clear(&[id]);
+            Ok(0)
+        }
+        Entry::Point { id, ts, value } if known(catalog, id) => {
             live.numeric_mut(id)?.push(check_timestamp(ts)?, value);
+            live.note(id, ts, value);
             Ok(1)
         }
         Entry::Batch {
             id,
             timestamps,
             values,
-        } => {
+        } if known(catalog, id) => {
             timestamps
                 .iter()
                 .try_for_each(|&t| check_timestamp(t).map(drop))?;
             live.numeric_mut(id)?.extend(&timestamps, &values);
+            live.note_batch(id, &timestamps, &values);
             Ok(timestamps.len() as u64)
         }
-        Entry::Event { id, ts, payload } => {
+        Entry::Event { id, ts, payload } if known(catalog, id) => {
             live.event_mut(id)?
                 .push(check_timestamp(ts)?, Payload::from(payload));
+            live.note(id, ts, f64::NAN);
             Ok(1)
+        }
+        Entry::Point { id, .. } | Entry::Batch { id, .. } | Entry::Event { id, .. } => {
+            if (id as usize) < catalog.len() {
+                Ok(0) // a series dropped since: its points are older than the horizon
+            } else {
+                Err(Error::Internal(format!("a point of unknown series {id}")))
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! rejected write leaves no trace (not even a new series).
 
 use super::{Engine, Inner};
+use crate::catalog::Catalog;
 use crate::codec::{Payload, MAX_EVENT_BYTES};
 use crate::error::{Error, Result};
 use crate::live::{mismatch, LiveTier};
@@ -83,9 +84,18 @@ impl Write<'_> {
     /// Applies the write to series `id`, whose kind was checked.
     fn apply(&self, live: &mut LiveTier, id: SeriesId) -> Result<()> {
         match *self {
-            Write::Number { ts, value } => live.numeric_mut(id)?.push(ts, value),
-            Write::Batch { timestamps, values } => live.numeric_mut(id)?.extend(timestamps, values),
-            Write::Event { ts, payload } => live.event_mut(id)?.push(ts, Payload::from(payload)),
+            Write::Number { ts, value } => {
+                live.numeric_mut(id)?.push(ts, value);
+                live.note(id, ts, value);
+            }
+            Write::Batch { timestamps, values } => {
+                live.numeric_mut(id)?.extend(timestamps, values);
+                live.note_batch(id, timestamps, values);
+            }
+            Write::Event { ts, payload } => {
+                live.event_mut(id)?.push(ts, Payload::from(payload));
+                live.note(id, ts, f64::NAN);
+            }
         }
         Ok(())
     }
@@ -103,29 +113,34 @@ impl Engine {
         let inner = &self.inner;
         let mut st = inner.writable()?;
         let kind = write.kind();
-        let found = match target {
-            Target::Id(id) => Some(id),
-            Target::Key(_) => key.as_deref().and_then(|k| st.live.id(k)),
-        };
-        let (id, create) = match found {
-            Some(id) => {
-                let series = st.live.get(id)?;
-                if series.points.kind() != kind {
-                    return Err(mismatch(&series.key, series.points.kind(), kind));
-                }
-                (id, None)
+        let (id, new) = {
+            let catalog = inner.catalog();
+            let found = match target {
+                Target::Id(id) => Some(id),
+                Target::Key(_) => key.as_deref().and_then(|k| catalog.id(k)),
+            };
+            match found {
+                Some(id) => resolve(&catalog, id, kind)?,
+                None => (catalog.next_id()?, key.map(New::Created)),
             }
-            None => (st.live.next_id()?, key),
         };
         // Nothing below can fail but the log (which then refuses everything).
         let seq = inner.wal.record(|frames| {
-            if let Some(key) = &create {
+            if let Some(New::Created(key) | New::Revived(key)) = &new {
                 wal::push_series(frames, id, kind, key);
             }
             write.log(frames, id);
         })?;
-        if let Some(key) = &create {
-            st.live.add(key, kind)?;
+        match &new {
+            Some(New::Created(key)) => {
+                inner.catalog_mut().add(key, kind)?;
+                st.live.push(kind);
+            }
+            Some(New::Revived(key)) => {
+                inner.catalog_mut().revive(id, kind, Some(key));
+                st.live.revive(id, kind);
+            }
+            None => {}
         }
         write.apply(&mut st.live, id)?;
         drop(st);
@@ -137,18 +152,19 @@ impl Engine {
     pub fn ensure_series(&self, key: &SeriesKey, kind: SeriesKind) -> Result<SeriesId> {
         let canonical = key.canonical();
         let mut st = self.inner.writable()?;
-        if let Some(id) = st.live.id(&canonical) {
-            let existing = st.live.get(id)?.points.kind();
-            if existing != kind {
-                return Err(mismatch(&canonical, existing, kind));
+        let id = {
+            let catalog = self.inner.catalog();
+            if let Some(id) = catalog.id(&canonical) {
+                check_kind(&catalog, id, kind)?;
+                return Ok(id);
             }
-            return Ok(id);
-        }
-        let id = st.live.next_id()?;
+            catalog.next_id()?
+        };
         self.inner
             .wal
             .record(|frames| wal::push_series(frames, id, kind, &canonical))?;
-        st.live.add(&canonical, kind)?;
+        self.inner.catalog_mut().add(&canonical, kind)?;
+        st.live.push(kind);
         Ok(id)
     }
 
@@ -184,16 +200,45 @@ impl Engine {
         ts.iter().try_for_each(|&t| check_timestamp(t).map(drop))?;
         let inner = &self.inner;
         let mut st = inner.writable()?;
-        for &id in ids {
-            st.live.numeric_mut(id)?;
+        // Ids of dropped series resolve to where their writes go (see `resolve`).
+        let mut moved: Vec<(SeriesId, SeriesId, Option<String>)> = Vec::new();
+        {
+            let catalog = inner.catalog();
+            for &id in ids {
+                if catalog.kind(id).is_some() {
+                    check_kind(&catalog, id, SeriesKind::Numeric)?;
+                } else if !moved.iter().any(|m| m.0 == id) {
+                    let (to, new) = resolve(&catalog, id, SeriesKind::Numeric)?;
+                    let revived = new.map(|n| match n {
+                        New::Created(k) | New::Revived(k) => k,
+                    });
+                    moved.push((id, to, revived));
+                }
+            }
         }
+        let target = |id: SeriesId| moved.iter().find(|m| m.0 == id).map_or(id, |m| m.1);
         let seq = inner.wal.record(|frames| {
+            for (id, _, key) in &moved {
+                if let Some(key) = key {
+                    wal::push_series(frames, *id, SeriesKind::Numeric, key);
+                }
+            }
             for ((&id, &t), &v) in ids.iter().zip(ts).zip(values) {
-                wal::push_point(frames, id, t, v);
+                wal::push_point(frames, target(id), t, v);
             }
         })?;
+        for (id, _, key) in &moved {
+            if let Some(key) = key {
+                inner
+                    .catalog_mut()
+                    .revive(*id, SeriesKind::Numeric, Some(key));
+                st.live.revive(*id, SeriesKind::Numeric);
+            }
+        }
         for ((&id, &t), &v) in ids.iter().zip(ts).zip(values) {
+            let id = target(id);
             st.live.numeric_mut(id)?.push(t, v);
+            st.live.note(id, t, v);
         }
         drop(st);
         inner.wal.after_write(seq, inner.has_flusher())?;
@@ -202,7 +247,57 @@ impl Engine {
 }
 
 impl Inner {
-    pub(super) fn kind(&self, id: SeriesId) -> Result<SeriesKind> {
-        Ok(self.readable()?.live.get(id)?.points.kind())
+    /// The kind of series `id`; none for a series dropped by retention (it reads as empty), an
+    /// error for an id never given out.
+    pub(super) fn kind(&self, id: SeriesId) -> Result<Option<SeriesKind>> {
+        self.readable().map(drop)?;
+        let catalog = self.catalog();
+        match catalog.kind(id) {
+            None if id >= catalog.ids().end => Err(unknown(id)),
+            kind => Ok(kind),
+        }
     }
+}
+
+/// A series a write brings into the catalog: a new one, or a dropped one written to again.
+enum New {
+    Created(String),
+    Revived(String),
+}
+
+/// The series a write to id `id` goes to, and what it brings back: a dropped series is
+/// revived under its id (a handle held across its drop), unless its key names another series
+/// since.
+fn resolve(catalog: &Catalog, id: SeriesId, kind: SeriesKind) -> Result<(SeriesId, Option<New>)> {
+    if catalog.kind(id).is_some() {
+        check_kind(catalog, id, kind)?;
+        return Ok((id, None));
+    }
+    let key = catalog.dropped_key(id).ok_or_else(|| unknown(id))?;
+    match catalog.id(key) {
+        Some(other) => {
+            check_kind(catalog, other, kind)?;
+            Ok((other, None))
+        }
+        None => Ok((id, Some(New::Revived(key.to_owned())))),
+    }
+}
+
+/// Checks that series `id` exists and holds points of `kind`.
+fn check_kind(catalog: &Catalog, id: SeriesId, kind: SeriesKind) -> Result<()> {
+    let existing = catalog.kind(id).ok_or_else(|| unknown(id))?;
+    if existing != kind {
+        return Err(mismatch(
+            catalog.key(id).unwrap_or_default(),
+            existing,
+            kind,
+        ));
+    }
+    Ok(())
+}
+
+/// A series id that names no series: never given out, or dropped by retention (a handle held
+/// across that finds its series again by key).
+fn unknown(id: SeriesId) -> Error {
+    Error::InvalidArgument(format!("no series with id {id}"))
 }

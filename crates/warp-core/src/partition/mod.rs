@@ -65,7 +65,6 @@ pub struct PartitionWriter {
     lz4: bool,
     data: Vec<u8>,
     refs: Vec<BlockRef>,
-    summaries: Vec<serde_json::Value>,
     series: u64,
     points: u64,
     min_ts: i64,
@@ -82,7 +81,6 @@ impl PartitionWriter {
             lz4,
             data: Vec::new(),
             refs: Vec::new(),
-            summaries: Vec::new(),
             series: 0,
             points: 0,
             min_ts: i64::MAX,
@@ -91,7 +89,7 @@ impl PartitionWriter {
     }
 
     /// Adds the next series' sorted points.
-    pub fn add<V: Sample>(&mut self, id: SeriesId, key: &str, ts: &[i64], values: &[V]) {
+    pub fn add<V: Sample>(&mut self, id: SeriesId, ts: &[i64], values: &[V]) {
         let (Some(&first), Some(&last)) = (ts.first(), ts.last()) else {
             return;
         };
@@ -117,11 +115,6 @@ impl PartitionWriter {
         self.series += 1;
         self.min_ts = self.min_ts.min(first);
         self.max_ts = self.max_ts.max(last);
-        // Hourly summaries stay partition-level: per-series detail there would cost more bytes
-        // per point than the data. Historical analytics carry per-series statistics.
-        if self.tier != Tier::Hourly {
-            self.summaries.push(series_summary(id, key, ts, values));
-        }
     }
 
     /// Whether no point was added.
@@ -147,15 +140,13 @@ impl PartitionWriter {
             bytes: (self.data.len() + index.len()) as u64,
             lz4: self.lz4,
         };
-        let mut summary = serde_json::json!({
+        // Partition-level figures only: its size does not grow with the series it holds.
+        let summary = serde_json::json!({
             "tier": self.tier.name(),
             "window": names::window(self.tier, self.window.0),
             "compression": if self.lz4 { "lz4" } else { "none" },
             "partition": &meta,
         });
-        if self.tier != Tier::Hourly {
-            summary["series"] = self.summaries.into();
-        }
         let summary =
             serde_json::to_vec_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
         Ok(Built {
@@ -212,35 +203,6 @@ pub fn sync(storage: &dyn Storage, temporal: &Path, meta: &PartitionMeta) -> Res
     storage
         .sync_dir(&path)
         .map_err(Error::io("fsync directory", &path))
-}
-
-/// Per-series statistics for the historical summary files.
-fn series_summary<V: Sample>(
-    id: SeriesId,
-    key: &str,
-    ts: &[i64],
-    values: &[V],
-) -> serde_json::Value {
-    let mut summary = serde_json::json!({
-        "key": key, "id": id, "points": ts.len(), "min_ts": ts.first(), "max_ts": ts.last(),
-    });
-    let numbers = values
-        .iter()
-        .filter_map(|v| v.as_number())
-        .filter(|x| x.is_finite());
-    let (mut n, mut sum, mut min, mut max) = (0usize, 0.0, f64::INFINITY, f64::NEG_INFINITY);
-    for x in numbers {
-        n += 1;
-        sum += x;
-        min = min.min(x);
-        max = max.max(x);
-    }
-    if n > 0 {
-        summary["min"] = min.into();
-        summary["max"] = max.into();
-        summary["mean"] = (sum / n as f64).into();
-    }
-    summary
 }
 
 /// Checks every index entry against the partition: inside its window and the data file, the

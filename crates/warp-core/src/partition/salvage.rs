@@ -21,8 +21,8 @@ pub enum Salvage {
 }
 
 /// Checks every block of `p`; if any is damaged, rebuilds the rest under `dir` (same id, so
-/// the same priority among partitions). `key_of` names series for the summary file.
-pub fn salvage(p: &Partition, dir: String, key_of: &dyn Fn(SeriesId) -> String) -> Result<Salvage> {
+/// the same priority among partitions).
+pub fn salvage(p: &Partition, dir: String) -> Result<Salvage> {
     let blocks = p.blocks();
     let mut decoded = Vec::with_capacity(blocks.len());
     let (mut lost_blocks, mut lost_points, mut first_error) = (0, 0, None);
@@ -50,7 +50,7 @@ pub fn salvage(p: &Partition, dir: String, key_of: &dyn Fn(SeriesId) -> String) 
             .iter()
             .take_while(|(s, _)| *s == series)
             .count();
-        let (blocks, points) = add_series(&mut writer, series, &key_of(series), &decoded[i..end]);
+        let (blocks, points) = add_series(&mut writer, series, &decoded[i..end]);
         lost_blocks += blocks;
         lost_points += points;
         i = end;
@@ -68,7 +68,6 @@ pub fn salvage(p: &Partition, dir: String, key_of: &dyn Fn(SeriesId) -> String) 
 fn add_series(
     writer: &mut PartitionWriter,
     series: SeriesId,
-    key: &str,
     blocks: &[(SeriesId, BlockPoints)],
 ) -> (usize, u64) {
     let (mut ts, mut numbers, mut events) = (Vec::new(), Vec::new(), Vec::new());
@@ -90,9 +89,9 @@ fn add_series(
         }
     }
     if events.is_empty() {
-        writer.add(series, key, &ts, &numbers);
+        writer.add(series, &ts, &numbers);
     } else {
-        writer.add(series, key, &ts, &events);
+        writer.add(series, &ts, &events);
     }
     lost
 }

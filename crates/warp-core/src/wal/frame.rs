@@ -23,6 +23,7 @@ pub enum RecordType {
     Batch = 3,
     Events = 4,
     Marker = 5,
+    Dropped = 6,
 }
 
 impl RecordType {
@@ -33,6 +34,7 @@ impl RecordType {
             3 => Some(RecordType::Batch),
             4 => Some(RecordType::Events),
             5 => Some(RecordType::Marker),
+            6 => Some(RecordType::Dropped),
             _ => None,
         }
     }

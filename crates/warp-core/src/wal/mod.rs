@@ -9,6 +9,6 @@ mod segment;
 
 pub use frame::FrameBuffer;
 pub use log::Log;
-pub use record::{push_batch, push_event, push_point, push_series, Entry};
+pub use record::{push_batch, push_dropped, push_event, push_point, push_series, Entry};
 pub use replay::{replay, ReplayReport};
 pub use segment::{SegmentWriter, HEADER_LEN as SEGMENT_HEADER_LEN};

@@ -4,6 +4,7 @@
 //! - `Points`: repeated `id u32 | ts i64 | value f64`
 //! - `Batch`:  `id u32 | count u32 | ts i64 × count | value f64 × count`
 //! - `Events`: repeated `id u32 | ts i64 | len u32 | payload`
+//! - `Dropped`: repeated `id u32` (series the lifecycle dropped: no point inside retention)
 // A decoder: no indexing that could panic on damaged input (tests may index).
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
@@ -40,6 +41,9 @@ pub enum Entry<'a> {
         id: SeriesId,
         ts: i64,
         payload: &'a [u8],
+    },
+    Dropped {
+        id: SeriesId,
     },
 }
 
@@ -90,6 +94,17 @@ pub fn push_event(fb: &mut FrameBuffer, id: SeriesId, ts: i64, payload: &[u8]) {
     buf.extend_from_slice(payload);
 }
 
+pub fn push_dropped(fb: &mut FrameBuffer, ids: &[SeriesId]) {
+    for chunk in ids.chunks(MAX_PAYLOAD / 4) {
+        fb.seal();
+        let buf = fb.reserve(RecordType::Dropped, chunk.len() * 4);
+        for &id in chunk {
+            buf.put_u32(id);
+        }
+        fb.seal();
+    }
+}
+
 /// Decodes one record's payload, handing each entry to `visit`.
 pub fn decode(
     ty: RecordType,
@@ -130,6 +145,11 @@ pub fn decode(
                 timestamps,
                 values,
             })?;
+        }
+        RecordType::Dropped => {
+            while !c.is_empty() {
+                visit(Entry::Dropped { id: c.u32()? })?;
+            }
         }
         RecordType::Events => {
             while !c.is_empty() {

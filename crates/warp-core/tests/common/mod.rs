@@ -38,14 +38,9 @@ pub fn numeric_checked(engine: &Engine, name: &str) -> warp_core::Result<u32> {
 /// Every numeric series as `key -> [(ts, value bits)]`, sorted.
 pub fn dump(engine: &Engine) -> BTreeMap<String, Vec<(i64, u64)>> {
     let mut out = BTreeMap::new();
-    for (id, info) in engine.series().unwrap().into_iter().enumerate() {
+    for info in engine.series().unwrap() {
         let points = match engine
-            .range(
-                id as u32,
-                i64::MIN / 2,
-                i64::MAX / 2,
-                RangeOptions::default(),
-            )
+            .range(info.id, i64::MIN / 2, i64::MAX / 2, RangeOptions::default())
             .unwrap()
         {
             RangeResult::Numeric { timestamps, values } => timestamps
