@@ -46,7 +46,7 @@ fn codecs(c: &mut Criterion) {
     ] {
         let (ts, vs) = walk(decimals);
         let mut block = Vec::new();
-        encode_numeric(&ts, &vs, lz4, &mut block);
+        let meta = encode_numeric(&ts, &vs, lz4, &mut block);
         println!(
             "{name}: {:.3} bytes/point",
             block.len() as f64 / MAX_BLOCK_POINTS as f64
@@ -59,7 +59,7 @@ fn codecs(c: &mut Criterion) {
             })
         });
         group.bench_function(format!("decode {name}"), |b| {
-            b.iter(|| decode(black_box(&block)).unwrap())
+            b.iter(|| decode(black_box(&meta), black_box(&block)).unwrap())
         });
     }
     group.finish();

@@ -1,69 +1,70 @@
 //! Checkpoints: a snapshot of the live tier that lets recovery skip the WAL segments it covers.
 //!
 //! The manifest names the current checkpoint. File `temporal/live/checkpoints/<next>.ckpt`
-//! (see `names`), little-endian:
-//! `magic "WARPCKP\0" | version u32 | reserved u32 | next_segment u64 | series u32`, then per
-//! series with live points, in id order, `id u32 | count u64 | points`, then the newest point of
-//! every series that has one (the wormhole): `count u32`, then chunks of at most 8192 entries,
-//! `n varint | ids (varint gaps) | times (zigzag varint deltas) | value codec u8 | len varint |
-//! values`, then `crc32c u32` of everything before it. Series are named by id: their keys and
-//! kinds are in the catalog. The points are blocks of at most 8192 points in the partition block
-//! format (see `docs/format.md`), so a checkpoint is as compact as an hourly partition. It is
-//! written to a temporary name, fsynced, renamed into place and its directory fsynced before a
-//! manifest names it.
+//! (see `names`), little-endian: `magic "WARPCKP\0" | version u32 | reserved u32 |
+//! next_segment u64 | min_ts i64 | max_ts i64 | data_len u64 | index_len u64`, then a part (the
+//! live points as blocks, then their index, in the partition formats of `docs/format.md`, so a
+//! checkpoint is as compact as an hourly partition), then the newest point of every series
+//! that has one (the wormhole): `count u32`, then chunks of at most 8192 entries, `n varint |
+//! ids (varint gaps) | times (zigzag varint deltas) | value codec u8 | len varint | values`,
+//! then `crc32c u32` of everything before it. Series are named by id: their keys and kinds are
+//! in the catalog. It is written to a temporary name, fsynced, renamed into place and its
+//! directory fsynced before a manifest names it.
 // A decoder: no indexing that could panic on damaged input (tests may index).
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::codec::bits::{put_varint, unzigzag, zigzag};
-use crate::codec::{block, values, Payload};
+use crate::codec::{values, BlockPoints, Payload};
 use crate::column::Column;
 use crate::cursor::{len32, Cursor, Put};
 use crate::error::{Error, Result};
-use crate::live::{LiveTier, Newest, Points};
+#[cfg(test)]
+use crate::live::Points;
+use crate::live::{LiveTier, Newest};
 use crate::names;
-use crate::sample::{encode_blocks, Sample};
+use crate::partition::{Bounds, Index, PartWriter};
+use crate::sample::Sample;
 use crate::series::{SeriesId, SeriesKind};
 use crate::storage::{write_replacing, Storage};
 use crate::time::check_timestamp;
-use crate::time::strictly_increasing;
 
 const MAGIC: &[u8; 8] = b"WARPCKP\0";
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
+const HEADER: usize = 56;
+
+/// Entries of the newest-point section per chunk.
+const NEWEST_CHUNK: usize = 8192;
 
 /// Builds a checkpoint one series at a time (in id order), each series' points given in
 /// sorted chunks, so a large series never has to be copied whole.
 pub struct Encoder {
-    out: Vec<u8>,
-    series: u32,
-    /// Where the point count of the series being added goes, and its count so far.
-    open: Option<(usize, u64)>,
+    next_segment: u64,
+    part: PartWriter,
     newest: Vec<u8>,
     newest_count: u32,
     /// The last id and time written to `newest`.
     newest_last: (Option<SeriesId>, i64),
 }
 
-/// Entries of the newest-point section per chunk.
-const NEWEST_CHUNK: usize = 8192;
-
 impl Encoder {
     pub fn new(next_segment: u64) -> Self {
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&next_segment.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes()); // series count, patched by `finish`
         Encoder {
-            out,
-            series: 0,
-            open: None,
+            next_segment,
+            // Live points are read back at the next open only: no LZ4 for numbers.
+            part: PartWriter::new(false),
             newest: Vec::new(),
             newest_count: 0,
             newest_last: (None, 0),
         }
+    }
+
+    /// Adds points of series `id` (ids in increasing order), sorted and later than those of
+    /// the series added before.
+    pub fn add<V: Sample>(&mut self, id: SeriesId, ts: &[i64], values: &[V]) {
+        self.part.add(id, ts, values);
     }
 
     /// Adds the newest points of some series (ids increasing across calls).
@@ -95,69 +96,44 @@ impl Encoder {
         }
     }
 
-    /// Starts series `id` (ids in increasing order).
-    pub fn begin(&mut self, id: SeriesId) {
-        self.end();
-        self.out.put_u32(id);
-        self.open = Some((self.out.len(), 0));
-        self.out.extend_from_slice(&0u64.to_le_bytes()); // point count, patched by `end`
-        self.series += 1;
-    }
-
-    /// Adds points of the current series, sorted and later than those added before.
-    pub fn add<V: Sample>(&mut self, ts: &[i64], values: &[V]) {
-        if let Some((_, count)) = &mut self.open {
-            *count += ts.len() as u64;
-            encode_blocks(ts, values, false, &mut self.out, |_, _, _| {});
-        }
-    }
-
-    /// Ends the current series; one without points is taken back out.
-    fn end(&mut self) {
-        match self.open.take() {
-            Some((at, 0)) => {
-                self.out.truncate(at - 4);
-                self.series -= 1;
-            }
-            Some((at, count)) => patch(&mut self.out, at, &count.to_le_bytes()),
-            None => {}
-        }
-    }
-
-    pub fn finish(mut self) -> Vec<u8> {
-        self.end();
-        patch(&mut self.out, 24, &self.series.to_le_bytes());
-        self.out.put_u32(self.newest_count);
-        self.out.extend_from_slice(&self.newest);
-        let crc = crc32c::crc32c(&self.out);
-        self.out.extend_from_slice(&crc.to_le_bytes());
-        self.out
-    }
-}
-
-/// Overwrites the placeholder at `at` with `bytes`.
-fn patch(out: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(placeholder) = out.get_mut(at..at + bytes.len()) {
-        placeholder.copy_from_slice(bytes);
+    pub fn finish(self) -> Vec<u8> {
+        let (min_ts, max_ts) = (self.part.min_ts, self.part.max_ts);
+        let part = self.part.finish();
+        let mut out = Vec::with_capacity(HEADER + part.data.len() + part.index.len() + 8);
+        out.extend_from_slice(MAGIC);
+        out.put_u32(VERSION);
+        out.put_u32(0);
+        out.put_u64(self.next_segment);
+        out.put_i64(min_ts);
+        out.put_i64(max_ts);
+        out.put_u64(part.data.len() as u64);
+        out.put_u64(part.index.len() as u64);
+        out.extend_from_slice(&part.data);
+        out.extend_from_slice(&part.index);
+        out.put_u32(self.newest_count);
+        out.extend_from_slice(&self.newest);
+        let crc = crc32c::crc32c(&out);
+        out.put_u32(crc);
+        out
     }
 }
 
 /// A checkpoint of a whole tier at once.
 #[cfg(test)]
 pub fn encode(tier: &mut LiveTier, next_segment: u64) -> Vec<u8> {
-    fn add<V: Sample>(encoder: &mut Encoder, points: &Points) {
+    fn add<V: Sample>(encoder: &mut Encoder, id: SeriesId, points: &Points) {
         if let Some((ts, vs)) = V::column(points).and_then(|c| c.range_sorted(i64::MIN, i64::MAX)) {
-            encoder.add(ts, vs);
+            encoder.add(id, ts, vs);
         }
     }
     let mut encoder = Encoder::new(next_segment);
     for (id, points) in (0..).zip(tier.iter_mut()) {
         points.normalize();
-        encoder.begin(id);
-        add::<f64>(&mut encoder, points);
-        add::<Payload>(&mut encoder, points);
+        add::<f64>(&mut encoder, id, points);
+        add::<Payload>(&mut encoder, id, points);
     }
-    let newest: Vec<(SeriesId, Newest)> = (0..tier.len() as SeriesId)
+    let newest: Vec<(SeriesId, Newest)> = tier
+        .ids()
         .filter_map(|id| Some((id, tier.newest(id)?)))
         .collect();
     encoder.add_newest(&newest);
@@ -169,7 +145,7 @@ pub fn encode(tier: &mut LiveTier, next_segment: u64) -> Vec<u8> {
 /// points must be of the kind its column holds, unless the caller marked the id dropped
 /// (`dropped`): its column is then replaced, and the caller empties it.
 pub fn decode(
-    data: &[u8],
+    data: Vec<u8>,
     tier: &mut LiveTier,
     dropped: &dyn Fn(SeriesId) -> bool,
 ) -> Result<u64, String> {
@@ -193,20 +169,38 @@ pub fn decode(
     }
     c.u32()?;
     let next_segment = c.u64()?;
-    let count = c.u32()?;
-    let mut previous = None;
-    for _ in 0..count {
-        let id = c.u32()?;
-        if previous.is_some_and(|p| p >= id) {
-            return Err(format!("series {id} out of order"));
-        }
-        previous = Some(id);
-        let n = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
+    let (min_ts, max_ts) = (c.i64()?, c.i64()?);
+    let data_len = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
+    let index_len = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
+    c.bytes(data_len)?;
+    c.bytes(index_len)?;
+    let newest_at = HEADER + data_len + index_len;
+    let mut rest = Cursor::at(body, newest_at);
+    decode_newest(&mut rest, tier)?;
+    if !rest.is_empty() {
+        return Err(format!("{} trailing bytes", rest.remaining()));
+    }
+    let file: Arc<Vec<u8>> = Arc::new(data);
+    let bounds = Bounds {
+        min_ts,
+        max_ts,
+        data_len: data_len as u64,
+    };
+    let index = Index::parse(file.clone(), HEADER + data_len..newest_at, bounds)?;
+    let blocks = index.all()?;
+    let mut i = 0;
+    while let Some(first) = blocks.get(i) {
+        let id = first.series;
+        let end = i + blocks
+            .get(i..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|r| r.series == id)
+            .count();
         let slot = tier
             .get_mut(id)
             .map_err(|_| format!("series {id} is not in the catalog"))?;
-        let numeric = block::read_header(c.rest())?.numeric;
-        let kind = if numeric {
+        let kind = if first.meta.numeric {
             SeriesKind::Numeric
         } else {
             SeriesKind::Event
@@ -214,13 +208,36 @@ pub fn decode(
         if kind != slot.kind() && !dropped(id) {
             return Err(format!("series {id} holds {} points", kind.name()));
         }
-        *slot = decode_points(&mut c, kind, n).map_err(|e| format!("series {id}: {e}"))?;
-    }
-    decode_newest(&mut c, tier)?;
-    if !c.is_empty() {
-        return Err(format!("{} trailing bytes", c.remaining()));
+        let mut points = Vec::with_capacity(end - i);
+        for r in blocks.get(i..end).unwrap_or_default() {
+            let start = usize::try_from(HEADER as u64 + r.offset).map_err(|e| e.to_string())?;
+            let bytes = file
+                .get(start..start.saturating_add(r.meta.len as usize))
+                .ok_or("a block outside the checkpoint")?;
+            points.push(crate::codec::block::decode(&r.meta, bytes)?);
+        }
+        *slot = match kind {
+            SeriesKind::Numeric => column::<f64>(points).map(f64::wrap),
+            SeriesKind::Event => column::<Payload>(points).map(Payload::wrap),
+        }
+        .map_err(|e| format!("series {id}: {e}"))?;
+        i = end;
     }
     Ok(next_segment)
+}
+
+/// One series' points from its decoded blocks (already in time order, as the index checked).
+fn column<V: Sample>(blocks: Vec<BlockPoints>) -> Result<Column<V>, String> {
+    let (mut ts, mut values) = (Vec::new(), Vec::new());
+    for b in blocks {
+        let (t, v) = V::into_points(b).ok_or("a block of the wrong kind")?;
+        ts.extend(t);
+        values.extend(v);
+    }
+    if let Some(bad) = ts.iter().find(|&&t| check_timestamp(t).is_err()) {
+        return Err(format!("timestamp {bad} is outside the storable range"));
+    }
+    Ok(Column::from_sorted(ts, values))
 }
 
 /// Reads the newest-point section into `tier`.
@@ -263,35 +280,6 @@ fn decode_newest(c: &mut Cursor<'_>, tier: &mut LiveTier) -> Result<(), String> 
     Ok(())
 }
 
-/// Reads the blocks holding one series' `n` points.
-fn decode_points(c: &mut Cursor<'_>, kind: SeriesKind, n: usize) -> Result<Points, String> {
-    match kind {
-        SeriesKind::Numeric => decode_column::<f64>(c, n).map(f64::wrap),
-        SeriesKind::Event => decode_column::<Payload>(c, n).map(Payload::wrap),
-    }
-}
-
-fn decode_column<V: Sample>(c: &mut Cursor<'_>, n: usize) -> Result<Column<V>, String> {
-    let (mut ts, mut values) = (Vec::new(), Vec::new());
-    while ts.len() < n {
-        let len = block::read_header(c.rest())?.total_len();
-        let (t, v) =
-            V::into_points(block::decode(c.bytes(len)?)?.1).ok_or("a block of the wrong kind")?;
-        ts.extend(t);
-        values.extend(v);
-    }
-    if ts.len() != n || !strictly_increasing(&ts) {
-        return Err(format!(
-            "{} timestamps, not {n} strictly increasing ones",
-            ts.len()
-        ));
-    }
-    if let Some(bad) = ts.iter().find(|&&t| check_timestamp(t).is_err()) {
-        return Err(format!("timestamp {bad} is outside the storable range"));
-    }
-    Ok(Column::from_sorted(ts, values))
-}
-
 /// Writes a checkpoint atomically; returns its file name. It is live once the manifest names it.
 pub fn write(storage: &dyn Storage, dir: &Path, bytes: &[u8], next_segment: u64) -> Result<String> {
     let name = names::checkpoint(next_segment);
@@ -323,7 +311,7 @@ pub fn load(
         }
         read => read.map_err(Error::io("read", &path))?,
     };
-    let next_segment = decode(&data, tier, dropped).map_err(corrupt)?;
+    let next_segment = decode(data, tier, dropped).map_err(corrupt)?;
     if names::checkpoint(next_segment) != name {
         return Err(corrupt(format!("names segment {next_segment} inside")));
     }
@@ -395,7 +383,7 @@ mod tests {
     fn round_trips_bit_for_bit() {
         let bytes = encode(&mut sample(), 9);
         let mut tier = empty();
-        assert_eq!(decode(&bytes, &mut tier, &|_| false).unwrap(), 9);
+        assert_eq!(decode(bytes.clone(), &mut tier, &|_| false).unwrap(), 9);
         let (ts, values) = tier.numeric_mut(0).unwrap().all();
         assert_eq!(ts, &[1, 2, 3]);
         let bits: Vec<u64> = values.iter().map(|v| v.to_bits()).collect();
@@ -420,21 +408,19 @@ mod tests {
     fn any_damage_is_detected() {
         let bytes = encode(&mut sample(), 9);
         for cut in 0..bytes.len() {
-            let decoded = decode(&bytes[..cut], &mut empty(), &|_| false);
+            let decoded = decode(bytes[..cut].to_vec(), &mut empty(), &|_| false);
             assert!(decoded.is_err(), "truncated to {cut}");
         }
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x40;
-            assert!(
-                decode(&bad, &mut empty(), &|_| false).is_err(),
-                "flipped byte {i}"
-            );
+            let decoded = decode(bad, &mut empty(), &|_| false);
+            assert!(decoded.is_err(), "flipped byte {i}");
         }
         // A series the catalog does not have, or of another kind, is damage too.
         let mut short = LiveTier::default();
         short.push(SeriesKind::Numeric);
-        assert!(decode(&bytes, &mut short, &|_| false).is_err());
+        assert!(decode(bytes.clone(), &mut short, &|_| false).is_err());
         let mut swapped = LiveTier::default();
         for kind in [
             SeriesKind::Numeric,
@@ -443,7 +429,7 @@ mod tests {
         ] {
             swapped.push(kind);
         }
-        assert!(decode(&bytes, &mut swapped, &|_| false).is_err());
-        assert!(decode(&bytes, &mut swapped, &|id| id == 2).is_ok());
+        assert!(decode(bytes.clone(), &mut swapped, &|_| false).is_err());
+        assert!(decode(bytes.clone(), &mut swapped, &|id| id == 2).is_ok());
     }
 }

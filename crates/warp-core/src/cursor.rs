@@ -74,12 +74,6 @@ impl<'a> Cursor<'a> {
         self.array().map(f64::from_le_bytes)
     }
 
-    /// A length or count stored as a `u32`, as a `usize`.
-    pub fn len32(&mut self) -> Result<usize, String> {
-        let n = self.u32()?;
-        usize::try_from(n).map_err(|_| format!("length {n} does not fit this platform"))
-    }
-
     /// An unsigned LEB128 varint.
     pub fn varint(&mut self) -> Result<u64, String> {
         let mut v = 0u64;

@@ -4,9 +4,7 @@
 //! generic over `Sample`, and dispatches on the kind once at its edge; another kind of value
 //! (integer counters, histograms) is one more impl.
 
-use std::ops::Range;
-
-use crate::codec::block::{self, BlockPoints, Summary};
+use crate::codec::block::{self, BlockMeta, BlockPoints};
 use crate::codec::Payload;
 use crate::column::Column;
 use crate::live::Points;
@@ -17,8 +15,8 @@ pub trait Sample: Clone + std::fmt::Debug + Send + Sync + 'static {
     const KIND: SeriesKind;
     /// Bytes this value adds to a block body, for cutting blocks by size.
     fn stored_bytes(&self) -> usize;
-    /// Appends one block of sorted points.
-    fn encode(ts: &[i64], values: &[Self], lz4: bool, out: &mut Vec<u8>);
+    /// Appends the body of one block of sorted points; returns its metadata.
+    fn encode(ts: &[i64], values: &[Self], lz4: bool, out: &mut Vec<u8>) -> BlockMeta;
     /// The points of a decoded block, if it holds this kind.
     fn points(block: &BlockPoints) -> Option<(&[i64], &[Self])>;
     /// The same, taking the block.
@@ -30,9 +28,10 @@ pub trait Sample: Clone + std::fmt::Debug + Send + Sync + 'static {
     /// The value as callers receive it.
     fn value(self) -> Value;
     fn range(timestamps: Vec<i64>, values: Vec<Self>) -> RangeResult;
-    /// A block's last value from its header's summary, if the summary holds it (numbers do;
-    /// events do not), so the newest point of a block can be read without decoding it.
-    fn last_in(summary: &Summary) -> Option<Self>;
+    /// A block's last value from its metadata, if that holds it (numbers large enough to carry
+    /// a summary do; events do not), so the newest point of a block can be read without
+    /// decoding it.
+    fn last_in(meta: &BlockMeta) -> Option<Self>;
     /// The value of a series' newest point as the live tier keeps it (numbers only).
     fn from_newest(value: f64) -> Option<Self>;
 }
@@ -44,8 +43,8 @@ impl Sample for f64 {
         8
     }
 
-    fn encode(ts: &[i64], values: &[f64], lz4: bool, out: &mut Vec<u8>) {
-        block::encode_numeric(ts, values, lz4, out);
+    fn encode(ts: &[i64], values: &[f64], lz4: bool, out: &mut Vec<u8>) -> BlockMeta {
+        block::encode_numeric(ts, values, lz4, out)
     }
 
     fn points(block: &BlockPoints) -> Option<(&[i64], &[f64])> {
@@ -88,8 +87,8 @@ impl Sample for f64 {
         RangeResult::Numeric { timestamps, values }
     }
 
-    fn last_in(summary: &Summary) -> Option<f64> {
-        Some(summary.last)
+    fn last_in(meta: &BlockMeta) -> Option<f64> {
+        meta.last()
     }
 
     fn from_newest(value: f64) -> Option<f64> {
@@ -105,8 +104,8 @@ impl Sample for Payload {
     }
 
     /// Event bodies are always LZ4-compressed (JSON text compresses well).
-    fn encode(ts: &[i64], values: &[Payload], _lz4: bool, out: &mut Vec<u8>) {
-        block::encode_events(ts, values, out);
+    fn encode(ts: &[i64], values: &[Payload], _lz4: bool, out: &mut Vec<u8>) -> BlockMeta {
+        block::encode_events(ts, values, out)
     }
 
     fn points(block: &BlockPoints) -> Option<(&[i64], &[Payload])> {
@@ -152,7 +151,7 @@ impl Sample for Payload {
         }
     }
 
-    fn last_in(_: &Summary) -> Option<Payload> {
+    fn last_in(_: &BlockMeta) -> Option<Payload> {
         None
     }
 
@@ -161,18 +160,18 @@ impl Sample for Payload {
     }
 }
 
-/// Encodes sorted points as blocks cut by [`block::split`], calling `each(range, offset, len)`
-/// for every block written to `out`.
+/// Encodes sorted points as blocks cut by [`block::split`], calling `each(meta, offset)` for
+/// every block whose body it appends to `out`.
 pub fn encode_blocks<V: Sample>(
     ts: &[i64],
     values: &[V],
     lz4: bool,
     out: &mut Vec<u8>,
-    mut each: impl FnMut(Range<usize>, usize, usize),
+    mut each: impl FnMut(BlockMeta, u64),
 ) {
     for range in block::split(ts.len(), |i| values[i].stored_bytes()) {
-        let offset = out.len();
-        V::encode(&ts[range.clone()], &values[range.clone()], lz4, out);
-        each(range, offset, out.len() - offset);
+        let offset = out.len() as u64;
+        let meta = V::encode(&ts[range.clone()], &values[range], lz4, out);
+        each(meta, offset);
     }
 }

@@ -25,11 +25,6 @@ pub fn check_timestamp(ts: i64) -> Result<i64> {
     }
 }
 
-/// Whether timestamps are sorted and unique, as every stored run of points is.
-pub fn strictly_increasing(ts: &[i64]) -> bool {
-    ts.iter().zip(ts.iter().skip(1)).all(|(a, b)| a < b)
-}
-
 /// A JavaScript number as an integer: it must be finite, whole and safe.
 fn whole_ms(ts: f64) -> Result<i64> {
     if !ts.is_finite() {

@@ -176,3 +176,34 @@ fn series_past_retention_leave_the_catalog_and_its_postings_and_come_back_when_w
     let engine = open(&storage, none_mode()).unwrap();
     assert_eq!(dump(&engine), before);
 }
+
+#[test]
+fn a_small_series_costs_a_few_bytes_per_partition_and_summaries_do_not_grow() {
+    let mut summaries = Vec::new();
+    for n in [1_000usize, 20_000] {
+        let storage = FaultyStorage::new();
+        let engine = open(&storage, none_mode()).unwrap();
+        for i in 0..n {
+            let id = engine
+                .ensure_series(&key(i), warp_core::SeriesKind::Numeric)
+                .unwrap();
+            let ts: Vec<i64> = (0..10).map(|k| k * 10_000).collect();
+            let vs: Vec<f64> = (0..10).map(|k| 20.0 + f64::from(k) / 4.0).collect();
+            engine.put_batch(id, &ts, &vs).unwrap();
+        }
+        engine.seal(HOUR, false).unwrap();
+        let part = engine.partitions().unwrap().pop().unwrap().meta;
+        let dir = std::path::Path::new(DIR).join("temporal").join(&part.dir);
+        let index = storage.len(&dir.join("index")).unwrap();
+        let per_series = index as f64 / n as f64;
+        assert!(per_series < 16.0, "{per_series} index bytes per series");
+        let data_per_series = (part.bytes - index) as f64 / n as f64;
+        assert!(
+            data_per_series < 24.0,
+            "{data_per_series} data bytes per 10 points"
+        );
+        summaries.push(storage.len(&dir.join("summary.json")).unwrap());
+    }
+    // Partition-level figures only: a few digits longer, never a list of series.
+    assert!(summaries[1] < summaries[0] + 16, "{summaries:?}");
+}

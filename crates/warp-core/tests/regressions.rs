@@ -366,10 +366,13 @@ fn a_crafted_index_whose_offsets_wrap_is_corrupt_not_a_panic() {
         .path()
         .join("temporal/recent/hourly/1970-01-02-00/index");
     let mut bytes = std::fs::read(&index).unwrap();
-    // The first entry's offset, so that offset + len wraps around u64.
-    bytes[32 + 24..32 + 32].copy_from_slice(&(u64::MAX - 5).to_le_bytes());
-    let crc = crc32c::crc32c(&bytes[32..]);
-    bytes[24..28].copy_from_slice(&crc.to_le_bytes());
+    // The first group's data span (header 40 bytes; table entries of 48, the data offset at
+    // 24 and its length at 32), so that offset + length wraps around u64; the table's CRC
+    // made to match.
+    let groups = u32::from_le_bytes(bytes[24..28].try_into().unwrap()) as usize;
+    bytes[40 + 32..40 + 40].copy_from_slice(&(u64::MAX - 5).to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[40..40 + groups * 48]);
+    bytes[28..32].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&index, &bytes).unwrap();
     let err = Engine::open(dir.path(), Options::default()).err().unwrap();
     assert_eq!(err.code(), "CORRUPT_PARTITION");

@@ -1,4 +1,5 @@
-//! Timestamps: first value, first delta, then delta-of-deltas run-length encoded as
+//! Timestamps: first value (relative to a base the caller knows: a block's first time, so it
+//! costs one byte), first delta, then delta-of-deltas run-length encoded as
 //! `(zigzag dod, run)` varint pairs. A regular series (constant interval) costs a few bytes per
 //! block whatever its length; jittery ones about two bytes per point. A block's timestamps are
 //! strictly increasing; the decoder checks it, so every reader may rely on it.
@@ -8,11 +9,11 @@
 use super::bits::{put_varint, unzigzag, zigzag, DecodeResult};
 use crate::cursor::Cursor;
 
-pub fn encode(ts: &[i64], out: &mut Vec<u8>) {
+pub fn encode(ts: &[i64], base: i64, out: &mut Vec<u8>) {
     let [first, rest @ ..] = ts else {
         return;
     };
-    put_varint(out, zigzag(*first));
+    put_varint(out, zigzag(first.wrapping_sub(base)));
     let [second, ..] = rest else {
         return;
     };
@@ -40,7 +41,7 @@ pub fn encode(ts: &[i64], out: &mut Vec<u8>) {
 }
 
 /// Decodes exactly `count` timestamps into `out`.
-pub fn decode(data: &[u8], count: usize, out: &mut Vec<i64>) -> DecodeResult<()> {
+pub fn decode(data: &[u8], count: usize, base: i64, out: &mut Vec<i64>) -> DecodeResult<()> {
     let mut r = Cursor::new(data);
     out.reserve(count);
     if count == 0 {
@@ -50,7 +51,9 @@ pub fn decode(data: &[u8], count: usize, out: &mut Vec<i64>) -> DecodeResult<()>
             Err("bytes after an empty timestamp column".into())
         };
     }
-    let mut t = unzigzag(r.varint()?);
+    let mut t = base
+        .checked_add(unzigzag(r.varint()?))
+        .ok_or("first timestamp out of range")?;
     out.push(t);
     if count == 1 {
         return expect_end(&r);
@@ -99,9 +102,10 @@ mod tests {
 
     fn round_trip(ts: &[i64]) -> usize {
         let mut bytes = Vec::new();
-        encode(ts, &mut bytes);
+        let base = ts.first().copied().unwrap_or(0);
+        encode(ts, base, &mut bytes);
         let mut back = Vec::new();
-        decode(&bytes, ts.len(), &mut back).unwrap();
+        decode(&bytes, ts.len(), base, &mut back).unwrap();
         assert_eq!(back, ts);
         bytes.len()
     }
@@ -119,9 +123,9 @@ mod tests {
     fn unsorted_or_repeated_timestamps_are_refused() {
         for bad in [&[5, 3][..], &[1, 2, 2], &[0, i64::MAX, i64::MIN]] {
             let mut bytes = Vec::new();
-            encode(bad, &mut bytes);
+            encode(bad, 0, &mut bytes);
             assert!(
-                decode(&bytes, bad.len(), &mut Vec::new()).is_err(),
+                decode(&bytes, bad.len(), 0, &mut Vec::new()).is_err(),
                 "{bad:?}"
             );
         }
@@ -130,10 +134,14 @@ mod tests {
     #[test]
     fn bad_runs_are_errors() {
         let mut bytes = Vec::new();
-        encode(&[1, 2, 3, 4], &mut bytes);
+        encode(&[1, 2, 3, 4], 1, &mut bytes);
         let mut out = Vec::new();
-        assert!(decode(&bytes, 3, &mut out).is_err());
-        assert!(decode(&bytes, 5, &mut out).is_err());
-        assert!(decode(&bytes[..bytes.len() - 1], 4, &mut out).is_err());
+        assert!(decode(&bytes, 3, 1, &mut out).is_err());
+        assert!(decode(&bytes, 5, 1, &mut out).is_err());
+        assert!(decode(&bytes[..bytes.len() - 1], 4, 1, &mut out).is_err());
+        assert!(
+            decode(&[2], 1, i64::MAX, &mut out).is_err(),
+            "no overflow past the base"
+        );
     }
 }

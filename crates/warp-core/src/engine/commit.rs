@@ -60,7 +60,6 @@ impl Inner {
                 let Ok(points) = st.live.get(id) else {
                     break;
                 };
-                encoder.begin(id);
                 points.kind()
             };
             match kind {
@@ -100,7 +99,7 @@ impl Inner {
                 let (ts, vs) = st.live.column_mut::<V>(id)?.chunk_from(from, CHUNK);
                 (ts.to_vec(), vs.to_vec())
             };
-            encoder.add(&ts, &vs);
+            encoder.add(id, &ts, &vs);
             match ts.last() {
                 Some(&last) if ts.len() == CHUNK => from = last + 1,
                 _ => return Ok(()),

@@ -390,7 +390,10 @@ impl Stage<'_> {
         let horizon = self.manifest.horizon;
         let mut series: Vec<SeriesId> = inputs
             .iter()
-            .flat_map(|p| p.blocks())
+            .map(|p| p.blocks())
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
             .map(|r| r.series)
             .collect();
         series.sort_unstable();
@@ -471,7 +474,7 @@ fn merged<V: Sample>(inputs: &[Arc<Partition>], series: SeriesId, horizon: i64) 
     let mut runs = Vec::with_capacity(inputs.len());
     for p in inputs {
         let (mut ts, mut vs) = (Vec::new(), Vec::new());
-        for r in p.find(series, horizon, i64::MAX) {
+        for r in p.find(series, horizon, i64::MAX)? {
             let block = p.decode(&r)?;
             if let Some((bt, bv)) = V::points(&block) {
                 let from = bt.partition_point(|&t| t < horizon);

@@ -153,25 +153,17 @@ impl Inner {
             (ids, spans, kinds, st.tiers.clone())
         };
         let horizon = tiers.manifest.horizon;
-        // Few series: look each up; many: one pass over every block.
-        if ids.len() < 4096 {
-            for p in &tiers.partitions {
-                for (slot, &id) in ids.iter().enumerate() {
-                    spans[slot].extend(p.find(id, i64::MIN, i64::MAX).iter().map(span_of));
-                }
-            }
-        } else {
-            let mut slot_of = vec![usize::MAX; ids.iter().max().map_or(0, |&m| m as usize + 1)];
-            for (slot, &id) in ids.iter().enumerate() {
-                slot_of[id as usize] = slot;
-            }
-            for p in &tiers.partitions {
-                for r in p.blocks() {
-                    if let Some(&slot) =
-                        slot_of.get(r.series as usize).filter(|&&s| s != usize::MAX)
-                    {
-                        spans[slot].push(span_of(&r));
-                    }
+        // The blocks of the wanted series: one walk of each partition's index.
+        let mut slot_of = vec![usize::MAX; ids.iter().max().map_or(0, |&m| m as usize + 1)];
+        for (slot, &id) in ids.iter().enumerate() {
+            slot_of[id as usize] = slot;
+        }
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        for p in &tiers.partitions {
+            for r in p.find_many(&sorted, i64::MIN, i64::MAX)? {
+                if let Some(&slot) = slot_of.get(r.series as usize) {
+                    spans[slot].push(span_of(&r));
                 }
             }
         }
@@ -199,7 +191,7 @@ impl Inner {
 }
 
 fn span_of(r: &BlockRef) -> Span {
-    (r.min_ts, r.max_ts, r.count as u64)
+    (r.min_ts(), r.max_ts(), u64::from(r.count()))
 }
 
 /// A source's time span and size: (first, last, points).
@@ -270,7 +262,7 @@ fn partition_runs<V: Sample>(
     let now = now_ms();
     let mut runs = Vec::new();
     for p in partitions {
-        let refs = p.find(series, from, to);
+        let refs = p.find(series, from, to)?;
         if refs.is_empty() {
             continue;
         }
@@ -353,18 +345,18 @@ fn partition_as_of<V: Sample>(
         if p.meta.min_ts > at {
             continue;
         }
-        let Some(last) = p.find(series, i64::MIN, at).pop() else {
+        let Some(last) = p.find(series, i64::MIN, at)?.pop() else {
             continue;
         };
         p.touch(now);
-        // The whole block is at or before `at`: its header holds the answer (for numbers).
-        if last.max_ts <= at {
-            if let Some(v) = V::last_in(&p.header(&last)?.summary) {
+        // The whole block is at or before `at`: its metadata holds the answer (for numbers).
+        if last.max_ts() <= at {
+            if let Some(v) = V::last_in(&last.meta) {
                 if best
                     .as_ref()
-                    .is_none_or(|b| (last.max_ts, prio) > (b.0, b.1))
+                    .is_none_or(|b| (last.max_ts(), prio) > (b.0, b.1))
                 {
-                    best = Some((last.max_ts, prio, v));
+                    best = Some((last.max_ts(), prio, v));
                 }
                 continue;
             }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::catalog::{self, Catalog, Revived};
 use crate::checkpoint;
+use crate::codec::BlockPoints;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::live::{LiveTier, Newest, Payload};
@@ -212,10 +213,10 @@ fn salvage_all(
 fn recompute_newest(catalog: &Catalog, live: &mut LiveTier, tiers: &TierSet) -> Result<()> {
     let mut best: Vec<Option<(i64, usize, BlockRef)>> = vec![None; catalog.len()];
     for (at, p) in tiers.partitions.iter().enumerate() {
-        for r in p.blocks() {
+        for r in p.blocks()? {
             if let Some(slot) = best.get_mut(r.series as usize) {
-                if slot.is_none_or(|(ts, _, _)| r.max_ts >= ts) {
-                    *slot = Some((r.max_ts, at, r));
+                if slot.is_none_or(|(ts, _, _)| r.max_ts() >= ts) {
+                    *slot = Some((r.max_ts(), at, r));
                 }
             }
         }
@@ -224,9 +225,14 @@ fn recompute_newest(catalog: &Catalog, live: &mut LiveTier, tiers: &TierSet) -> 
         live.set_newest(id, Newest::NONE);
         let mut newest = match stored {
             Some((ts, at, r)) => {
-                let summary = tiers.partitions[at].header(&r)?.summary;
                 let value = match catalog.kind(id) {
-                    Some(SeriesKind::Numeric) => summary.last,
+                    Some(SeriesKind::Numeric) => match r.meta.last() {
+                        Some(last) => last,
+                        None => match tiers.partitions[at].decode(&r)? {
+                            BlockPoints::Numeric(_, vs) => vs.last().copied().unwrap_or(f64::NAN),
+                            BlockPoints::Event(..) => f64::NAN,
+                        },
+                    },
                     _ => f64::NAN,
                 };
                 Some(Newest { ts, value })

@@ -23,15 +23,19 @@ pub enum Salvage {
 /// Checks every block of `p`; if any is damaged, rebuilds the rest under `dir` (same id, so
 /// the same priority among partitions).
 pub fn salvage(p: &Partition, dir: String) -> Result<Salvage> {
-    let blocks = p.blocks();
+    let (blocks, unreadable) = p.readable_blocks();
     let mut decoded = Vec::with_capacity(blocks.len());
     let (mut lost_blocks, mut lost_points, mut first_error) = (0, 0, None);
+    for (entries, reason) in unreadable {
+        lost_blocks += entries as usize;
+        first_error.get_or_insert(reason);
+    }
     for r in &blocks {
         match p.decode(r) {
             Ok(points) => decoded.push((r.series, points)),
             Err(e) => {
                 lost_blocks += 1;
-                lost_points += u64::from(r.count);
+                lost_points += u64::from(r.count());
                 first_error.get_or_insert_with(|| e.to_string());
             }
         }
@@ -39,6 +43,10 @@ pub fn salvage(p: &Partition, dir: String) -> Result<Salvage> {
     let Some(first_error) = first_error else {
         return Ok(Salvage::Intact);
     };
+    // Index groups that could not be read took their blocks' counts with them: what the
+    // manifest counts beyond the indexed blocks is lost too.
+    let indexed: u64 = blocks.iter().map(|r| u64::from(r.count())).sum();
+    lost_points += p.meta.points.saturating_sub(indexed);
     let meta = &p.meta;
     let mut writer =
         PartitionWriter::new(meta.id, meta.tier, dir, (meta.start, meta.end), meta.lz4);
