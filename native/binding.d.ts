@@ -54,7 +54,7 @@ export declare class NativeEngine {
   /** The newest point, or null. */
   latest(id: number): NativePoint | null
   /**
-   * Points with `from <= ts <= to` of a series by id or key (none if the key names no
+   * Points with `from <= ts < to` of a series by id or key (none if the key names no
    * series), read on the thread pool.
    */
   range(series: number | string, from: number, to: number, limit?: number | undefined | null, order?: Order | undefined | null): Promise<NativeRange>
@@ -64,6 +64,16 @@ export declare class NativeEngine {
   seriesList(): Array<NativeSeriesInfo>
   /** Every value of tag `name` (of the metric name, when absent) with its series count. */
   tagValues(name?: string | undefined | null): Array<NativeTagValue>
+  /** An aggregation query, run on the thread pool (and on every core when it is large). */
+  query(query: NativeQuery): Promise<NativeQueryResult>
+  /** The synchronous twin of `query`, for small queries. */
+  querySync(query: NativeQuery): NativeQueryResult
+  /** A table query, run on the thread pool. */
+  table(table: NativeTable): Promise<NativeQueryResult>
+  /** The synchronous twin of `table`. */
+  tableSync(table: NativeTable): NativeQueryResult
+  /** The newest point of every selected series. */
+  lastpoint(selector: NativeSelector): NativeLastpoint
   /** The series a selection matches, in id order: at most `limit`, after id `after`. */
   findSeries(selector: NativeSelector, limit?: number | undefined | null, after?: number | undefined | null): Array<NativeSeriesInfo>
   stats(): NativeStats
@@ -107,6 +117,65 @@ export interface NativeCacheStats {
   capacity: number
 }
 
+export interface NativeCondition {
+  column: string
+  /** gt, gte, lt, lte, eq or ne. */
+  op: string
+  value: number
+}
+
+export interface NativeExplain {
+  series: number
+  groups: number
+  buckets: number
+  partitionsTotal: number
+  partitionsInRange: number
+  partitionsRead: number
+  blocks: number
+  blocksDecoded: number
+  blocksFromSummaries: number
+  pointsDecoded: number
+  pointsLive: number
+  seriesMerged: number
+  threads: number
+  selectMs: number
+  scanMs: number
+  finishMs: number
+  totalMs: number
+  partitions: Array<NativeExplainPartition>
+}
+
+export interface NativeExplainPartition {
+  dir: string
+  tier: string
+  blocks: number
+  decoded: number
+  fromSummaries: number
+}
+
+/**
+ * One group; names and values come as parallel lists so their order (group-by tags, then
+ * aggregates as asked) survives into the objects the TypeScript layer builds.
+ */
+export interface NativeGroup {
+  tagNames: Array<string>
+  tagValues: Array<string>
+  /** The series' key, for per-series groups. */
+  key?: string
+  series: number
+  /** Bucket starts (rows, for tables). */
+  timestamps: Float64Array
+  /** One column per aggregate (per metric, for tables). */
+  columnNames: Array<string>
+  columns: Array<Float64Array>
+}
+
+export interface NativeLastpoint {
+  keys: Array<string>
+  timestamps: Float64Array
+  values: Float64Array
+}
+
 export interface NativeLifecycleStats {
   passes: number
   seals: number
@@ -148,6 +217,8 @@ export interface NativeOpenOptions {
   checkpointOnClose?: boolean
   /** Memory budget of the decoded-block cache, in bytes. */
   cacheBytes?: number
+  /** Queries reading at least this many points run on every core (0: always). */
+  parallelQueryPoints?: number
 }
 
 export interface NativePartition {
@@ -201,6 +272,30 @@ export interface NativePoint {
   value?: number
   /** Set for event series: the stored JSON bytes. */
   payload?: Buffer
+}
+
+export interface NativeQuery {
+  selector: NativeSelector
+  from: number
+  to: number
+  aggregates: Array<string>
+  every?: number | string
+  offset?: number | string
+  tz?: string
+  fill?: number | string
+  /** Tags to group by; absent: all series merged; `groupBySeries`: each series alone. */
+  groupBy?: Array<string>
+  groupBySeries?: boolean
+  orderBy?: string
+  descending?: boolean
+  limit?: number
+  having?: Array<NativeCondition>
+  explain?: boolean
+}
+
+export interface NativeQueryResult {
+  groups: Array<NativeGroup>
+  explain?: NativeExplain
 }
 
 export interface NativeRange {
@@ -276,6 +371,15 @@ export interface NativeStats {
   cache: NativeCacheStats
   lifecycle: NativeLifecycleStats
   recovery: NativeRecovery
+}
+
+export interface NativeTable {
+  selector: NativeSelector
+  from: number
+  to: number
+  filter?: Array<NativeCondition>
+  limit?: number
+  explain?: boolean
 }
 
 export interface NativeTagValue {

@@ -7,6 +7,7 @@ import { Lifecycle, LifecycleReport, PartitionScore } from './lifecycle'
 import { Durability, Point, PutResult, RangeOptions, RangeResult, Series, SeriesOwner, SeriesSpec, canonicalKey, objectKey } from './series'
 import { Timestamp, describe, optionsOf } from './args'
 import { Selection, invalid, toSelector } from './select'
+import { Query, QueryResult, runQuery, runQuerySync } from './query'
 
 export interface OpenOptions<D extends Durability = Durability> {
   /**
@@ -28,6 +29,8 @@ export interface OpenOptions<D extends Durability = Durability> {
   checkpointOnClose?: boolean
   /** Memory budget of the decoded-block cache, the event horizon cache (default 256 MiB). */
   cacheBytes?: number
+  /** Queries reading at least this many points run on every core (default 500,000; 0: always). */
+  parallelQueryPoints?: number
 }
 
 /** A series, its id, kind and the points a full read of it returns. */
@@ -146,6 +149,36 @@ export class WarpEngine<D extends Durability = 'interval'> {
     return guard(() => engine.findSeries(selector, limit, after))
   }
 
+  /**
+   * Aggregates over time buckets, grouped by tags, or (with `table: true`) several metrics of
+   * each tag set side by side; runs off the JS thread, on every core when it is large.
+   *
+   * ```ts
+   * const { groups } = await db.query({
+   *   metric: 'cpu.usage_user', where: { dc: 'eu' },
+   *   from: Date.now() - 3_600_000, to: Date.now(),
+   *   aggregate: ['avg', 'max', { percentile: 0.99 }], every: '1m', groupBy: 'hostname',
+   * })
+   * for (const g of groups) console.log(g.tags.hostname, g.timestamps, g.columns.avg)
+   * ```
+   */
+  async query(query: Query): Promise<QueryResult> {
+    return runQuery(this.#live(), query)
+  }
+
+  /** The synchronous twin of `query`, for small queries. */
+  querySync(query: Query): QueryResult {
+    return runQuerySync(this.#live(), query)
+  }
+
+  /** The newest point of every selected series, in one call (NaN values for event series). */
+  lastpoint(selection: Selection = {}): { keys: string[]; timestamps: Float64Array; values: Float64Array } {
+    const { metric, where } = optionsOf(selection, 'lastpoint selection')
+    const selector = toSelector({ metric, where })
+    const engine = this.#live()
+    return guard(() => engine.lastpoint(selector))
+  }
+
   /** Every value of tag `tag` (of the metric name, without one) with how many series have it. */
   tagValues(tag?: string): { value: string; series: number }[] {
     if (tag !== undefined && typeof tag !== 'string') throw new WarpError('INVALID_ARGUMENT', `tag must be a string, not ${describe(tag)}`)
@@ -173,7 +206,7 @@ export class WarpEngine<D extends Durability = 'interval'> {
     return this.#handle(series).latest()
   }
 
-  /** Points with `from <= ts <= to` in time order: typed arrays for numbers, objects for events. */
+  /** Points with `from <= ts < to` (half-open, so consecutive reads tile) in time order: typed arrays for numbers, objects for events. */
   range(series: SeriesSpec, from: Timestamp, to: Timestamp, opts?: RangeOptions): Promise<RangeResult> {
     return this.#handle(series).range(from, to, opts)
   }

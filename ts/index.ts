@@ -1,6 +1,7 @@
 export { WarpEngine } from './engine'
 export type { FindSeries, OpenOptions, SeriesInfo, Stats } from './engine'
 export type { MetricMatch, Selection, TagMatch } from './select'
+export type { Aggregate, AggregateQuery, Comparison, Explain, Query, QueryGroup, QueryResult, TableQuery } from './query'
 export { Series, canonicalKey } from './series'
 export type { Durability, NumericRange, Point, PutResult, RangeOptions, RangeResult, SeriesSpec } from './series'
 export { WarpError } from './errors'

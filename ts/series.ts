@@ -216,7 +216,7 @@ export class Series<D extends Durability = Durability> {
     return decodePoint(guard(() => this.owner.live().latest(id)))
   }
 
-  /** Points with `from <= ts <= to`, in time order; read off the JS thread. */
+  /** Points with `from <= ts < to` (half-open), in time order; read off the JS thread. */
   async range(from: Timestamp, to: Timestamp, opts?: RangeOptions): Promise<RangeResult> {
     const args = rangeArgs(from, to, opts)
     const engine = this.owner.live()

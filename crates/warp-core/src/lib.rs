@@ -8,7 +8,11 @@
 // Unit tests build values by casting freely.
 #![cfg_attr(
     test,
-    allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)
+    allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        clippy::cast_sign_loss
+    )
 )]
 
 mod cache;
@@ -25,6 +29,7 @@ mod manifest;
 mod names;
 mod options;
 mod partition;
+pub mod query;
 mod sample;
 mod series;
 pub mod storage;

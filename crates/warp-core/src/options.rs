@@ -32,6 +32,8 @@ pub struct Options {
     pub checkpoint_on_close: bool,
     /// Memory budget of the decoded-block cache (the event horizon cache).
     pub cache_bytes: usize,
+    /// Queries reading at least this many points run on every core (0: always).
+    pub parallel_query_points: u64,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
             max_buffer_bytes: 4 << 20,
             checkpoint_on_close: true,
             cache_bytes: 256 << 20,
+            parallel_query_points: 500_000,
         }
     }
 }

@@ -183,7 +183,12 @@ fn exercise(image: &FaultyStorage, repair: bool) {
         return;
     };
     for id in 0..series.len() as u32 {
-        let _ = engine.range(id, MIN_TIMESTAMP, MAX_TIMESTAMP, RangeOptions::default());
+        let _ = engine.range(
+            id,
+            MIN_TIMESTAMP,
+            MAX_TIMESTAMP + 1,
+            RangeOptions::default(),
+        );
         let _ = engine.latest(id);
         let _ = engine.get(id, 20 * 3_600_000);
     }

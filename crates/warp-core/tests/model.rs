@@ -157,7 +157,12 @@ fn check(engine: &Engine, model: &Model, probe: i64) {
     for (i, &id) in numeric.iter().enumerate() {
         let expected = model.numeric.get(&i).cloned().unwrap_or_default();
         let RangeResult::Numeric { timestamps, values } = engine
-            .range(id, MIN_TIMESTAMP, MAX_TIMESTAMP, RangeOptions::default())
+            .range(
+                id,
+                MIN_TIMESTAMP,
+                MAX_TIMESTAMP + 1,
+                RangeOptions::default(),
+            )
             .unwrap()
         else {
             panic!("numeric series returned events");
@@ -196,7 +201,7 @@ fn check(engine: &Engine, model: &Model, probe: i64) {
         .range(
             event,
             MIN_TIMESTAMP,
-            MAX_TIMESTAMP,
+            MAX_TIMESTAMP + 1,
             RangeOptions {
                 limit: None,
                 descending: true,

@@ -53,7 +53,12 @@ fn settle(engine: &Engine, now: i64) -> warp_core::PassReport {
 
 fn event_count(engine: &Engine, id: u32) -> usize {
     match engine
-        .range(id, MIN_TIMESTAMP, MAX_TIMESTAMP, RangeOptions::default())
+        .range(
+            id,
+            MIN_TIMESTAMP,
+            MAX_TIMESTAMP + 1,
+            RangeOptions::default(),
+        )
         .unwrap()
     {
         RangeResult::Event { payloads, .. } => payloads.len(),

@@ -14,6 +14,7 @@ use crate::convert::{
     NativeRuleFile, NativeSeriesInfo, NativeStats, Order, SeriesKind,
 };
 use crate::error::{IntoJs, Result};
+use crate::query::{self, NativeLastpoint, NativeQuery, NativeQueryResult, NativeTable};
 use crate::select::{self, NativeSelector};
 use crate::tasks::{guarded, job, Job};
 
@@ -33,6 +34,8 @@ pub struct NativeOpenOptions {
     pub checkpoint_on_close: Option<bool>,
     /// Memory budget of the decoded-block cache, in bytes.
     pub cache_bytes: Option<f64>,
+    /// Queries reading at least this many points run on every core (0: always).
+    pub parallel_query_points: Option<f64>,
 }
 
 fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
@@ -54,6 +57,9 @@ fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
     }
     if let Some(bytes) = js.cache_bytes {
         options.cache_bytes = usize::try_from(whole("cacheBytes", bytes)?).unwrap_or(usize::MAX);
+    }
+    if let Some(points) = js.parallel_query_points {
+        options.parallel_query_points = whole("parallelQueryPoints", points)?;
     }
     if let Some(checkpoint) = js.checkpoint_on_close {
         options.checkpoint_on_close = checkpoint;
@@ -344,7 +350,7 @@ impl NativeEngine {
         guarded(|| self.engine.latest(id)).map(convert::point)
     }
 
-    /// Points with `from <= ts <= to` of a series by id or key (none if the key names no
+    /// Points with `from <= ts < to` of a series by id or key (none if the key names no
     /// series), read on the thread pool.
     #[napi(ts_return_type = "Promise<NativeRange>")]
     pub fn range(
@@ -401,6 +407,46 @@ impl NativeEngine {
                 })
                 .collect()
         })
+    }
+
+    /// An aggregation query, run on the thread pool (and on every core when it is large).
+    #[napi(ts_return_type = "Promise<NativeQueryResult>")]
+    pub fn query(
+        &self,
+        query: NativeQuery,
+    ) -> Result<AsyncTask<Job<warp_core::query::QueryResult, NativeQueryResult>>> {
+        let spec = query::query_spec(query).js()?;
+        let engine = self.engine.clone();
+        Ok(job(move || engine.query(&spec), query::query_result))
+    }
+
+    /// The synchronous twin of `query`, for small queries.
+    #[napi]
+    pub fn query_sync(&self, query: NativeQuery) -> Result<NativeQueryResult> {
+        guarded(|| self.engine.query(&query::query_spec(query)?)).map(query::query_result)
+    }
+
+    /// A table query, run on the thread pool.
+    #[napi(ts_return_type = "Promise<NativeQueryResult>")]
+    pub fn table(
+        &self,
+        table: NativeTable,
+    ) -> Result<AsyncTask<Job<warp_core::query::TableResult, NativeQueryResult>>> {
+        let spec = query::table_spec(table).js()?;
+        let engine = self.engine.clone();
+        Ok(job(move || engine.table(&spec), query::table_result))
+    }
+
+    /// The synchronous twin of `table`.
+    #[napi]
+    pub fn table_sync(&self, table: NativeTable) -> Result<NativeQueryResult> {
+        guarded(|| self.engine.table(&query::table_spec(table)?)).map(query::table_result)
+    }
+
+    /// The newest point of every selected series.
+    #[napi]
+    pub fn lastpoint(&self, selector: NativeSelector) -> Result<NativeLastpoint> {
+        guarded(|| self.engine.lastpoint(&select::selector(selector)?)).map(query::lastpoint)
     }
 
     /// The series a selection matches, in id order: at most `limit`, after id `after`.

@@ -8,6 +8,7 @@
 mod convert;
 mod engine;
 mod error;
+mod query;
 mod select;
 mod series;
 mod tasks;

@@ -12,9 +12,11 @@
 mod backup;
 mod commit;
 mod pass;
+mod query;
 mod read;
 mod recovery;
 mod rules;
+mod table;
 mod write;
 
 pub use write::{Target, Write};
@@ -192,7 +194,8 @@ impl Engine {
         self.get(id, i64::MAX)
     }
 
-    /// Points of series `id` with `from <= ts <= to`, in time order (or reversed), across tiers.
+    /// Points of series `id` with `from <= ts < to` (half-open, like every range of the API,
+    /// so consecutive reads tile), in time order (or reversed), across tiers.
     pub fn range(
         &self,
         id: SeriesId,
@@ -203,10 +206,19 @@ impl Engine {
         if from > to {
             return Err(Error::InvalidRange { from, to });
         }
-        match self.inner.kind(id)? {
-            Some(SeriesKind::Numeric) => self.inner.range_of::<f64>(id, from, to, opts),
-            Some(SeriesKind::Event) => self.inner.range_of::<Payload>(id, from, to, opts),
-            None => Ok(RangeResult::Numeric {
+        let (kind, last) = (self.inner.kind(id)?, to.saturating_sub(1));
+        match kind {
+            Some(SeriesKind::Numeric) if from < to => {
+                self.inner.range_of::<f64>(id, from, last, opts)
+            }
+            Some(SeriesKind::Event) if from < to => {
+                self.inner.range_of::<Payload>(id, from, last, opts)
+            }
+            Some(SeriesKind::Event) => Ok(RangeResult::Event {
+                timestamps: Vec::new(),
+                payloads: Vec::new(),
+            }),
+            _ => Ok(RangeResult::Numeric {
                 timestamps: Vec::new(),
                 values: Vec::new(),
             }),

@@ -99,7 +99,7 @@ impl Inner {
     }
 
     /// The newest point at or before `at`, looked for in every tier.
-    fn walk_as_of<V: Sample>(&self, id: SeriesId, at: i64) -> Result<Option<(i64, V)>> {
+    pub(super) fn walk_as_of<V: Sample>(&self, id: SeriesId, at: i64) -> Result<Option<(i64, V)>> {
         let (live, sealing, tiers) = {
             let mut st = self.readable()?;
             let live = st.live.column_mut::<V>(id)?.as_of(at);

@@ -1,0 +1,272 @@
+//! Queries as JavaScript gives them and their columnar results: typed arrays handed over
+//! without a copy.
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use warp_core::query::{
+    Condition, EverySpec, Explain, FillSpec, GroupBy, Lastpoint, Op, QueryResult, QuerySpec,
+    TableResult, TableSpec,
+};
+use warp_core::{bound_from_f64, Error};
+
+use crate::convert::whole;
+use crate::select::{selector, NativeSelector};
+
+#[napi(object)]
+pub struct NativeCondition {
+    pub column: String,
+    /// gt, gte, lt, lte, eq or ne.
+    pub op: String,
+    pub value: f64,
+}
+
+#[napi(object)]
+pub struct NativeQuery {
+    pub selector: NativeSelector,
+    pub from: f64,
+    pub to: f64,
+    pub aggregates: Vec<String>,
+    pub every: Option<Either<f64, String>>,
+    pub offset: Option<Either<f64, String>>,
+    pub tz: Option<String>,
+    pub fill: Option<Either<f64, String>>,
+    /// Tags to group by; absent: all series merged; `groupBySeries`: each series alone.
+    pub group_by: Option<Vec<String>>,
+    pub group_by_series: Option<bool>,
+    pub order_by: Option<String>,
+    pub descending: Option<bool>,
+    pub limit: Option<f64>,
+    pub having: Option<Vec<NativeCondition>>,
+    pub explain: Option<bool>,
+}
+
+#[napi(object)]
+pub struct NativeTable {
+    pub selector: NativeSelector,
+    pub from: f64,
+    pub to: f64,
+    pub filter: Option<Vec<NativeCondition>>,
+    pub limit: Option<f64>,
+    pub explain: Option<bool>,
+}
+
+fn text_or_number(v: Either<f64, String>) -> EverySpec {
+    match v {
+        Either::A(ms) => EverySpec::Ms(ms),
+        Either::B(text) => EverySpec::Text(text),
+    }
+}
+
+fn conditions(field: &str, js: Option<Vec<NativeCondition>>) -> warp_core::Result<Vec<Condition>> {
+    js.unwrap_or_default()
+        .into_iter()
+        .map(|c| {
+            let op = Op::parse(&c.op).ok_or_else(|| {
+                Error::invalid_query(
+                    format!("{field}.{}", c.column),
+                    format!("'{}' is not gt, gte, lt, lte, eq or ne", c.op),
+                )
+            })?;
+            Ok(Condition {
+                column: c.column,
+                op,
+                value: c.value,
+            })
+        })
+        .collect()
+}
+
+fn limit(js: Option<f64>) -> warp_core::Result<Option<usize>> {
+    js.map(|n| whole("limit", n).map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+        .transpose()
+}
+
+pub fn query_spec(js: NativeQuery) -> warp_core::Result<QuerySpec> {
+    let group_by = match (js.group_by_series, js.group_by) {
+        (Some(true), _) => GroupBy::Series,
+        (_, Some(tags)) => GroupBy::Tags(tags),
+        _ => GroupBy::All,
+    };
+    Ok(QuerySpec {
+        selector: selector(js.selector)?,
+        from: bound_from_f64(js.from)?,
+        to: bound_from_f64(js.to)?,
+        aggregates: js.aggregates,
+        every: js.every.map(text_or_number),
+        offset: js.offset.map(text_or_number),
+        tz: js.tz,
+        fill: js.fill.map(|f| match f {
+            Either::A(v) => FillSpec::Value(v),
+            Either::B(text) => FillSpec::Text(text),
+        }),
+        group_by,
+        order_by: js.order_by.map(|c| (c, js.descending.unwrap_or(false))),
+        limit: limit(js.limit)?,
+        having: conditions("having", js.having)?,
+        explain: js.explain.unwrap_or(false),
+    })
+}
+
+pub fn table_spec(js: NativeTable) -> warp_core::Result<TableSpec> {
+    Ok(TableSpec {
+        selector: selector(js.selector)?,
+        from: bound_from_f64(js.from)?,
+        to: bound_from_f64(js.to)?,
+        filter: conditions("filter", js.filter)?,
+        limit: limit(js.limit)?,
+        explain: js.explain.unwrap_or(false),
+    })
+}
+
+/// One group; names and values come as parallel lists so their order (group-by tags, then
+/// aggregates as asked) survives into the objects the TypeScript layer builds.
+#[napi(object)]
+pub struct NativeGroup {
+    pub tag_names: Vec<String>,
+    pub tag_values: Vec<String>,
+    /// The series' key, for per-series groups.
+    pub key: Option<String>,
+    pub series: f64,
+    /// Bucket starts (rows, for tables).
+    pub timestamps: Float64Array,
+    /// One column per aggregate (per metric, for tables).
+    pub column_names: Vec<String>,
+    pub columns: Vec<Float64Array>,
+}
+
+#[napi(object)]
+pub struct NativeExplainPartition {
+    pub dir: String,
+    pub tier: String,
+    pub blocks: f64,
+    pub decoded: f64,
+    pub from_summaries: f64,
+}
+
+#[napi(object)]
+pub struct NativeExplain {
+    pub series: f64,
+    pub groups: f64,
+    pub buckets: f64,
+    pub partitions_total: f64,
+    pub partitions_in_range: f64,
+    pub partitions_read: f64,
+    pub blocks: f64,
+    pub blocks_decoded: f64,
+    pub blocks_from_summaries: f64,
+    pub points_decoded: f64,
+    pub points_live: f64,
+    pub series_merged: f64,
+    pub threads: f64,
+    pub select_ms: f64,
+    pub scan_ms: f64,
+    pub finish_ms: f64,
+    pub total_ms: f64,
+    pub partitions: Vec<NativeExplainPartition>,
+}
+
+#[napi(object)]
+pub struct NativeQueryResult {
+    pub groups: Vec<NativeGroup>,
+    pub explain: Option<NativeExplain>,
+}
+
+#[napi(object)]
+pub struct NativeLastpoint {
+    pub keys: Vec<String>,
+    pub timestamps: Float64Array,
+    pub values: Float64Array,
+}
+
+// Timestamps stay within the storable range widened by one: exact as JavaScript numbers.
+fn times(ts: Vec<i64>) -> Float64Array {
+    Float64Array::new(ts.into_iter().map(|t| t as f64).collect())
+}
+
+fn group(
+    tags: Vec<(String, String)>,
+    key: Option<String>,
+    series: usize,
+    timestamps: Vec<i64>,
+    columns: Vec<(String, Vec<f64>)>,
+) -> NativeGroup {
+    let (tag_names, tag_values) = tags.into_iter().unzip();
+    let (column_names, columns): (Vec<String>, Vec<Vec<f64>>) = columns.into_iter().unzip();
+    NativeGroup {
+        tag_names,
+        tag_values,
+        key,
+        series: series as f64,
+        timestamps: times(timestamps),
+        column_names,
+        columns: columns.into_iter().map(Float64Array::new).collect(),
+    }
+}
+
+fn explain(e: Explain) -> NativeExplain {
+    NativeExplain {
+        series: e.series as f64,
+        groups: e.groups as f64,
+        buckets: e.buckets as f64,
+        partitions_total: e.partitions_total as f64,
+        partitions_in_range: e.partitions_in_range as f64,
+        partitions_read: e.partitions_read as f64,
+        blocks: e.blocks as f64,
+        blocks_decoded: e.blocks_decoded as f64,
+        blocks_from_summaries: e.blocks_from_summaries as f64,
+        points_decoded: e.points_decoded as f64,
+        points_live: e.points_live as f64,
+        series_merged: e.series_merged as f64,
+        threads: e.threads as f64,
+        select_ms: e.select_ms,
+        scan_ms: e.scan_ms,
+        finish_ms: e.finish_ms,
+        total_ms: e.total_ms,
+        partitions: e
+            .partitions
+            .into_iter()
+            .map(
+                |(dir, tier, blocks, decoded, summaries)| NativeExplainPartition {
+                    dir,
+                    tier,
+                    blocks: blocks as f64,
+                    decoded: decoded as f64,
+                    from_summaries: summaries as f64,
+                },
+            )
+            .collect(),
+    }
+}
+
+pub fn query_result(r: QueryResult) -> NativeQueryResult {
+    NativeQueryResult {
+        groups: r
+            .groups
+            .into_iter()
+            .map(|g| group(g.tags, g.key, g.series, g.timestamps, g.columns))
+            .collect(),
+        explain: r.explain.map(explain),
+    }
+}
+
+pub fn table_result(r: TableResult) -> NativeQueryResult {
+    NativeQueryResult {
+        groups: r
+            .groups
+            .into_iter()
+            .map(|g| {
+                let series = g.columns.len();
+                group(g.tags, None, series, g.timestamps, g.columns)
+            })
+            .collect(),
+        explain: r.explain.map(explain),
+    }
+}
+
+pub fn lastpoint(l: Lastpoint) -> NativeLastpoint {
+    NativeLastpoint {
+        keys: l.keys,
+        timestamps: times(l.timestamps),
+        values: Float64Array::new(l.values),
+    }
+}
