@@ -9,74 +9,12 @@
 
 import Database from 'better-sqlite3'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { rmSync } from 'node:fs'
 import * as path from 'node:path'
 
 import { NumericRange, WarpEngine } from '../ts'
-
-const RUNS = Number(process.env.BENCH_RUNS ?? 5)
-const POINTS = Number(process.env.BENCH_POINTS ?? 1_000_000)
-const BATCH = 100_000
-const BATCH_POINTS = 2 * POINTS
-const T0 = 1_700_000_000_000
-const root = mkdtempSync(path.join(tmpdir(), 'warp-bench-'))
-let dirs = 0
-const fresh = (name: string) => path.join(root, `${name}-${dirs++}`)
-
-/** A regular 10 s gauge: a random walk rounded to 2 decimals (the common metrics shape). */
-function gauge(n: number): { ts: Float64Array; vs: Float64Array } {
-  const ts = new Float64Array(n)
-  const vs = new Float64Array(n)
-  let v = 50
-  for (let i = 0; i < n; i++) {
-    ts[i] = T0 + i * 10_000
-    v += Math.random() - 0.5
-    vs[i] = Math.round(v * 100) / 100
-  }
-  return { ts, vs }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-
-async function timed(fn: () => unknown): Promise<number> {
-  const t = performance.now()
-  await fn()
-  return performance.now() - t
-}
-
-function sizeOf(p: string): number {
-  const st = statSync(p)
-  if (!st.isDirectory()) return st.size
-  return readdirSync(p).reduce((sum, name) => sum + sizeOf(path.join(p, name)), 0)
-}
-
-interface Figure {
-  name: string
-  unit: string
-  better: 'higher' | 'lower'
-  ours: number
-  sqlite?: number
-  duckdb?: number
-}
-const figures: Figure[] = []
-
-function report(f: Figure): void {
-  figures.push(f)
-  const fmt = (x?: number) => (x === undefined ? '—' : x >= 1e5 ? `${(x / 1e6).toFixed(2)}M` : x.toFixed(x < 10 ? 2 : 0))
-  const ratio = (peer?: number) => {
-    if (peer === undefined) return '—'
-    const r = f.better === 'higher' ? f.ours / peer : peer / f.ours
-    return `${r.toFixed(r < 10 ? 2 : 0)}× ${r >= 1 ? 'better' : 'worse'}`
-  }
-  console.log(
-    `${f.name.padEnd(34)} ${f.unit.padEnd(9)} ours ${fmt(f.ours).padStart(8)} | SQLite ${fmt(f.sqlite).padStart(8)} (${ratio(f.sqlite)}) | DuckDB ${fmt(f.duckdb).padStart(8)} (${ratio(f.duckdb)})`,
-  )
-}
+import { BATCH, BATCH_POINTS, POINTS, RUNS, T0, fresh, gauge, median, report, root, sizeOf, timed } from './common'
+import { queryBenchmarks } from './queries'
 
 // ---------- the three engines, behind the same small interface ----------
 
@@ -115,7 +53,7 @@ function sqlite(): Store {
   db.pragma('synchronous = NORMAL')
   db.exec('CREATE TABLE gauge (ts INTEGER NOT NULL, v REAL NOT NULL)')
   const insert = db.prepare('INSERT INTO gauge (ts, v) VALUES (?, ?)')
-  const select = db.prepare('SELECT ts, v FROM gauge WHERE ts BETWEEN ? AND ?').raw(true)
+  const select = db.prepare('SELECT ts, v FROM gauge WHERE ts >= ? AND ts < ?').raw(true)
   const load = db.transaction((ts: Float64Array, vs: Float64Array, from: number, to: number) => {
     for (let i = from; i < to; i++) insert.run(ts[i], vs[i])
   })
@@ -160,7 +98,7 @@ async function duckdb(): Promise<Store> {
     putOne: append,
     putBatches: append,
     async rangeAll(from, to) {
-      const reader = await conn.runAndReadAll(`SELECT ts, v FROM gauge WHERE ts BETWEEN ${from} AND ${to}`)
+      const reader = await conn.runAndReadAll(`SELECT ts, v FROM gauge WHERE ts >= ${from} AND ts < ${to}`)
       const [tsCol] = reader.getColumns()
       return tsCol.length
     },
@@ -190,6 +128,8 @@ async function measure(fn: (store: Store) => Promise<number>, names: Name[] = ['
 }
 
 async function main(): Promise<void> {
+  // BENCH_ONLY=queries runs only the query section.
+  if (process.env.BENCH_ONLY === 'queries') return queryBenchmarks()
   console.log(`WarpEngine benchmark — medians of ${RUNS} runs, ${POINTS.toLocaleString()} points per single-put run\n`)
 
   const single = gauge(POINTS)
@@ -210,7 +150,7 @@ async function main(): Promise<void> {
     const store = await engines[name]()
     await store.putBatches(many.ts, many.vs)
     const from = many.ts[0]
-    const to = many.ts[POINTS - 1]
+    const to = many.ts[POINTS - 1] + 1
     const samples: number[] = []
     // Three untimed reads first, for every engine: steady state, not allocator warm-up.
     for (let r = 0; r < Math.max(RUNS, 9) + 3; r++) {
@@ -266,6 +206,8 @@ async function main(): Promise<void> {
 
   console.log('\nTargets: put ≥ 1M/s and ≥ 2× SQLite; putBatch ≥ 10M/s and ≥ 5× DuckDB; range < 10 ms and ≤ 0.1× DuckDB;')
   console.log('replay ≥ 5M/s; historical range < 20 ms; ≤ 1.5 bytes/point on the 2-decimal gauge and fewer than DuckDB.')
+
+  await queryBenchmarks()
 }
 
 interface SeriesData {
@@ -370,7 +312,7 @@ async function historicalRange(ts: Float64Array, vs: Float64Array): Promise<numb
   const samples: number[] = []
   for (let r = 0; r < Math.max(RUNS, 9) + 3; r++) {
     let n = 0
-    const ms = await timed(async () => (n = ((await s.range(ts[0], ts[ts.length - 1])) as NumericRange).values.length))
+    const ms = await timed(async () => (n = ((await s.range(ts[0], ts[ts.length - 1] + 1)) as NumericRange).values.length))
     if (n !== ts.length) throw new Error(`historical range returned ${n} points`)
     if (r >= 3) samples.push(ms)
   }

@@ -171,7 +171,11 @@ export interface NativeGroup {
 }
 
 export interface NativeLastpoint {
-  keys: Array<string>
+  /**
+   * The series' keys joined by newlines (which keys cannot hold): one string to cross into
+   * JavaScript instead of one per series.
+   */
+  keys: string
   timestamps: Float64Array
   values: Float64Array
 }

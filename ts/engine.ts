@@ -176,7 +176,8 @@ export class WarpEngine<D extends Durability = 'interval'> {
     const { metric, where } = optionsOf(selection, 'lastpoint selection')
     const selector = toSelector({ metric, where })
     const engine = this.#live()
-    return guard(() => engine.lastpoint(selector))
+    const { keys, timestamps, values } = guard(() => engine.lastpoint(selector))
+    return { keys: keys === '' ? [] : keys.split('\n'), timestamps, values }
   }
 
   /** Every value of tag `tag` (of the metric name, without one) with how many series have it. */

@@ -12,6 +12,10 @@ pub const MAX_TAGS: usize = 64;
 /// Canonical keys are stored with a u16 length.
 pub const MAX_KEY_BYTES: usize = 8192;
 
+/// The pseudo-tag naming a series' metric in `groupBy` (tag keys starting with `__` are
+/// reserved).
+pub const METRIC_TAG: &str = "__name__";
+
 /// A dense, per-database series number; the index of the series everywhere.
 pub type SeriesId = u32;
 
@@ -243,6 +247,11 @@ fn check_tag(key: &str, value: &str) -> Result<()> {
             "tag key '{key}' must match [A-Za-z_][A-Za-z0-9_.-]*"
         )));
     }
+    if key.starts_with("__") {
+        return Err(invalid(format!(
+            "tag key '{key}' starts with '__', which is reserved (__name__ is the metric)"
+        )));
+    }
     if key.len() > MAX_TAG_KEY_BYTES {
         return Err(invalid(format!(
             "tag key '{key}' is longer than {MAX_TAG_KEY_BYTES} bytes"
@@ -327,6 +336,7 @@ mod tests {
             "cpu{1x=a}",
             "cpu{h=a,h=b}",
             "cpu{h=}",
+            "cpu{__name__=x}",
         ] {
             let err = SeriesKey::parse(bad).unwrap_err();
             assert_eq!(err.code(), "INVALID_SERIES", "{bad}");

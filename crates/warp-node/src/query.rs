@@ -173,7 +173,9 @@ pub struct NativeQueryResult {
 
 #[napi(object)]
 pub struct NativeLastpoint {
-    pub keys: Vec<String>,
+    /// The series' keys joined by newlines (which keys cannot hold): one string to cross into
+    /// JavaScript instead of one per series.
+    pub keys: String,
     pub timestamps: Float64Array,
     pub values: Float64Array,
 }

@@ -19,15 +19,30 @@ pub enum Match {
     Any,
 }
 
+/// Compiled regexes by pattern, so a query repeated (a dashboard refreshing) does not compile
+/// its matchers again; cleared when full.
+static COMPILED: std::sync::Mutex<Option<std::collections::HashMap<String, Regex>>> =
+    std::sync::Mutex::new(None);
+const MAX_COMPILED: usize = 256;
+
 impl Match {
     /// A regular expression that must match a whole value (the `regex` crate's syntax; linear
-    /// time whatever the input). Compiled once per query, its size bounded.
+    /// time whatever the input). Compiled once, its size bounded.
     pub fn regex(pattern: &str) -> Result<Match, String> {
-        regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = compiled.get_or_insert_with(Default::default);
+        if let Some(re) = cache.get(pattern) {
+            return Ok(Match::Regex(re.clone()));
+        }
+        let re = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
             .size_limit(1 << 20)
             .build()
-            .map(Match::Regex)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if cache.len() >= MAX_COMPILED {
+            cache.clear();
+        }
+        cache.insert(pattern.to_owned(), re.clone());
+        Ok(Match::Regex(re))
     }
 }
 

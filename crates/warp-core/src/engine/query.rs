@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use super::read::{block, merge, Run};
 use super::{Engine, Inner};
 use crate::cache::BlockCache;
+use crate::codec::block::BlockMeta;
 use crate::codec::{BlockPoints, Payload};
 use crate::error::{Error, Result};
 use crate::partition::BlockRef;
@@ -20,7 +21,7 @@ use crate::query::aggregate::{Agg, Cell, CounterState, Needs};
 use crate::query::buckets::Grid;
 use crate::query::fill::{fill, moving_average, Fill};
 use crate::query::{Explain, Group, GroupBy, Query, QueryResult, QuerySpec, MAX_CELLS, MAX_GROUPS};
-use crate::series::{canonical_tags, SeriesId, SeriesKind};
+use crate::series::{canonical_metric, canonical_tags, SeriesId, SeriesKind, METRIC_TAG};
 use crate::tiers::TierSet;
 
 impl Engine {
@@ -94,17 +95,32 @@ enum Piece<'a> {
     Memory(&'a Run<f64>),
 }
 
-/// What every series' scan shares.
-struct Scan<'a> {
+/// How series are read in a range: what every series' walk shares.
+pub(super) struct Scan<'a> {
+    cache: &'a BlockCache,
+    tiers: &'a TierSet,
+    from: i64,
+    to: i64,
+}
+
+/// Where a series' points go in time order: a query's cells, or a list (tables).
+trait Sink {
+    /// Takes a whole block (numeric, inside the range, without NaN, with a summary) from its
+    /// metadata instead of its points, if it can.
+    fn whole_block(&mut self, _meta: &BlockMeta) -> bool {
+        false
+    }
+    fn points(&mut self, ts: &[i64], vs: &[f64]);
+}
+
+/// What folding series into cells needs.
+struct Aggregation<'a> {
+    scan: Scan<'a>,
     grid: &'a Grid,
     needs: Needs,
     counters: bool,
     /// Whether block summaries can answer every aggregate.
     summaries: bool,
-    cache: &'a BlockCache,
-    tiers: &'a TierSet,
-    from: i64,
-    to: i64,
 }
 
 impl Inner {
@@ -149,7 +165,13 @@ impl Inner {
         let to = q.to;
         let counters = q.aggregates.iter().any(Agg::is_counter);
         let needs = Needs::of(&q.aggregates);
-        let scan = Scan {
+        let aggregation = Aggregation {
+            scan: Scan {
+                cache: &self.cache,
+                tiers: &tiers,
+                from,
+                to,
+            },
             grid: &grid,
             needs,
             counters,
@@ -157,10 +179,6 @@ impl Inner {
                 && !needs.values
                 && !counters
                 && q.aggregates.iter().all(Agg::from_summary),
-            cache: &self.cache,
-            tiers: &tiers,
-            from,
-            to,
         };
         let (blocks, in_range) = blocks_of(&tiers, &selection.ids, from, to)?;
         let before: Vec<Option<(i64, f64)>> = if counters && from < to {
@@ -198,7 +216,7 @@ impl Inner {
         let (mut cells, stats) = if from >= to {
             (vec![Cell::default(); ng * nb], Stats::default())
         } else {
-            scan.run(&sources, &selection.group_of, ng, threads)?
+            aggregation.run(&sources, &selection.group_of, ng, threads)?
         };
         let scan_ms = ms_since(scan_started);
         let finish_started = Instant::now();
@@ -258,6 +276,9 @@ impl Inner {
                     GroupBy::Tags(names) => names
                         .iter()
                         .map(|name| {
+                            if name == METRIC_TAG {
+                                return Some(canonical_metric(key).to_owned());
+                            }
                             canonical_tags(key)
                                 .find(|(n, _)| n == name)
                                 .map(|(_, v)| v.into_owned())
@@ -334,6 +355,57 @@ impl Inner {
 /// A series' blocks in a range, each with its partition's position (its priority).
 type Blocks = Vec<(usize, BlockRef)>;
 
+impl Inner {
+    /// The points in `[from, to)` of each of `ids` (sorted), merged across tiers as a range
+    /// read merges them, read with one walk of each partition's index for all of them.
+    pub(super) fn points_of(
+        &self,
+        ids: &[SeriesId],
+        kinds: &[SeriesKind],
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Run<f64>>> {
+        let (tiers, memory, from) = self.snapshot(ids, kinds, from, to)?;
+        let (blocks, _) = blocks_of(&tiers, ids, from, to)?;
+        let scan = Scan {
+            cache: &self.cache,
+            tiers: &tiers,
+            from,
+            to,
+        };
+        let mut stats = Stats::default();
+        let mut out = Vec::with_capacity(ids.len());
+        for i in 0..ids.len() {
+            let sources = Sources {
+                numeric: kinds[i] == SeriesKind::Numeric,
+                blocks: &blocks[i],
+                memory: &memory[i],
+                before: None,
+            };
+            let mut run = Collect::default();
+            if from < to {
+                scan.walk(&sources, &mut run, &mut stats)?;
+            }
+            out.push((run.ts, run.vs));
+        }
+        Ok(out)
+    }
+}
+
+/// A series' points, collected.
+#[derive(Default)]
+struct Collect {
+    ts: Vec<i64>,
+    vs: Vec<f64>,
+}
+
+impl Sink for Collect {
+    fn points(&mut self, ts: &[i64], vs: &[f64]) {
+        self.ts.extend_from_slice(ts);
+        self.vs.extend_from_slice(vs);
+    }
+}
+
 /// The blocks in `[from, to)` of each series (by position in `ids`); and how many partitions
 /// meet the range.
 pub(super) fn blocks_of(
@@ -370,7 +442,7 @@ pub(super) fn blocks_of(
     Ok((out, in_range))
 }
 
-impl Scan<'_> {
+impl Aggregation<'_> {
     /// Scans every series into cells (`groups × buckets`, group-major).
     fn run(
         &self,
@@ -439,12 +511,27 @@ impl Scan<'_> {
     /// Folds one series into its group's cells (one per bucket).
     fn series(&self, s: &Sources<'_>, cells: &mut [Cell], stats: &mut Stats) -> Result<()> {
         let mut counter = self.counters.then(|| CounterState::new(s.before));
-        let mut out = Feed {
+        let mut feed = Feed {
             grid: self.grid,
             needs: self.needs,
+            summaries: self.summaries,
             cells,
             counter: counter.as_mut(),
         };
+        self.scan.walk(s, &mut feed, stats)?;
+        if let Some(counter) = feed.counter.take() {
+            let cells = &mut *feed.cells;
+            counter.finish(&mut |b, c| cells[b].add_counted(c));
+        }
+        Ok(())
+    }
+}
+
+impl Scan<'_> {
+    /// Hands one series' points in `[from, to)` to `sink` in time order: source by source when
+    /// they do not overlap (whole blocks offered to the sink first), merged (later writes
+    /// winning) when they do.
+    fn walk(&self, s: &Sources<'_>, sink: &mut impl Sink, stats: &mut Stats) -> Result<()> {
         let memory = [&s.memory.sealing, &s.memory.live];
         stats.points_live += (s.memory.live.0.len() + s.memory.sealing.0.len()) as u64;
         // Time spans of every source: any two that meet need the "later write wins" merge.
@@ -459,8 +546,7 @@ impl Scan<'_> {
             }
         }
         spans.sort_unstable();
-        let overlapping = spans.windows(2).any(|w| w[1].0 <= w[0].1);
-        if overlapping {
+        if spans.windows(2).any(|w| w[1].0 <= w[0].1) {
             stats.merged += 1;
             let mut runs: Vec<Run<f64>> = Vec::new();
             let mut by_partition: Vec<(usize, Run<f64>)> = Vec::new();
@@ -477,61 +563,43 @@ impl Scan<'_> {
             runs.extend(by_partition.into_iter().map(|(_, run)| run));
             runs.extend(memory.iter().map(|&run| run.clone()));
             let (ts, vs) = merge(runs);
-            out.points(&ts, &vs);
-        } else {
-            // Disjoint sources, fed in time order.
-            let mut pieces: Vec<(i64, Piece<'_>)> = s
-                .blocks
-                .iter()
-                .map(|(p, r)| (r.min_ts(), Piece::Block(*p, r)))
-                .collect();
-            for run in memory {
-                if let Some(&first) = run.0.first() {
-                    pieces.push((first, Piece::Memory(run)));
-                }
-            }
-            pieces.sort_unstable_by_key(|(t, _)| *t);
-            for (_, piece) in pieces {
-                match piece {
-                    Piece::Block(p, r) => self.block(p, r, s.numeric, &mut out, stats)?,
-                    Piece::Memory(run) => out.points(&run.0, &run.1),
-                }
+            sink.points(&ts, &vs);
+            return Ok(());
+        }
+        let mut pieces: Vec<(i64, Piece<'_>)> = s
+            .blocks
+            .iter()
+            .map(|(p, r)| (r.min_ts(), Piece::Block(*p, r)))
+            .collect();
+        for run in memory {
+            if let Some(&first) = run.0.first() {
+                pieces.push((first, Piece::Memory(run)));
             }
         }
-        if let Some(counter) = out.counter.take() {
-            let cells = &mut *out.cells;
-            counter.finish(&mut |b, c| cells[b].add_counted(c));
-        }
-        Ok(())
-    }
-
-    /// One block of a series whose sources do not overlap: from its summary if it can answer,
-    /// else decoded.
-    fn block(
-        &self,
-        p: usize,
-        r: &BlockRef,
-        numeric: bool,
-        out: &mut Feed<'_, '_>,
-        stats: &mut Stats,
-    ) -> Result<()> {
-        let m = &r.meta;
-        let inside = m.min_ts >= self.from && m.max_ts < self.to;
-        if self.summaries && numeric && inside && !m.has_nan {
-            if let Some(summary) = &m.summary {
-                let b = self.grid.index(m.min_ts);
-                if b == self.grid.index(m.max_ts) {
-                    out.cells[b].add_summary(summary, m.min_ts, m.max_ts);
-                    stats.blocks += 1;
-                    stats.from_summaries += 1;
-                    stats.per_partition.entry(p).or_default().0 += 1;
-                    stats.per_partition.entry(p).or_default().2 += 1;
-                    return Ok(());
+        pieces.sort_unstable_by_key(|(t, _)| *t);
+        for (_, piece) in pieces {
+            match piece {
+                Piece::Block(p, r) => {
+                    let m = &r.meta;
+                    let whole = s.numeric
+                        && m.summary.is_some()
+                        && !m.has_nan
+                        && m.min_ts >= self.from
+                        && m.max_ts < self.to;
+                    if whole && sink.whole_block(m) {
+                        stats.blocks += 1;
+                        stats.from_summaries += 1;
+                        let e = stats.per_partition.entry(p).or_default();
+                        e.0 += 1;
+                        e.2 += 1;
+                    } else {
+                        let (ts, vs) = self.decoded(p, r, s.numeric, stats)?;
+                        sink.points(&ts, &vs);
+                    }
                 }
+                Piece::Memory(run) => sink.points(&run.0, &run.1),
             }
         }
-        let (ts, vs) = self.decoded(p, r, numeric, stats)?;
-        out.points(&ts, &vs);
         Ok(())
     }
 
@@ -567,11 +635,24 @@ impl Scan<'_> {
 struct Feed<'a, 'c> {
     grid: &'a Grid,
     needs: Needs,
+    summaries: bool,
     cells: &'c mut [Cell],
     counter: Option<&'c mut CounterState>,
 }
 
-impl Feed<'_, '_> {
+impl Sink for Feed<'_, '_> {
+    fn whole_block(&mut self, m: &BlockMeta) -> bool {
+        let (Some(summary), true) = (&m.summary, self.summaries) else {
+            return false;
+        };
+        let b = self.grid.index(m.min_ts);
+        if b != self.grid.index(m.max_ts) {
+            return false;
+        }
+        self.cells[b].add_summary(summary, m.min_ts, m.max_ts);
+        true
+    }
+
     fn points(&mut self, ts: &[i64], vs: &[f64]) {
         let mut i = 0;
         while let Some(&t) = ts.get(i) {

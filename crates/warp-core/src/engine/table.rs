@@ -47,49 +47,65 @@ impl Engine {
                 ));
             }
         }
-        let mut groups = Vec::with_capacity(sets.len());
+        // Every series' points, read together.
+        let members: Vec<(Tags, Vec<(String, SeriesId)>)> = sets
+            .into_iter()
+            .map(|(tags, mut m)| {
+                m.sort();
+                (tags, m)
+            })
+            .collect();
+        let mut ids: Vec<SeriesId> = members
+            .iter()
+            .flat_map(|(_, m)| m.iter().map(|x| x.1))
+            .collect();
+        ids.sort_unstable();
+        let kinds = vec![SeriesKind::Numeric; ids.len()];
+        let mut runs: Vec<Option<(Vec<i64>, Vec<f64>)>> = self
+            .inner
+            .points_of(&ids, &kinds, from, to)?
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut groups = Vec::with_capacity(members.len());
         let mut cells = 0usize;
         let mut points = 0u64;
-        for (tags, mut members) in sets {
-            members.sort();
-            let mut runs = Vec::with_capacity(members.len());
-            for &(_, id) in &members {
-                let run = if from < to {
-                    self.inner.range::<f64>(id, from, to - 1)?
-                } else {
-                    (Vec::new(), Vec::new())
-                };
-                points += run.0.len() as u64;
-                runs.push(run);
-            }
-            let mut timestamps: Vec<i64> = runs.iter().flat_map(|r| r.0.iter().copied()).collect();
-            timestamps.sort_unstable();
-            timestamps.dedup();
-            let mut columns: Vec<Vec<f64>> = runs
+        for (tags, members) in members {
+            let runs: Vec<(Vec<i64>, Vec<f64>)> = members
                 .iter()
-                .map(|(ts, vs)| {
-                    let mut column = vec![f64::NAN; timestamps.len()];
-                    let mut row = 0;
-                    for (t, v) in ts.iter().zip(vs) {
-                        while timestamps[row] < *t {
-                            row += 1;
-                        }
-                        column[row] = *v;
-                    }
-                    column
+                .map(|(_, id)| {
+                    ids.binary_search(id)
+                        .ok()
+                        .and_then(|i| runs[i].take())
+                        .unwrap_or_default()
                 })
                 .collect();
-            let keep: Vec<usize> = (0..timestamps.len())
-                .filter(|&r| {
-                    spec.filter.iter().all(|c| {
-                        members
-                            .iter()
-                            .position(|(m, _)| *m == c.column)
-                            .is_some_and(|i| c.op.holds(columns[i][r], c.value))
-                    })
+            points += runs.iter().map(|r| r.0.len() as u64).sum::<u64>();
+            let timestamps = union(&runs);
+            // Rows passing the filters, read off the filter columns only.
+            let filters: Vec<(usize, crate::query::Op, f64)> = spec
+                .filter
+                .iter()
+                .filter_map(|c| {
+                    let i = members.iter().position(|(m, _)| *m == c.column)?;
+                    Some((i, c.op, c.value))
                 })
-                .take(spec.limit.unwrap_or(usize::MAX))
                 .collect();
+            let mut keep: Vec<usize> = (0..timestamps.len()).collect();
+            for &(i, op, bound) in &filters {
+                let column = aligned(&timestamps, &runs[i], &keep);
+                keep = keep
+                    .iter()
+                    .zip(column)
+                    .filter(|&(_, v)| op.holds(v, bound))
+                    .map(|(&r, _)| r)
+                    .collect();
+            }
+            // A filter on a metric the tag set lacks keeps nothing.
+            if filters.len() < spec.filter.len() {
+                keep.clear();
+            }
+            keep.truncate(spec.limit.unwrap_or(usize::MAX));
             if keep.is_empty() {
                 continue;
             }
@@ -105,10 +121,8 @@ impl Engine {
                 timestamps: keep.iter().map(|&r| timestamps[r]).collect(),
                 columns: members
                     .iter()
-                    .zip(columns.iter_mut())
-                    .map(|((metric, _), column)| {
-                        (metric.clone(), keep.iter().map(|&r| column[r]).collect())
-                    })
+                    .zip(&runs)
+                    .map(|((metric, _), run)| (metric.clone(), aligned(&timestamps, run, &keep)))
                     .collect(),
             });
         }
@@ -125,32 +139,67 @@ impl Engine {
     /// The newest point of every selected series (in id order), in one call: each from its
     /// newest-point pointer, whatever tier holds it. Events get a NaN value.
     pub fn lastpoint(&self, selector: &Selector) -> Result<Lastpoint> {
-        self.inner.readable().map(drop)?;
-        let selected: Vec<(SeriesId, String, SeriesKind)> = {
-            let catalog = self.inner.catalog();
-            catalog
-                .select(selector)
-                .into_iter()
-                .filter_map(|id| Some((id, catalog.key(id)?.to_owned(), catalog.kind(id)?)))
-                .collect()
-        };
         let st = self.inner.readable()?;
+        let catalog = self.inner.catalog();
         let horizon = st.tiers.manifest.horizon;
         let mut out = Lastpoint::default();
-        for (id, key, kind) in selected {
+        for id in catalog.select(selector) {
+            let (Some(key), Some(kind)) = (catalog.key(id), catalog.kind(id)) else {
+                continue;
+            };
             let Some(newest) = st.live.newest(id).filter(|n| n.ts >= horizon) else {
                 continue;
             };
-            out.keys.push(key);
+            if !out.keys.is_empty() {
+                out.keys.push('\n');
+            }
+            out.keys.push_str(key);
             out.timestamps.push(newest.ts);
             out.values.push(match kind {
                 SeriesKind::Numeric => newest.value,
                 SeriesKind::Event => f64::NAN,
             });
         }
-        self.inner
-            .wormhole_hits
-            .fetch_add(out.keys.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.inner.wormhole_hits.fetch_add(
+            out.timestamps.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(out)
     }
+}
+
+/// Every timestamp of any run, sorted and unique (the runs' own, when they all agree).
+fn union(runs: &[(Vec<i64>, Vec<f64>)]) -> Vec<i64> {
+    match runs.split_first() {
+        None => Vec::new(),
+        Some((first, rest)) if rest.iter().all(|r| r.0 == first.0) => first.0.clone(),
+        Some(_) => {
+            let mut all: Vec<i64> = runs.iter().flat_map(|r| r.0.iter().copied()).collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        }
+    }
+}
+
+/// A run's values at the rows `keep` (indices into `timestamps`, increasing); NaN where the
+/// run has no point.
+fn aligned(timestamps: &[i64], run: &(Vec<i64>, Vec<f64>), keep: &[usize]) -> Vec<f64> {
+    let (ts, vs) = run;
+    if ts.len() == timestamps.len() {
+        // The run holds every row.
+        return keep.iter().map(|&r| vs[r]).collect();
+    }
+    let mut out = Vec::with_capacity(keep.len());
+    let mut j = 0;
+    for &r in keep {
+        let t = timestamps[r];
+        j += ts[j..].partition_point(|&x| x < t);
+        out.push(if ts.get(j) == Some(&t) {
+            vs[j]
+        } else {
+            f64::NAN
+        });
+    }
+    out
 }

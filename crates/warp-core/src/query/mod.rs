@@ -29,7 +29,8 @@ const MAX_WIDTH: i64 = 10_000 * 366 * 86_400_000;
 pub enum GroupBy {
     /// All selected series merged per bucket.
     All,
-    /// One group per distinct value of these tags (a missing tag is a value of its own).
+    /// One group per distinct value of these tags (a missing tag is a value of its own);
+    /// `__name__` stands for the metric.
     Tags(Vec<String>),
     /// Each series on its own.
     Series,
@@ -404,7 +405,9 @@ pub struct TableResult {
 /// The newest point of each selected series.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Lastpoint {
-    pub keys: Vec<String>,
+    /// The series' keys, separated by newlines (which keys cannot hold): one string for any
+    /// number of series.
+    pub keys: String,
     pub timestamps: Vec<i64>,
     /// NaN for event series.
     pub values: Vec<f64>,
