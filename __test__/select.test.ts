@@ -111,3 +111,30 @@ test('series past retention leave the catalog, and a handle held across that wri
   t.deepEqual(again.findSeries({ metric: 'pod' }).map((s) => s.key), ['pod{name="a"}', 'pod{name="b"}'])
   await again.close()
 })
+
+test('by-name puts equal handle puts, keep write order, and their caches stay bounded', async (t) => {
+  const db = await WarpEngine.open(tempDir(), { seriesCacheSize: 1000 })
+  // Several spellings of one series, by name and through a handle, in one event-loop turn:
+  // the later write wins at equal times whichever path each took.
+  db.put('m{b=2,a=1}', 1, 10)
+  db.series('m{a="1",b="2"}').put(2, 10)
+  db.put('m{a="1",b="2"}', 3, 10)
+  db.put({ metric: 'm', tags: { a: '1', b: '2' } }, 4, 11)
+  db.put('m{ a = 1 , b = 2 }', 5, 11)
+  t.deepEqual(db.get('m{a=1,b=2}', 20), { ts: 11, value: 5 })
+  t.deepEqual([...((await db.range('m{a=1,b=2}', 0, 20)) as { values: Float64Array }).values], [3, 5])
+  // Errors are synchronous, as through a handle.
+  db.put('ev', { a: 1 }, 1)
+  t.is(await codeOf(() => db.put('ev', 5, 2)), 'TYPE_MISMATCH')
+  t.is(await codeOf(() => db.put('bad name', 5, 2)), 'INVALID_SERIES')
+  t.is(await codeOf(() => db.put('s\ud800', 5, 2)), 'INVALID_SERIES')
+  t.is(await codeOf(() => db.put('ok', 5, 2.5)), 'INVALID_TIMESTAMP')
+  // Churn: 20,000 distinct names through caches of 1,000 hold at most twice that.
+  for (let i = 0; i < 20_000; i++) db.put(`pod{name="p${i}"}`, i, 100)
+  for (let i = 0; i < 5_000; i++) db.series(`job{name="j${i}"}`).put(i, 1)
+  const { caches } = db.stats()
+  t.true(caches.names <= 2000, `${caches.names} names`)
+  t.true(caches.handles <= 3 * 2000, `${caches.handles} handles`)
+  t.is(db.findSeries({ metric: 'pod' }).length, 20_000)
+  await db.close()
+})

@@ -15,6 +15,7 @@ import * as path from 'node:path'
 import { NumericRange, WarpEngine } from '../ts'
 import { BATCH, BATCH_POINTS, POINTS, RUNS, T0, fresh, gauge, median, report, root, sizeOf, timed } from './common'
 import { queryBenchmarks } from './queries'
+import { cardinalityBenchmarks } from './cardinality'
 
 // ---------- the three engines, behind the same small interface ----------
 
@@ -128,8 +129,9 @@ async function measure(fn: (store: Store) => Promise<number>, names: Name[] = ['
 }
 
 async function main(): Promise<void> {
-  // BENCH_ONLY=queries runs only the query section.
+  // BENCH_ONLY=queries (or cardinality) runs only that section.
   if (process.env.BENCH_ONLY === 'queries') return queryBenchmarks()
+  if (process.env.BENCH_ONLY === 'cardinality') return cardinalityBenchmarks()
   console.log(`WarpEngine benchmark — medians of ${RUNS} runs, ${POINTS.toLocaleString()} points per single-put run\n`)
 
   const single = gauge(POINTS)
@@ -208,6 +210,7 @@ async function main(): Promise<void> {
   console.log('replay ≥ 5M/s; historical range < 20 ms; ≤ 1.5 bytes/point on the 2-decimal gauge and fewer than DuckDB.')
 
   await queryBenchmarks()
+  await cardinalityBenchmarks()
 }
 
 interface SeriesData {

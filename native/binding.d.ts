@@ -27,6 +27,12 @@ export declare class NativeEngine {
    * if it does not exist (a write that is refused creates nothing). Returns `[id, seq]`.
    */
   putNewNumber(key: string, ts: number, value: number): [id: number, seq: number]
+  /**
+   * A numeric point to the series named by `text` (any accepted form), creating it; its id.
+   * The by-name put of the TypeScript layer's name cache: the canonical form is found
+   * without a parse.
+   */
+  putNumberByName(text: string, ts: number, value: number): number
   /** The first event through a series handle (see `putNewNumber`). */
   putNewEvent(key: string, ts: number, payload: Buffer): [id: number, seq: number]
   /** The first batch through a series handle (see `putNewNumber`). */
@@ -61,7 +67,7 @@ export declare class NativeEngine {
   /** The synchronous twin of `range`, for small reads. */
   rangeSync(series: number | string, from: number, to: number, limit?: number | undefined | null, order?: Order | undefined | null): NativeRange
   /** Every series with its kind and point count. */
-  seriesList(): Array<NativeSeriesInfo>
+  seriesList(): NativeSeriesList
   /** Every value of tag `name` (of the metric name, when absent) with its series count. */
   tagValues(name?: string | undefined | null): Array<NativeTagValue>
   /** An aggregation query, run on the thread pool (and on every core when it is large). */
@@ -75,7 +81,7 @@ export declare class NativeEngine {
   /** The newest point of every selected series. */
   lastpoint(selector: NativeSelector): NativeLastpoint
   /** The series a selection matches, in id order: at most `limit`, after id `after`. */
-  findSeries(selector: NativeSelector, limit?: number | undefined | null, after?: number | undefined | null): Array<NativeSeriesInfo>
+  findSeries(selector: NativeSelector, limit?: number | undefined | null, after?: number | undefined | null): NativeSeriesList
   stats(): NativeStats
 }
 
@@ -345,13 +351,18 @@ export interface NativeSelector {
   tags: Array<NativeMatcher>
 }
 
-export interface NativeSeriesInfo {
+/**
+ * Series as columns: one string of keys (joined by newlines, which keys cannot hold) and one
+ * typed array per field, so a million series cross into JavaScript as a handful of values.
+ */
+export interface NativeSeriesList {
   /** Stable for the life of the database (never reused). */
-  id: number
-  key: string
-  kind: SeriesKind
+  ids: Uint32Array
+  keys: string
+  /** 1 numeric, 2 event. */
+  kinds: Uint8Array
   /** Points a full-range read returns. */
-  points: number
+  points: Float64Array
 }
 
 export interface NativeStats {

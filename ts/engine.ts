@@ -1,12 +1,17 @@
 import native = require('./native')
-import type { NativeEngine, NativeSeriesInfo, NativeStats } from './native'
+import type { NativeEngine, NativeSeriesList, NativeStats } from './native'
 import { Rules, loadRules } from './config'
 import { WarpError, guard, guardAsync } from './errors'
 import { PutBuffer } from './buffer'
 import { Lifecycle, LifecycleReport, PartitionScore } from './lifecycle'
-import { Durability, Point, PutResult, RangeOptions, RangeResult, Series, SeriesOwner, SeriesSpec, canonicalKey, objectKey } from './series'
-import { Timestamp, describe, optionsOf } from './args'
+import { Durability, Point, PutResult, RangeOptions, RangeResult, Series, SeriesOwner, SeriesSpec, badTimestamp, canonicalKey, objectKey, storable, wellFormed } from './series'
+import { Timestamp, describe, optionsOf, toMillis } from './args'
 import { Selection, invalid, toSelector } from './select'
+import { BoundedMap } from './cache'
+
+/** Series handles cached by spec (each generation). */
+const HANDLES = 65_536
+const SERIES_CACHE = 1_048_576
 import { Query, QueryResult, runQuery, runQuerySync } from './query'
 
 export interface OpenOptions<D extends Durability = Durability> {
@@ -29,12 +34,30 @@ export interface OpenOptions<D extends Durability = Durability> {
   checkpointOnClose?: boolean
   /** Memory budget of the decoded-block cache, the event horizon cache (default 256 MiB). */
   cacheBytes?: number
+  /** Series names whose ids `put` keeps, to skip the name lookup (default 1,048,576; at most
+   * twice that many are held, whatever the churn); series handles are cached up to the smaller
+   * of this and 65,536. */
+  seriesCacheSize?: number
   /** Queries reading at least this many points run on every core (default 500,000; 0: always). */
   parallelQueryPoints?: number
 }
 
 /** A series, its id, kind and the points a full read of it returns. */
-export type SeriesInfo = NativeSeriesInfo
+export interface SeriesInfo {
+  /** Stable for the life of the database (ids are never reused). */
+  id: number
+  key: string
+  kind: 'numeric' | 'event'
+  /** Points a full-range read returns. */
+  points: number
+}
+
+/** Series from their native columns. */
+function seriesInfos(list: NativeSeriesList): SeriesInfo[] {
+  if (list.ids.length === 0) return []
+  const keys = list.keys.split('\n')
+  return keys.map((key, i) => ({ id: list.ids[i], key, kind: list.kinds[i] === 2 ? 'event' : 'numeric', points: list.points[i] }))
+}
 
 /** A `findSeries` query: a selection, and a page of its result. */
 export interface FindSeries extends Selection {
@@ -45,6 +68,8 @@ export interface FindSeries extends Selection {
 
 export type Stats = NativeStats & {
   durability: Durability
+  /** Entries the name caches hold: numeric ids by put text, and series handles (both bounded). */
+  caches: { names: number; handles: number }
   /** The lifecycle policy: last pass, last background error, every partition's entropy. */
   policy: ReturnType<Lifecycle['status']>
 }
@@ -60,10 +85,13 @@ export type Stats = NativeStats & {
  * ```
  */
 export class WarpEngine<D extends Durability = 'interval'> {
-  /** Handles by canonical key, and the same handles by the text and object specs seen. */
-  readonly #handles = new Map<string, Series<D>>()
-  readonly #byText = new Map<string, Series<D>>()
-  readonly #byObject = new Map<string, Series<D>>()
+  /** Handles by canonical key, and the same handles by the text and object specs seen: bounded,
+   * so churning series names do not grow memory. */
+  readonly #handles: BoundedMap<Series<D>>
+  readonly #byText: BoundedMap<Series<D>>
+  readonly #byObject: BoundedMap<Series<D>>
+  /** Numeric series ids by the text `put` was given (the by-name fast path), bounded. */
+  readonly #ids: BoundedMap<number>
   #native: NativeEngine | null
   #closing: Promise<void> | null = null
   readonly #pending = new PutBuffer(() => this.#engine())
@@ -77,8 +105,14 @@ export class WarpEngine<D extends Durability = 'interval'> {
     readonly durability: D,
     engine: NativeEngine,
     rules: Rules,
+    seriesCache: number,
   ) {
     this.#native = engine
+    const handles = Math.min(HANDLES, seriesCache)
+    this.#handles = new BoundedMap(handles)
+    this.#byText = new BoundedMap(handles)
+    this.#byObject = new BoundedMap(handles)
+    this.#ids = new BoundedMap(seriesCache)
     this.#owner = {
       durability,
       live: () => this.#live(),
@@ -97,9 +131,14 @@ export class WarpEngine<D extends Durability = 'interval'> {
     const own = optionsOf(options, 'options')
     const durability = (own.durability ?? 'interval') as D
     own.durability = durability
+    const seriesCache = own.seriesCacheSize ?? SERIES_CACHE
+    if (!Number.isSafeInteger(seriesCache) || seriesCache < 1) {
+      throw new WarpError('INVALID_ARGUMENT', `seriesCacheSize must be a positive whole number, not ${describe(seriesCache)}`)
+    }
+    delete own.seriesCacheSize
     const engine = await guardAsync(() => native.open(dir, own))
     try {
-      return new WarpEngine(dir, durability, engine, await loadRules(engine))
+      return new WarpEngine(dir, durability, engine, await loadRules(engine), seriesCache)
     } catch (e) {
       await engine.close()
       throw e
@@ -126,7 +165,7 @@ export class WarpEngine<D extends Durability = 'interval'> {
   series(spec?: SeriesSpec): Series<D> | SeriesInfo[] {
     if (spec === undefined) {
       const engine = this.#live()
-      return guard(() => engine.seriesList())
+      return seriesInfos(guard(() => engine.seriesList()))
     }
     return this.#handle(spec)
   }
@@ -146,7 +185,7 @@ export class WarpEngine<D extends Durability = 'interval'> {
     if (after !== undefined && !(Number.isInteger(after) && after >= 0 && after <= 0xffffffff)) throw invalid('after', `must be a series id, not ${describe(after)}`)
     const selector = toSelector(selection)
     const engine = this.#live()
-    return guard(() => engine.findSeries(selector, limit, after))
+    return seriesInfos(guard(() => engine.findSeries(selector, limit, after)))
   }
 
   /**
@@ -189,7 +228,23 @@ export class WarpEngine<D extends Durability = 'interval'> {
 
   /** Appends a point (a number, or any JSON value as an event); `ts` defaults to now. */
   put(series: SeriesSpec, value: unknown, ts?: Timestamp): PutResult<D> {
+    if (typeof series === 'string' && typeof value === 'number' && this.durability !== 'sync') {
+      return this.#putByName(series, value, ts) as PutResult<D>
+    }
     return this.#handle(series).put(value, ts)
+  }
+
+  /** A numeric put by text: the id from the name cache and into the put buffer, or (the first
+   * time) one native call that finds or creates the series and writes the point. */
+  #putByName(name: string, value: number, ts?: Timestamp): void {
+    const t = ts === undefined ? Date.now() : typeof ts === 'number' ? ts : toMillis(ts)
+    this.#engine()
+    if (!storable(t)) throw badTimestamp(t)
+    const id = this.#ids.get(name)
+    if (id !== undefined) return this.#pending.push(id, t, value)
+    // Buffered points go first, so the order of writes to one series is the order of puts.
+    const engine = this.#live()
+    this.#ids.set(name, guard(() => engine.putNumberByName(wellFormed(name), t, value)))
   }
 
   /** Appends numeric points from typed arrays, without per-point JS work. */
@@ -227,7 +282,8 @@ export class WarpEngine<D extends Durability = 'interval'> {
 
   stats(): Stats {
     const engine = this.#live()
-    return { ...guard(() => engine.stats()), durability: this.durability, policy: this.lifecycle.status() }
+    const caches = { names: this.#ids.size, handles: this.#handles.size + this.#byText.size + this.#byObject.size }
+    return { ...guard(() => engine.stats()), durability: this.durability, caches, policy: this.lifecycle.status() }
   }
 
   /** Runs one full lifecycle pass now (seal, tier moves, recompression, retention). */

@@ -91,7 +91,7 @@ export function canonicalKey(spec: SeriesSpec): string {
 
 /** A lone UTF-16 surrogate has no UTF-8 form: passed on, it would become U+FFFD and two
  * different names would write to one series. */
-function wellFormed(text: string): string {
+export function wellFormed(text: string): string {
   if (LONE_SURROGATE.test(text)) {
     throw new WarpError('INVALID_SERIES', `series names must be well-formed Unicode: ${JSON.stringify(text)} holds a lone surrogate`)
   }
@@ -104,11 +104,11 @@ const LONE_SURROGATE = /\p{Cs}/u
 const MIN_TIMESTAMP = native.MIN_TIMESTAMP
 const MAX_TIMESTAMP = native.MAX_TIMESTAMP
 
-function badTimestamp(t: number): WarpError {
+export function badTimestamp(t: number): WarpError {
   return new WarpError('INVALID_TIMESTAMP', `invalid timestamp: ${t} is not an integer number of milliseconds from ${MIN_TIMESTAMP} (year 0) to ${MAX_TIMESTAMP} (year 9999)`)
 }
 
-function storable(t: number): boolean {
+export function storable(t: number): boolean {
   return Number.isInteger(t) && t >= MIN_TIMESTAMP && t <= MAX_TIMESTAMP
 }
 

@@ -143,6 +143,13 @@ pub struct LiveTier {
 }
 
 impl LiveTier {
+    pub fn with_capacity(series: usize) -> Self {
+        LiveTier {
+            series: Vec::with_capacity(series),
+            newest: Vec::with_capacity(series),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.series.len()
     }

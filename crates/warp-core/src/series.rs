@@ -1,8 +1,6 @@
 //! Series identity: a metric name plus tags, with one canonical string form
 //! `metric{key="value",...}` (tags sorted by key, values quoted and escaped).
 
-use std::fmt::Write;
-
 use crate::error::{Error, Result};
 
 pub const MAX_METRIC_BYTES: usize = 256;
@@ -50,22 +48,81 @@ pub struct SeriesKey {
     pub tags: Vec<(String, String)>,
 }
 
+/// Checks a metric and its tags against every rule of a series key, sorting the tags by key.
+fn validate<K: AsRef<str>, V: AsRef<str>>(metric: &str, tags: &mut [(K, V)]) -> Result<()> {
+    check_metric(metric)?;
+    if tags.len() > MAX_TAGS {
+        return Err(invalid(format!("{} tags (at most {MAX_TAGS})", tags.len())));
+    }
+    tags.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+    for pair in tags.windows(2) {
+        if pair[0].0.as_ref() == pair[1].0.as_ref() {
+            return Err(invalid(format!("tag '{}' given twice", pair[0].0.as_ref())));
+        }
+    }
+    for (k, v) in tags.iter() {
+        check_tag(k.as_ref(), v.as_ref())?;
+    }
+    Ok(())
+}
+
+/// The canonical form of any accepted text form of a key, in one pass: parsed without copying
+/// the parts, checked, rendered.
+pub fn canonical_of(text: &str) -> Result<String> {
+    let (metric, mut tags) = parse_parts(text)?;
+    validate(metric, &mut tags)?;
+    let mut out = String::with_capacity(text.len() + 2 * tags.len());
+    out.push_str(metric);
+    for (i, (k, v)) in tags.iter().enumerate() {
+        out.push(if i == 0 { '{' } else { ',' });
+        render_tag(&mut out, k, v);
+    }
+    if !tags.is_empty() {
+        out.push('}');
+    }
+    if out.len() > MAX_KEY_BYTES {
+        return Err(invalid(format!(
+            "series key is {} bytes (at most {MAX_KEY_BYTES})",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// A text key's metric and tags, borrowed from it where no escape needs undoing.
+type Parts<'a> = (&'a str, Vec<(&'a str, std::borrow::Cow<'a, str>)>);
+
+fn parse_parts(text: &str) -> Result<Parts<'_>> {
+    let Some(open) = text.find('{') else {
+        return Ok((text, Vec::new()));
+    };
+    let metric = &text[..open];
+    let body = text[open + 1..]
+        .strip_suffix('}')
+        .ok_or_else(|| invalid(format!("'{text}' has '{{' but does not end with '}}'")))?;
+    let mut tags = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let eq = rest
+            .find('=')
+            .ok_or_else(|| invalid(format!("tag without '=' in '{text}'")))?;
+        let key = rest[..eq].trim();
+        let (value, after) = parse_value(&rest[eq + 1..], text)?;
+        tags.push((key, value));
+        let after = after.trim_start();
+        rest = match after.strip_prefix(',') {
+            Some(more) => more.trim_start(),
+            None if after.is_empty() => after,
+            None => return Err(invalid(format!("expected ',' or '}}' in '{text}'"))),
+        };
+    }
+    Ok((metric, tags))
+}
+
 impl SeriesKey {
     pub fn new(metric: &str, tags: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
-        check_metric(metric)?;
         let mut tags: Vec<(String, String)> = tags.into_iter().collect();
-        if tags.len() > MAX_TAGS {
-            return Err(invalid(format!("{} tags (at most {MAX_TAGS})", tags.len())));
-        }
-        tags.sort_by(|a, b| a.0.cmp(&b.0));
-        for pair in tags.windows(2) {
-            if pair[0].0 == pair[1].0 {
-                return Err(invalid(format!("tag '{}' given twice", pair[0].0)));
-            }
-        }
-        for (k, v) in &tags {
-            check_tag(k, v)?;
-        }
+        validate(metric, &mut tags)?;
         let key = SeriesKey {
             metric: metric.to_owned(),
             tags,
@@ -81,30 +138,12 @@ impl SeriesKey {
 
     /// Parses `metric` or `metric{k="v",k2=v2}` (quotes optional for simple values).
     pub fn parse(text: &str) -> Result<Self> {
-        let Some(open) = text.find('{') else {
-            return SeriesKey::new(text, []);
-        };
-        let metric = &text[..open];
-        let body = text[open + 1..]
-            .strip_suffix('}')
-            .ok_or_else(|| invalid(format!("'{text}' has '{{' but does not end with '}}'")))?;
-        let mut tags = Vec::new();
-        let mut rest = body;
-        while !rest.is_empty() {
-            let eq = rest
-                .find('=')
-                .ok_or_else(|| invalid(format!("tag without '=' in '{text}'")))?;
-            let key = rest[..eq].trim();
-            let (value, after) = parse_value(&rest[eq + 1..], text)?;
-            tags.push((key.to_owned(), value));
-            let after = after.trim_start();
-            rest = match after.strip_prefix(',') {
-                Some(more) => more.trim_start(),
-                None if after.is_empty() => after,
-                None => return Err(invalid(format!("expected ',' or '}}' in '{text}'"))),
-            };
-        }
-        SeriesKey::new(metric, tags)
+        let (metric, tags) = parse_parts(text)?;
+        SeriesKey::new(
+            metric,
+            tags.into_iter()
+                .map(|(k, v)| (k.to_owned(), v.into_owned())),
+        )
     }
 
     pub fn canonical(&self) -> String {
@@ -117,19 +156,25 @@ impl SeriesKey {
             if i > 0 {
                 out.push(',');
             }
-            let _ = write!(out, "{k}=\"");
-            for c in v.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
+            render_tag(&mut out, k, v);
         }
         out.push('}');
         out
     }
+}
+
+/// Appends `name="value"`, the value's quotes and backslashes escaped.
+fn render_tag(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// The metric of a canonical key (as [`SeriesKey::canonical`] writes it).
@@ -191,17 +236,24 @@ impl<'a> Iterator for CanonicalTags<'a> {
 }
 
 /// Reads a quoted or bare tag value; returns it and the text after it.
-fn parse_value<'a>(s: &'a str, whole: &str) -> Result<(String, &'a str)> {
+fn parse_value<'a>(s: &'a str, whole: &str) -> Result<(std::borrow::Cow<'a, str>, &'a str)> {
     let s = s.trim_start();
     let Some(quoted) = s.strip_prefix('"') else {
         let end = s.find(',').unwrap_or(s.len());
-        return Ok((s[..end].trim().to_owned(), &s[end..]));
+        return Ok((s[..end].trim().into(), &s[end..]));
     };
+    // Borrowed up to the closing quote unless an escape needs undoing.
+    if let Some(end) = quoted
+        .find(['"', '\\'])
+        .filter(|&i| quoted[i..].starts_with('"'))
+    {
+        return Ok((quoted[..end].into(), &quoted[end + 1..]));
+    }
     let mut value = String::new();
     let mut chars = quoted.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return Ok((value, &quoted[i + 1..])),
+            '"' => return Ok((value.into(), &quoted[i + 1..])),
             '\\' => match chars.next() {
                 Some((_, e)) => value.push(e),
                 None => break,
@@ -307,6 +359,42 @@ mod tests {
         assert_eq!(pairs, key.tags);
         assert_eq!(canonical_tags("mem").count(), 0);
         assert_eq!(canonical_metric("mem"), "mem");
+    }
+
+    #[test]
+    fn canonical_of_agrees_with_parse_on_any_text() {
+        let fixed = [
+            "cpu",
+            r#"cpu{host="a"}"#,
+            r#"cpu{host=a, dc = "x"}"#,
+            r#"cpu{dc="x",host="a \"q\" \\"}"#,
+            r#"cpu{host="a",host="b"}"#,
+            r#"cpu{}"#,
+            r#"cpu{1h="a"}"#,
+            r#"cpu{h=""}"#,
+            r#"cpu{__name__="x"}"#,
+            "",
+            "a b",
+            r#"cpu{host="a""#,
+        ];
+        let same = |text: &str| {
+            let parsed = SeriesKey::parse(text).map(|k| k.canonical());
+            assert_eq!(canonical_of(text).ok(), parsed.ok(), "{text:?}");
+        };
+        fixed.iter().for_each(|t| same(t));
+        // Random texts over the characters the grammar cares about.
+        let alphabet: Vec<char> = "ab_.{}=,\" \\\u{1}é".chars().collect();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(state % 24) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            same(&text);
+        }
     }
 
     #[test]

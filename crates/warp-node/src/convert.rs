@@ -2,7 +2,7 @@
 //! conversion from and to core types. Each enum mirrors a core one; the matches are exhaustive,
 //! so the compiler keeps them in step.
 
-use napi::bindgen_prelude::{Buffer, Float64Array};
+use napi::bindgen_prelude::{Buffer, Float64Array, Uint32Array, Uint8Array};
 use napi_derive::napi;
 use warp_core::{
     bound_from_f64, CacheStats, LifecycleStats, Move, PartitionInfo, PartitionMeta, PassPlan,
@@ -153,22 +153,32 @@ pub fn no_points() -> NativeRange {
     })
 }
 
+/// Series as columns: one string of keys (joined by newlines, which keys cannot hold) and one
+/// typed array per field, so a million series cross into JavaScript as a handful of values.
 #[napi(object)]
-pub struct NativeSeriesInfo {
+pub struct NativeSeriesList {
     /// Stable for the life of the database (never reused).
-    pub id: u32,
-    pub key: String,
-    pub kind: SeriesKind,
+    pub ids: Uint32Array,
+    pub keys: String,
+    /// 1 numeric, 2 event.
+    pub kinds: Uint8Array,
     /// Points a full-range read returns.
-    pub points: f64,
+    pub points: Float64Array,
 }
 
-pub fn series_info(info: SeriesInfo) -> NativeSeriesInfo {
-    NativeSeriesInfo {
-        id: info.id,
-        key: info.key,
-        kind: info.kind.into(),
-        points: info.points as f64,
+pub fn series_list(all: Vec<SeriesInfo>) -> NativeSeriesList {
+    let mut keys = String::with_capacity(all.iter().map(|s| s.key.len() + 1).sum());
+    for (i, s) in all.iter().enumerate() {
+        if i > 0 {
+            keys.push('\n');
+        }
+        keys.push_str(&s.key);
+    }
+    NativeSeriesList {
+        ids: Uint32Array::new(all.iter().map(|s| s.id).collect()),
+        keys,
+        kinds: Uint8Array::new(all.iter().map(|s| s.kind as u8).collect()),
+        points: Float64Array::new(all.iter().map(|s| s.points as f64).collect()),
     }
 }
 

@@ -11,7 +11,7 @@ use warp_core::{
 
 use crate::convert::{
     self, whole, Durability, NativePartition, NativePassPlan, NativePoint, NativeRange,
-    NativeRuleFile, NativeSeriesInfo, NativeStats, Order, SeriesKind,
+    NativeRuleFile, NativeSeriesList, NativeStats, Order, SeriesKind,
 };
 use crate::error::{IntoJs, Result};
 use crate::query::{self, NativeLastpoint, NativeQuery, NativeQueryResult, NativeTable};
@@ -237,6 +237,22 @@ impl NativeEngine {
         })
     }
 
+    /// A numeric point to the series named by `text` (any accepted form), creating it; its id.
+    /// The by-name put of the TypeScript layer's name cache: the canonical form is found
+    /// without a parse.
+    #[napi]
+    pub fn put_number_by_name(&self, text: String, ts: f64, value: f64) -> Result<u32> {
+        guarded(|| {
+            let write = Write::Number {
+                ts: timestamp_from_f64(ts)?,
+                value,
+            };
+            self.engine
+                .write(Target::Text(&text), write)
+                .map(|(id, _)| id)
+        })
+    }
+
     /// The first event through a series handle (see `putNewNumber`).
     #[napi(ts_return_type = "[id: number, seq: number]")]
     pub fn put_new_event(&self, key: String, ts: f64, payload: BufferSlice) -> Result<Vec<f64>> {
@@ -390,9 +406,8 @@ impl NativeEngine {
 
     /// Every series with its kind and point count.
     #[napi]
-    pub fn series_list(&self) -> Result<Vec<NativeSeriesInfo>> {
-        guarded(|| self.engine.series())
-            .map(|all| all.into_iter().map(convert::series_info).collect())
+    pub fn series_list(&self) -> Result<NativeSeriesList> {
+        guarded(|| self.engine.series()).map(convert::series_list)
     }
 
     /// Every value of tag `name` (of the metric name, when absent) with its series count.
@@ -456,7 +471,7 @@ impl NativeEngine {
         selector: NativeSelector,
         limit: Option<f64>,
         after: Option<u32>,
-    ) -> Result<Vec<NativeSeriesInfo>> {
+    ) -> Result<NativeSeriesList> {
         guarded(|| {
             let selector = select::selector(selector)?;
             let limit = match limit {
@@ -465,7 +480,7 @@ impl NativeEngine {
             };
             self.engine.find_series(&selector, limit, after)
         })
-        .map(|found| found.into_iter().map(convert::series_info).collect())
+        .map(convert::series_list)
     }
 
     #[napi]

@@ -4,6 +4,7 @@
 
 use std::hash::BuildHasher;
 
+use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 #[derive(Default)]
@@ -18,9 +19,20 @@ pub struct Interner {
 }
 
 impl Interner {
+    /// An interner with room for `strings` strings of `bytes` bytes in all.
+    pub fn with_capacity(strings: usize, bytes: usize) -> Interner {
+        Interner {
+            text: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(strings),
+            table: HashTable::with_capacity(strings),
+            ..Interner::default()
+        }
+    }
+
     /// String `n` ("" for a number never given out or forgotten).
     pub fn get(&self, n: u32) -> &str {
-        self.arena().get(n)
+        // Only whole `&str`s are stored, so every span is valid UTF-8.
+        std::str::from_utf8(self.arena().bytes(n)).unwrap_or_default()
     }
 
     fn arena(&self) -> Arena<'_> {
@@ -31,30 +43,39 @@ impl Interner {
         }
     }
 
-    /// The arena, the table and the hasher apart, so the table can hash arena strings while it
-    /// is being changed.
-    fn parts(&mut self) -> (Arena<'_>, &mut HashTable<u32>, &DefaultHashBuilder) {
+    /// The number of `s`, if it has one.
+    pub fn find(&self, s: &str) -> Option<u32> {
+        let s = s.as_bytes();
+        let arena = self.arena();
+        self.table
+            .find(self.hasher.hash_one(s), |&n| arena.bytes(n) == s)
+            .copied()
+    }
+
+    /// The number of `s`, giving it the next one if it has none (one probe of the table
+    /// either way). `None` once 2^32 strings have been numbered.
+    pub fn intern(&mut self, s: &str) -> Option<u32> {
+        let n = u32::try_from(self.ends.len()).ok()?;
+        let bytes = s.as_bytes();
         let arena = Arena {
             text: &self.text,
             ends: &self.ends,
             replaced: &self.replaced,
         };
-        (arena, &mut self.table, &self.hasher)
-    }
-
-    /// The number of `s`, if it has one.
-    pub fn find(&self, s: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(s);
-        self.table.find(hash, |&n| self.get(n) == s).copied()
-    }
-
-    /// The number of `s`, giving it the next one if it has none. `None` once 2^32 strings have
-    /// been numbered.
-    pub fn intern(&mut self, s: &str) -> Option<u32> {
-        if let Some(n) = self.find(s) {
-            return Some(n);
+        let hasher = &self.hasher;
+        match self.table.entry(
+            hasher.hash_one(bytes),
+            |&m| arena.bytes(m) == bytes,
+            |&m| hasher.hash_one(arena.bytes(m)),
+        ) {
+            Entry::Occupied(found) => Some(*found.get()),
+            Entry::Vacant(slot) => {
+                slot.insert(n);
+                self.text.extend_from_slice(bytes);
+                self.ends.push(self.text.len());
+                Some(n)
+            }
         }
-        self.push(s)
     }
 
     /// Numbers `s` with the next number, without looking for it first (the caller knows it is
@@ -64,17 +85,38 @@ impl Interner {
         self.text.extend_from_slice(s.as_bytes());
         self.ends.push(self.text.len());
         if !s.is_empty() {
-            let (arena, table, hasher) = self.parts();
-            table.insert_unique(hasher.hash_one(s), n, |&m| hasher.hash_one(arena.get(m)));
+            self.index(n);
         }
         Some(n)
+    }
+
+    /// Enters string `n`, already in the arena, into the table.
+    fn index(&mut self, n: u32) {
+        let arena = Arena {
+            text: &self.text,
+            ends: &self.ends,
+            replaced: &self.replaced,
+        };
+        let hasher = &self.hasher;
+        let bytes = arena.bytes(n);
+        self.table.insert_unique(hasher.hash_one(bytes), n, |&m| {
+            hasher.hash_one(arena.bytes(m))
+        });
     }
 
     /// Forgets `s`: it is no longer found, and its number is never given out again. (Its bytes
     /// stay in the arena until the interner is rebuilt.)
     pub fn forget(&mut self, s: &str) {
-        let (arena, table, hasher) = self.parts();
-        if let Ok(entry) = table.find_entry(hasher.hash_one(s), |&n| arena.get(n) == s) {
+        let s = s.as_bytes();
+        let arena = Arena {
+            text: &self.text,
+            ends: &self.ends,
+            replaced: &self.replaced,
+        };
+        if let Ok(entry) = self
+            .table
+            .find_entry(self.hasher.hash_one(s), |&n| arena.bytes(n) == s)
+        {
             entry.remove();
         }
     }
@@ -85,14 +127,9 @@ impl Interner {
         if let Some(s) = s.filter(|&s| self.get(n) != s) {
             self.replaced.insert(n, s.into());
         }
-        let (arena, table, hasher) = self.parts();
-        let s = arena.get(n);
-        if !s.is_empty()
-            && table
-                .find(hasher.hash_one(s), |&m| arena.get(m) == s)
-                .is_none()
-        {
-            table.insert_unique(hasher.hash_one(s), n, |&m| hasher.hash_one(arena.get(m)));
+        let text = self.get(n).to_owned();
+        if !text.is_empty() && self.find(&text).is_none() {
+            self.index(n);
         }
     }
 
@@ -110,20 +147,19 @@ struct Arena<'a> {
 }
 
 impl<'a> Arena<'a> {
-    fn get(&self, n: u32) -> &'a str {
+    /// The bytes of string `n` (hashed and compared as bytes: no UTF-8 check per probe).
+    fn bytes(&self, n: u32) -> &'a [u8] {
         if !self.replaced.is_empty() {
             if let Some(s) = self.replaced.get(&n) {
-                return s;
+                return s.as_bytes();
             }
         }
         let n = n as usize;
         let Some(&end) = self.ends.get(n) else {
-            return "";
+            return &[];
         };
         let start = n.checked_sub(1).and_then(|p| self.ends.get(p)).copied();
-        let bytes = self.text.get(start.unwrap_or(0)..end).unwrap_or_default();
-        // Only whole `&str`s are appended, so every span is valid UTF-8.
-        std::str::from_utf8(bytes).unwrap_or_default()
+        self.text.get(start.unwrap_or(0)..end).unwrap_or_default()
     }
 }
 

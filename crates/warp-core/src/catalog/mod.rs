@@ -27,7 +27,9 @@ const DROPPED: u8 = 0;
 pub struct Catalog {
     keys: Interner,
     kinds: Vec<u8>,
-    tags: TagIndex,
+    /// Built by the first selection (see [`Catalog::index_tags`]), then kept up to date: a
+    /// database only written to never pays for it.
+    tags: Option<TagIndex>,
     live: usize,
     /// Ids below this have their series record in a catalog file the manifest names.
     persisted: u32,
@@ -85,13 +87,21 @@ impl Catalog {
                 }
             }
         }
-        let mut catalog = Catalog::default();
-        for (&kind, key) in kinds.iter().zip(keys) {
+        let mut catalog = Catalog {
+            keys: Interner::with_capacity(keys.len(), keys.iter().map(|k| k.len()).sum()),
+            kinds: Vec::with_capacity(kinds.len()),
+            ..Catalog::default()
+        };
+        for (id, (&kind, key)) in (0u32..).zip(kinds.iter().zip(keys)) {
             match SeriesKind::from_byte(kind) {
-                Some(kind) if catalog.keys.find(key).is_none() => {
-                    catalog.add(key, kind).map_err(|e| e.to_string())?;
+                Some(kind) => {
+                    // One probe: a key already numbered is damage, not a second series.
+                    if catalog.keys.intern(key) != Some(id) {
+                        return Err(format!("series {key} is named twice"));
+                    }
+                    catalog.kinds.push(kind as u8);
+                    catalog.live += 1;
                 }
-                Some(_) => return Err(format!("series {key} is named twice")),
                 None => catalog.push_gap(),
             }
         }
@@ -153,7 +163,9 @@ impl Catalog {
         debug_assert!(self.keys.find(key).is_none());
         self.keys.push(key);
         self.kinds.push(kind as u8);
-        self.tags.add(id, key);
+        if let Some(tags) = &mut self.tags {
+            tags.add(id, key);
+        }
         self.live += 1;
         Ok(id)
     }
@@ -176,7 +188,9 @@ impl Catalog {
             .map(|&id| (id, self.keys.get(id).to_owned()))
             .collect();
         let refs: Vec<(SeriesId, &str)> = keyed.iter().map(|(id, k)| (*id, k.as_str())).collect();
-        self.tags.remove(&refs);
+        if let Some(tags) = &mut self.tags {
+            tags.remove(&refs);
+        }
         for (id, key) in &keyed {
             self.keys.forget(key);
             if let Some(kind) = self.kinds.get_mut(*id as usize) {
@@ -207,7 +221,9 @@ impl Catalog {
         if let Some(k) = self.kinds.get_mut(id as usize) {
             *k = kind as u8;
         }
-        self.tags.add(id, &key);
+        if let Some(tags) = &mut self.tags {
+            tags.add(id, &key);
+        }
         self.live += 1;
         self.changed.push(id);
         Revived::Same
@@ -225,17 +241,48 @@ impl Catalog {
         self.iter().map(|(id, _, _)| id).collect()
     }
 
-    /// The live series a selection matches, sorted by id.
+    /// Whether the tag index is built.
+    pub fn is_indexed(&self) -> bool {
+        self.tags.is_some()
+    }
+
+    /// Builds the tag index, kept up to date from then on.
+    pub fn index_tags(&mut self) {
+        if self.tags.is_none() {
+            self.tags = Some(self.build_tags());
+        }
+    }
+
+    fn build_tags(&self) -> TagIndex {
+        let mut tags = TagIndex::default();
+        for (id, key, _) in self.iter() {
+            tags.add(id, key);
+        }
+        tags
+    }
+
+    /// The live series a selection matches, sorted by id. (Callers build the index first with
+    /// [`Catalog::index_tags`]; without it, one is built for this selection alone.)
     pub fn select(&self, selector: &Selector) -> Vec<SeriesId> {
-        self.tags
-            .select(selector.metric.as_ref(), &selector.matchers, || {
-                self.live_ids()
-            })
+        let built;
+        let tags = match &self.tags {
+            Some(tags) => tags,
+            None => {
+                built = self.build_tags();
+                &built
+            }
+        };
+        tags.select(selector.metric.as_ref(), &selector.matchers, || {
+            self.live_ids()
+        })
     }
 
     /// Every value of tag `name` (of the metric name, for `None`) with its series count.
     pub fn tag_values(&self, name: Option<&str>) -> Vec<(String, usize)> {
-        self.tags.values(name)
+        match &self.tags {
+            Some(tags) => tags.values(name),
+            None => self.build_tags().values(name),
+        }
     }
 
     /// The records a commit must add to the catalog files (series created, dropped and revived
@@ -285,7 +332,9 @@ impl Catalog {
 
     /// Bytes held, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.keys.heap_bytes() + self.kinds.capacity() + self.tags.heap_bytes()
+        self.keys.heap_bytes()
+            + self.kinds.capacity()
+            + self.tags.as_ref().map_or(0, TagIndex::heap_bytes)
     }
 }
 

@@ -237,12 +237,16 @@ impl Engine {
         if from > to {
             return Err(Error::InvalidRange { from, to });
         }
-        let id = match series {
-            Target::Id(id) => id,
-            Target::Key(key) => match self.series_id(key)? {
-                Some(id) => id,
-                None => return Ok(None),
+        let found = match series {
+            Target::Id(id) => Some(id),
+            Target::Key(key) => self.series_id(key)?,
+            Target::Text(text) => match self.inner.catalog().id(text) {
+                Some(id) => Some(id),
+                None => self.series_id(&SeriesKey::parse(text)?)?,
             },
+        };
+        let Some(id) = found else {
+            return Ok(None);
         };
         self.range(id, from, to, opts).map(Some)
     }
@@ -272,7 +276,7 @@ impl Engine {
     ) -> Result<Vec<SeriesInfo>> {
         self.inner.readable().map(drop)?;
         let ids: Vec<SeriesId> = {
-            let selected = self.inner.catalog().select(selector);
+            let selected = self.inner.indexed_catalog().select(selector);
             let start = after.map_or(0, |a| selected.partition_point(|&id| id <= a));
             selected.into_iter().skip(start).take(limit).collect()
         };
@@ -296,7 +300,7 @@ impl Engine {
     /// many series have it, sorted by value.
     pub fn tag_values(&self, name: Option<&str>) -> Result<Vec<(String, usize)>> {
         self.inner.readable().map(drop)?;
-        let mut values = self.inner.catalog().tag_values(name);
+        let mut values = self.inner.indexed_catalog().tag_values(name);
         values.sort_unstable();
         Ok(values)
     }
@@ -476,6 +480,14 @@ impl Inner {
 
     fn catalog(&self) -> RwLockReadGuard<'_, Catalog> {
         self.catalog.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The catalog with its tag index built (the first selection builds it).
+    fn indexed_catalog(&self) -> RwLockReadGuard<'_, Catalog> {
+        if !self.catalog().is_indexed() {
+            self.catalog_mut().index_tags();
+        }
+        self.catalog()
     }
 
     /// The catalog, for adding or dropping series: only under the state lock.

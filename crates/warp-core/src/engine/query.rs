@@ -256,7 +256,7 @@ impl Inner {
     /// The series a query selects, sorted by id, and their groups.
     fn select_groups(&self, q: &Query) -> Result<Selection> {
         self.readable().map(drop)?;
-        let catalog = self.catalog();
+        let catalog = self.indexed_catalog();
         let ids = catalog.select(&q.selector);
         let mut keys = Vec::with_capacity(ids.len());
         let mut kinds = Vec::with_capacity(ids.len());

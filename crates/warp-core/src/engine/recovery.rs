@@ -362,7 +362,7 @@ fn rebuild(storage: &dyn Storage, layout: &Layout) -> Result<Manifest> {
 
 /// An empty column for every id of the catalog, of its kind.
 fn columns(catalog: &Catalog) -> LiveTier {
-    let mut live = LiveTier::default();
+    let mut live = LiveTier::with_capacity(catalog.len());
     for id in catalog.ids() {
         live.push(catalog.kind(id).unwrap_or(SeriesKind::Numeric));
     }

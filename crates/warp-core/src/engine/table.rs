@@ -23,7 +23,7 @@ impl Engine {
         // Tag set → (metric, id), from the catalog.
         let mut sets: BTreeMap<Tags, Vec<(String, SeriesId)>> = BTreeMap::new();
         {
-            let catalog = self.inner.catalog();
+            let catalog = self.inner.indexed_catalog();
             for id in catalog.select(&spec.selector) {
                 let key = catalog.key(id).unwrap_or_default();
                 if catalog.kind(id) == Some(SeriesKind::Event) {
@@ -140,7 +140,7 @@ impl Engine {
     /// newest-point pointer, whatever tier holds it. Events get a NaN value.
     pub fn lastpoint(&self, selector: &Selector) -> Result<Lastpoint> {
         let st = self.inner.readable()?;
-        let catalog = self.inner.catalog();
+        let catalog = self.inner.indexed_catalog();
         let horizon = st.tiers.manifest.horizon;
         let mut out = Lastpoint::default();
         for id in catalog.select(selector) {

@@ -7,7 +7,7 @@ use crate::catalog::Catalog;
 use crate::codec::{Payload, MAX_EVENT_BYTES};
 use crate::error::{Error, Result};
 use crate::live::{mismatch, LiveTier};
-use crate::series::{SeriesId, SeriesKey, SeriesKind};
+use crate::series::{canonical_of, SeriesId, SeriesKey, SeriesKind};
 use crate::time::check_timestamp;
 use crate::wal::{self, FrameBuffer};
 
@@ -28,12 +28,15 @@ pub enum Write<'a> {
     },
 }
 
-/// The series a write goes to: an existing one by id, or one by key, created by the write if
-/// it does not exist yet.
+/// The series a write goes to: an existing one by id, or one by key (or by any text form of
+/// it), created by the write if it does not exist yet.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
     Id(SeriesId),
     Key(&'a SeriesKey),
+    /// Text as callers write it (`cpu{host=a}`): looked up as given first (the canonical form
+    /// needs no parse), parsed only when that misses.
+    Text(&'a str),
 }
 
 impl Write<'_> {
@@ -106,9 +109,16 @@ impl Engine {
     /// [`wait_durable`](Engine::wait_durable)).
     pub fn write(&self, target: Target<'_>, write: Write<'_>) -> Result<(SeriesId, u64)> {
         write.validate()?;
+        // Text that is a known series' canonical key needs no parse.
+        let target = match target {
+            Target::Text(text) => self.inner.catalog().id(text).map_or(target, Target::Id),
+            other => other,
+        };
+        // The canonical key of a series the write names by key (none for an id).
         let key = match target {
             Target::Id(_) => None,
             Target::Key(key) => Some(key.canonical()),
+            Target::Text(text) => Some(canonical_of(text)?),
         };
         let inner = &self.inner;
         let mut st = inner.writable()?;
@@ -117,7 +127,7 @@ impl Engine {
             let catalog = inner.catalog();
             let found = match target {
                 Target::Id(id) => Some(id),
-                Target::Key(_) => key.as_deref().and_then(|k| catalog.id(k)),
+                Target::Key(_) | Target::Text(_) => key.as_deref().and_then(|k| catalog.id(k)),
             };
             match found {
                 Some(id) => resolve(&catalog, id, kind)?,
