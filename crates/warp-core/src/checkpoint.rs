@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use crate::codec::bits::{put_varint, unzigzag, zigzag};
 use crate::codec::{values, BlockPoints, Payload};
 use crate::column::Column;
-use crate::cursor::{len32, Cursor, Put};
+use crate::cursor::{len32, sealed, Cursor, Put};
 use crate::error::{Error, Result};
 use crate::live::{LiveTier, Newest, Points};
 use crate::names;
@@ -30,7 +30,7 @@ use crate::sample::Sample;
 use crate::series::SeriesId;
 #[cfg(test)]
 use crate::series::SeriesKind;
-use crate::storage::{write_replacing, Storage};
+use crate::storage::{remove_files, write_replacing, Storage};
 use crate::time::check_timestamp;
 
 const MAGIC: &[u8; 8] = b"WARPCKP\0";
@@ -151,24 +151,8 @@ pub fn decode(
     tier: &mut LiveTier,
     dropped: &dyn Fn(SeriesId) -> bool,
 ) -> Result<u64, String> {
-    let body_len = data
-        .len()
-        .checked_sub(4)
-        .ok_or("file is shorter than its checksum")?;
-    let (body, crc) = data.split_at(body_len);
-    let mut stored = [0; 4];
-    stored.copy_from_slice(crc);
-    if crc32c::crc32c(body) != u32::from_le_bytes(stored) {
-        return Err("checksum mismatch".into());
-    }
-    let mut c = Cursor::new(body);
-    if c.bytes(8)? != MAGIC {
-        return Err("bad magic".into());
-    }
-    let version = c.u32()?;
-    if version != VERSION {
-        return Err(format!("unsupported version {version}"));
-    }
+    let mut c = sealed(&data, MAGIC, VERSION)?;
+    let body = data.get(..data.len() - 4).unwrap_or_default();
     c.u32()?;
     let next_segment = c.u64()?;
     let (min_ts, max_ts) = (c.i64()?, c.i64()?);
@@ -350,23 +334,12 @@ pub fn candidates(storage: &dyn Storage, dir: &Path) -> Result<Vec<String>> {
 
 /// Deletes every checkpoint or temporary file in `dir` except `keep`.
 pub fn remove_others(storage: &dyn Storage, dir: &Path, keep: Option<&str>) -> Result<()> {
-    let mut removed = false;
-    for name in storage.list(dir).map_err(Error::io("list", dir))? {
-        let ours = names::parse_checkpoint(&name)
+    remove_files(storage, dir, |name| {
+        let ours = names::parse_checkpoint(name)
             .or_else(|| names::parse_checkpoint(name.strip_suffix(".tmp")?))
             .is_some();
-        if ours && Some(name.as_str()) != keep {
-            let path = dir.join(&name);
-            storage.remove(&path).map_err(Error::io("remove", &path))?;
-            removed = true;
-        }
-    }
-    if removed {
-        storage
-            .sync_dir(dir)
-            .map_err(Error::io("fsync directory", dir))?;
-    }
-    Ok(())
+        ours && Some(name) != keep
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,30 @@ pub struct Cursor<'a> {
     pos: usize,
 }
 
+/// The body of a file that ends with a CRC-32C of everything before it and starts with
+/// `magic` and a `u32` version: checked, and a cursor placed just after the version.
+pub fn sealed<'a>(data: &'a [u8], magic: &[u8], version: u32) -> Result<Cursor<'a>, String> {
+    let body_len = data
+        .len()
+        .checked_sub(4)
+        .ok_or("file is shorter than its checksum")?;
+    let (body, crc) = data.split_at(body_len);
+    let mut stored = [0; 4];
+    stored.copy_from_slice(crc);
+    if crc32c::crc32c(body) != u32::from_le_bytes(stored) {
+        return Err("checksum mismatch".into());
+    }
+    let mut c = Cursor::new(body);
+    if c.bytes(magic.len())? != magic {
+        return Err("bad magic".into());
+    }
+    let found = c.u32()?;
+    if found != version {
+        return Err(format!("unsupported version {found}"));
+    }
+    Ok(c)
+}
+
 impl<'a> Cursor<'a> {
     pub fn new(data: &'a [u8]) -> Self {
         Cursor { data, pos: 0 }

@@ -13,7 +13,7 @@
 // A decoder: no indexing that could panic on damaged input (tests may index).
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
-use crate::cursor::{Cursor, Put};
+use crate::cursor::{sealed, Put};
 use crate::series::{SeriesId, SeriesKind, MAX_KEY_BYTES};
 
 const MAGIC: &[u8; 8] = b"WARPCAT\0";
@@ -69,24 +69,7 @@ pub fn encode<'a>(next_id: u32, records: impl IntoIterator<Item = Record<'a>>) -
 
 /// The records of one catalog file and its `next_id`; the reason if it is damaged.
 pub fn decode(data: &[u8]) -> Result<(u32, Vec<Record<'_>>), String> {
-    let body_len = data
-        .len()
-        .checked_sub(4)
-        .ok_or("file is shorter than its checksum")?;
-    let (body, crc) = data.split_at(body_len);
-    let mut stored = [0; 4];
-    stored.copy_from_slice(crc);
-    if crc32c::crc32c(body) != u32::from_le_bytes(stored) {
-        return Err("checksum mismatch".into());
-    }
-    let mut c = Cursor::new(body);
-    if c.bytes(8)? != MAGIC {
-        return Err("bad magic".into());
-    }
-    let version = c.u32()?;
-    if version != VERSION {
-        return Err(format!("unsupported version {version}"));
-    }
+    let mut c = sealed(data, MAGIC, VERSION)?;
     let next_id = c.u32()?;
     let count = c.u32()?;
     c.u32()?;

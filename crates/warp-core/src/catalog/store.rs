@@ -5,7 +5,7 @@ use std::path::Path;
 use super::Catalog;
 use crate::error::{Error, Result};
 use crate::names;
-use crate::storage::{write_replacing, Storage};
+use crate::storage::{remove_files, write_replacing, Storage};
 
 /// Past this many files, a commit writes one file of every live series instead of another.
 pub const MAX_FILES: usize = 16;
@@ -61,21 +61,10 @@ pub fn loadable(storage: &dyn Storage, dir: &Path) -> Result<Vec<String>> {
 
 /// Deletes catalog files (and temporaries of them) in `dir` that `keep` does not name.
 pub fn remove_others(storage: &dyn Storage, dir: &Path, keep: &[String]) -> Result<()> {
-    let mut removed = false;
-    for name in storage.list(dir).map_err(Error::io("list", dir))? {
-        let ours = names::parse_catalog(&name)
+    remove_files(storage, dir, |name| {
+        let ours = names::parse_catalog(name)
             .or_else(|| names::parse_catalog(name.strip_suffix(".tmp")?))
             .is_some();
-        if ours && !keep.contains(&name) {
-            let path = dir.join(&name);
-            storage.remove(&path).map_err(Error::io("remove", &path))?;
-            removed = true;
-        }
-    }
-    if removed {
-        storage
-            .sync_dir(dir)
-            .map_err(Error::io("fsync directory", dir))?;
-    }
-    Ok(())
+        ours && !keep.iter().any(|k| k == name)
+    })
 }

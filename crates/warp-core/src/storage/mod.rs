@@ -98,6 +98,29 @@ pub fn create_dir_durably(storage: &dyn Storage, dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Deletes the files in `dir` that `doomed` picks, and makes their removal durable.
+pub fn remove_files(
+    storage: &dyn Storage,
+    dir: &Path,
+    doomed: impl Fn(&str) -> bool,
+) -> crate::error::Result<()> {
+    use crate::error::Error;
+    let mut removed = false;
+    for name in storage.list(dir).map_err(Error::io("list", dir))? {
+        if doomed(&name) {
+            let path = dir.join(&name);
+            storage.remove(&path).map_err(Error::io("remove", &path))?;
+            removed = true;
+        }
+    }
+    if removed {
+        storage
+            .sync_dir(dir)
+            .map_err(Error::io("fsync directory", dir))?;
+    }
+    Ok(())
+}
+
 /// Temporary file, write, fsync, rename over `path`: after a crash the file holds the old
 /// bytes or the new ones. The caller syncs the directory when the rename must be durable.
 pub fn write_replacing(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> io::Result<()> {
