@@ -72,6 +72,13 @@ export declare class NativeEngine {
   tagValues(name?: string | undefined | null): Array<NativeTagValue>
   /** An aggregation query, run on the thread pool (and on every core when it is large). */
   query(query: NativeQuery): Promise<NativeQueryResult>
+  /** Declares a rollup and computes its cells over the stored data, on the thread pool. */
+  createRollup(spec: NativeRollupSpec): Promise<NativeRollup>
+  /** Drops a rollup and its cells; whether it existed. */
+  dropRollup(name: string): boolean
+  rollups(): Array<NativeRollup>
+  /** Computes every dirty rollup cell now, on the thread pool; resolves to how many. */
+  refreshRollups(): Promise<number>
   /** The synchronous twin of `query`, for small queries. */
   querySync(query: NativeQuery): NativeQueryResult
   /** A table query, run on the thread pool. */
@@ -149,6 +156,10 @@ export interface NativeExplain {
   finishMs: number
   totalMs: number
   partitions: Array<NativeExplainPartition>
+  /** The rollup that answered, cells read from it, raw points read beside them. */
+  rollup?: string
+  rollupCells: number
+  rollupRawPoints: number
 }
 
 export interface NativeExplainPartition {
@@ -301,6 +312,8 @@ export interface NativeQuery {
   limit?: number
   having?: Array<NativeCondition>
   explain?: boolean
+  /** Whether a rollup that fits may answer (default true). */
+  useRollups?: boolean
 }
 
 export interface NativeQueryResult {
@@ -338,6 +351,38 @@ export interface NativeRecovery {
   /** With `repair`: the manifest was missing or damaged and was rebuilt from the files. */
   rebuiltManifest: boolean
   durationMs: number
+}
+
+export interface NativeRollup {
+  name: string
+  metric: string
+  tags: Array<NativeMatcher>
+  /** Bucket width in ms. */
+  every: number
+  aggregates: Array<string>
+  /** Whether its cells cover the data there was when it was declared. */
+  ready: boolean
+  /** Series feeding it, and those with points not materialized yet. */
+  sources: number
+  dirty: number
+}
+
+export interface NativeRollupSpec {
+  name: string
+  metric: string
+  tags: Array<NativeMatcher>
+  every: number | string
+  aggregates: Array<string>
+}
+
+export interface NativeRollupStats {
+  rollups: number
+  refreshes: number
+  cellsWritten: number
+  /** Queries answered from a rollup. */
+  queries: number
+  /** Source series with points not materialized yet. */
+  dirtySeries: number
 }
 
 /** A rule file, as stored. */
@@ -386,6 +431,7 @@ export interface NativeStats {
   cache: NativeCacheStats
   lifecycle: NativeLifecycleStats
   recovery: NativeRecovery
+  rollups: NativeRollupStats
 }
 
 export interface NativeTable {

@@ -13,6 +13,7 @@ import { BoundedMap } from './cache'
 const HANDLES = 65_536
 const SERIES_CACHE = 1_048_576
 import { Query, QueryResult, runQuery, runQuerySync } from './query'
+import { Rollups } from './rollups'
 
 export interface OpenOptions<D extends Durability = Durability> {
   /**
@@ -99,6 +100,8 @@ export class WarpEngine<D extends Durability = 'interval'> {
   readonly #owner: SeriesOwner
   /** The lifecycle policy: its rules (changeable at runtime) and each partition's entropy. */
   readonly lifecycle: Lifecycle
+  /** Rollups (continuous aggregates): `create`, `list`, `drop`, `refresh`. */
+  readonly rollups: Rollups
 
   private constructor(
     readonly dir: string,
@@ -120,6 +123,7 @@ export class WarpEngine<D extends Durability = 'interval'> {
       buffer: (id, ts, value) => this.#pending.push(id, ts, value),
     }
     this.lifecycle = new Lifecycle(() => this.#live())
+    this.rollups = new Rollups(() => this.#live())
     this.lifecycle.use(rules)
   }
 

@@ -58,6 +58,8 @@ export interface AggregateQuery extends Selection {
   having?: Record<string, Comparison>
   /** Returns how the query ran beside the data. */
   explain?: boolean
+  /** Whether a rollup that fits may answer (default true); `false` reads raw points only. */
+  useRollups?: boolean
 }
 
 /** Several metrics of each tag set, side by side by timestamp. */
@@ -93,7 +95,7 @@ export interface QueryResult {
   explain?: Explain
 }
 
-const AGGREGATE_FIELDS = ['metric', 'where', 'from', 'to', 'aggregate', 'every', 'offset', 'tz', 'fill', 'groupBy', 'orderBy', 'limit', 'having', 'explain']
+const AGGREGATE_FIELDS = ['metric', 'where', 'from', 'to', 'aggregate', 'every', 'offset', 'tz', 'fill', 'groupBy', 'orderBy', 'limit', 'having', 'explain', 'useRollups']
 const TABLE_FIELDS = ['metric', 'where', 'from', 'to', 'table', 'filter', 'limit', 'explain']
 
 /** Runs `query` on `engine`, off the JS thread or on it. */
@@ -141,6 +143,7 @@ function aggregationOf(q: Record<string, unknown>): NativeQuery {
     ...bounds(q),
     aggregates,
     explain: optionalBoolean(q.explain, 'explain'),
+    useRollups: optionalBoolean(q.useRollups, 'useRollups'),
   }
   for (const f of ['every', 'offset'] as const) {
     const v = q[f]

@@ -44,6 +44,11 @@ impl Layout {
         self.live().join(names::LIVE_INDICES)
     }
 
+    /// The rollups' definitions.
+    pub fn aggregations(&self) -> PathBuf {
+        self.temporal().join(names::AGGREGATIONS)
+    }
+
     pub fn configuration(&self) -> PathBuf {
         self.temporal().join(names::CONFIGURATION)
     }
@@ -56,7 +61,7 @@ impl Layout {
             self.indices(),
             self.checkpoints(),
             self.configuration(),
-            self.temporal().join(names::AGGREGATIONS),
+            self.aggregations(),
         ];
         dirs.extend(Tier::ALL.map(|t| self.temporal().join(names::tier_dir(t))));
         dirs

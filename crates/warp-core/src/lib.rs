@@ -30,6 +30,7 @@ mod names;
 mod options;
 mod partition;
 pub mod query;
+mod rollup;
 mod sample;
 mod series;
 pub mod storage;
@@ -45,6 +46,7 @@ pub use engine::{Engine, Target, Write};
 pub use error::{Error, ErrorCode, Result};
 pub use options::{Durability, Options};
 pub use partition::{PartitionMeta, Tier};
+pub use rollup::{Condition, RollupSpec};
 pub use series::{
     SeriesId, SeriesKey, SeriesKind, MAX_KEY_BYTES, MAX_METRIC_BYTES, MAX_TAGS, MAX_TAG_KEY_BYTES,
     MAX_TAG_VALUE_BYTES,
@@ -52,7 +54,7 @@ pub use series::{
 pub use time::{bound_from_f64, timestamp_from_f64, MAX_TIMESTAMP, MIN_TIMESTAMP};
 pub use types::{
     LifecycleStats, Move, PartitionInfo, PassPlan, PassReport, RangeOptions, RangeResult,
-    RecoveryStats, SeriesInfo, Stats, TierStats, Value,
+    RecoveryStats, RollupInfo, RollupStats, SeriesInfo, Stats, TierStats, Value,
 };
 
 /// The byte formats of `docs/format.md`, for tools, benches and tests.

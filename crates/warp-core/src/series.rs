@@ -280,6 +280,12 @@ fn check_metric(metric: &str) -> Result<()> {
             metric.len()
         )));
     }
+    if metric.starts_with("__") {
+        return Err(invalid(format!(
+            "metric name '{metric}' starts with '__', which is reserved for the engine's own \
+             series (rollup cells)"
+        )));
+    }
     if let Some(c) = metric
         .chars()
         .find(|c| c.is_control() || c.is_whitespace() || "{}\",=".contains(*c))

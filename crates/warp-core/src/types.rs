@@ -45,6 +45,29 @@ pub struct SeriesInfo {
     pub points: u64,
 }
 
+/// A rollup, as `rollups()` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupInfo {
+    pub spec: crate::rollup::RollupSpec,
+    /// Whether its cells were computed over the data there was when it was declared.
+    pub ready: bool,
+    /// Series feeding it, and those of them with points not materialized yet.
+    pub sources: u64,
+    pub dirty: u64,
+}
+
+/// What the rollups have done since the database was opened.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RollupStats {
+    pub rollups: u64,
+    pub refreshes: u64,
+    pub cells_written: u64,
+    /// Queries answered from a rollup.
+    pub queries: u64,
+    /// Series with points not materialized yet.
+    pub dirty_series: u64,
+}
+
 /// What the last open found and did.
 #[derive(Debug, Clone, Default)]
 pub struct RecoveryStats {
@@ -127,6 +150,7 @@ pub struct Stats {
     pub cache: CacheStats,
     pub lifecycle: LifecycleStats,
     pub recovery: RecoveryStats,
+    pub rollups: RollupStats,
 }
 
 /// One lifecycle pass: what to seal, move, recompress and expire, all committed at once. The

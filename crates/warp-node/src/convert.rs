@@ -229,6 +229,18 @@ pub struct NativeStats {
     pub cache: NativeCacheStats,
     pub lifecycle: NativeLifecycleStats,
     pub recovery: NativeRecovery,
+    pub rollups: NativeRollupStats,
+}
+
+#[napi(object)]
+pub struct NativeRollupStats {
+    pub rollups: f64,
+    pub refreshes: f64,
+    pub cells_written: f64,
+    /// Queries answered from a rollup.
+    pub queries: f64,
+    /// Source series with points not materialized yet.
+    pub dirty_series: f64,
 }
 
 #[napi(object)]
@@ -395,6 +407,13 @@ pub fn stats(s: Stats) -> NativeStats {
         cache: cache_stats(s.cache),
         lifecycle: lifecycle_stats(s.lifecycle),
         recovery: recovery(s.recovery),
+        rollups: NativeRollupStats {
+            rollups: s.rollups.rollups as f64,
+            refreshes: s.rollups.refreshes as f64,
+            cells_written: s.rollups.cells_written as f64,
+            queries: s.rollups.queries as f64,
+            dirty_series: s.rollups.dirty_series as f64,
+        },
     }
 }
 

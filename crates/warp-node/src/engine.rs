@@ -15,6 +15,7 @@ use crate::convert::{
 };
 use crate::error::{IntoJs, Result};
 use crate::query::{self, NativeLastpoint, NativeQuery, NativeQueryResult, NativeTable};
+use crate::rollups::{self, NativeRollup, NativeRollupSpec};
 use crate::select::{self, NativeSelector};
 use crate::tasks::{guarded, job, Job};
 
@@ -433,6 +434,35 @@ impl NativeEngine {
         let spec = query::query_spec(query).js()?;
         let engine = self.engine.clone();
         Ok(job(move || engine.query(&spec), query::query_result))
+    }
+
+    /// Declares a rollup and computes its cells over the stored data, on the thread pool.
+    #[napi(ts_return_type = "Promise<NativeRollup>")]
+    pub fn create_rollup(
+        &self,
+        spec: NativeRollupSpec,
+    ) -> Result<AsyncTask<Job<warp_core::RollupInfo, NativeRollup>>> {
+        let spec = rollups::spec(spec).js()?;
+        let engine = self.engine.clone();
+        Ok(job(move || engine.create_rollup(spec), rollups::info))
+    }
+
+    /// Drops a rollup and its cells; whether it existed.
+    #[napi]
+    pub fn drop_rollup(&self, name: String) -> Result<bool> {
+        guarded(|| self.engine.drop_rollup(&name))
+    }
+
+    #[napi]
+    pub fn rollups(&self) -> Result<Vec<NativeRollup>> {
+        guarded(|| self.engine.rollups()).map(|all| all.into_iter().map(rollups::info).collect())
+    }
+
+    /// Computes every dirty rollup cell now, on the thread pool; resolves to how many.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn refresh_rollups(&self) -> Result<AsyncTask<Job<u64, f64>>> {
+        let engine = self.engine.clone();
+        Ok(job(move || engine.refresh_rollups(), |n| n as f64))
     }
 
     /// The synchronous twin of `query`, for small queries.

@@ -9,6 +9,7 @@ mod convert;
 mod engine;
 mod error;
 mod query;
+mod rollups;
 mod select;
 mod series;
 mod tasks;

@@ -38,6 +38,8 @@ pub struct NativeQuery {
     pub limit: Option<f64>,
     pub having: Option<Vec<NativeCondition>>,
     pub explain: Option<bool>,
+    /// Whether a rollup that fits may answer (default true).
+    pub use_rollups: Option<bool>,
 }
 
 #[napi(object)]
@@ -104,6 +106,7 @@ pub fn query_spec(js: NativeQuery) -> warp_core::Result<QuerySpec> {
         limit: limit(js.limit)?,
         having: conditions("having", js.having)?,
         explain: js.explain.unwrap_or(false),
+        rollups: js.use_rollups.unwrap_or(true),
     })
 }
 
@@ -163,6 +166,10 @@ pub struct NativeExplain {
     pub finish_ms: f64,
     pub total_ms: f64,
     pub partitions: Vec<NativeExplainPartition>,
+    /// The rollup that answered, cells read from it, raw points read beside them.
+    pub rollup: Option<String>,
+    pub rollup_cells: f64,
+    pub rollup_raw_points: f64,
 }
 
 #[napi(object)]
@@ -224,6 +231,9 @@ fn explain(e: Explain) -> NativeExplain {
         scan_ms: e.scan_ms,
         finish_ms: e.finish_ms,
         total_ms: e.total_ms,
+        rollup: e.rollup,
+        rollup_cells: e.rollup_cells as f64,
+        rollup_raw_points: e.rollup_raw_points as f64,
         partitions: e
             .partitions
             .into_iter()

@@ -8,6 +8,9 @@ use super::interner::Interner;
 use super::postings::{self, Postings};
 use crate::series::{canonical_metric, canonical_tags, SeriesId};
 
+/// Metrics of the engine's own series start with this (see `rollup`).
+const RESERVED: &str = "__";
+
 /// How a tag value (or the metric name) is matched.
 #[derive(Debug, Clone)]
 pub enum Match {
@@ -230,6 +233,12 @@ impl TagIndex {
                 .fold(first.clone(), |acc, p| postings::intersect(&acc, p)),
             None => all(),
         };
+        // The engine's own series (rollup cells) only when named exactly.
+        if !matches!(metric, Some(Match::Equal(name)) if name.starts_with(RESERVED)) {
+            negative.push(postings::union(
+                self.metrics.each(|v| v.starts_with(RESERVED)),
+            ));
+        }
         for n in &negative {
             selected = postings::difference(&selected, n);
         }
@@ -246,7 +255,10 @@ impl TagIndex {
                 .and_then(|n| self.tags.get(n as usize)),
         };
         values.map_or_else(Vec::new, |v| {
-            v.values().map(|(s, n)| (s.to_owned(), n)).collect()
+            v.values()
+                .filter(|(s, _)| name.is_some() || !s.starts_with(RESERVED))
+                .map(|(s, n)| (s.to_owned(), n))
+                .collect()
         })
     }
 

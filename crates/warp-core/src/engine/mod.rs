@@ -11,10 +11,12 @@
 
 mod backup;
 mod commit;
+mod from_rollup;
 mod pass;
 mod query;
 mod read;
 mod recovery;
+mod rollups;
 mod rules;
 mod table;
 mod write;
@@ -40,7 +42,7 @@ use crate::storage::{FsStorage, LockGuard, Storage};
 use crate::tiers::{self, TierSet};
 use crate::types::{
     LifecycleStats, PartitionInfo, PassPlan, PassReport, RangeOptions, RangeResult, RecoveryStats,
-    SeriesInfo, Stats, TierStats, Value,
+    RollupStats, SeriesInfo, Stats, TierStats, Value,
 };
 use crate::wal::Log;
 
@@ -57,6 +59,7 @@ struct State {
     lifecycle: LifecycleStats,
     /// The horizon the last drop of expired series looked at.
     dropped_below: i64,
+    rollups: rollups::Rollups,
 }
 
 struct Inner {
@@ -129,11 +132,13 @@ impl Engine {
                 last_checkpoint_bytes: 0,
                 lifecycle: LifecycleStats::default(),
                 dropped_below: crate::time::MIN_TIMESTAMP,
+                rollups: rollups::Rollups::default(),
             }),
             wormhole_hits: AtomicU64::new(0),
             manifest_lock: Mutex::new(()),
             recovery,
         });
+        inner.load_rollups()?;
         if repaired {
             // Commit the repaired state now, so the next open does not meet the damage again
             // (the commit's cleanup deletes the files the repair left out).
@@ -257,6 +262,7 @@ impl Engine {
         let catalog = self.inner.catalog();
         Ok(catalog
             .iter()
+            .filter(|(_, key, _)| !key.starts_with("__"))
             .map(|(id, key, kind)| SeriesInfo {
                 id,
                 key: key.to_owned(),
@@ -419,6 +425,13 @@ impl Engine {
             cache: inner.cache.stats(),
             lifecycle: st.lifecycle.clone(),
             recovery: inner.recovery.clone(),
+            rollups: RollupStats {
+                rollups: st.rollups.active().count() as u64,
+                refreshes: st.rollups.refreshes,
+                cells_written: st.rollups.cells_written,
+                queries: st.rollups.queries,
+                dirty_series: st.rollups.marks.dirty_count() as u64,
+            },
         })
     }
 

@@ -25,7 +25,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::read::{self, Run};
-use super::{lock, Inner};
+use std::sync::MutexGuard;
+
+use super::{lock, Inner, State};
 use crate::codec::Payload;
 use crate::error::{Error, Result};
 use crate::live::{LiveTier, Points};
@@ -67,10 +69,14 @@ impl Inner {
             stage.manifest.horizon = stage.manifest.horizon.max(horizon);
         }
         let outcome = (|| {
+            // Cells first, so most of them are sealed with their raw points; then again for
+            // what came meanwhile, so nothing sealed is dirty (see `rollup::marks`).
+            self.refresh_rollups()?;
             let sealing = match plan.seal_before {
                 Some(cutoff) if self.readable()?.live.has_before(cutoff) => {
                     let next_segment = self.wal.roll()?;
                     let sealed = self.take_sealing(cutoff)?;
+                    self.refresh_rollups()?;
                     stage.seal(&sealed, plan.lz4[Tier::Hourly as usize])?;
                     Some(next_segment)
                 }
@@ -156,15 +162,33 @@ impl Inner {
                 .collect()
         };
         st.dropped_below = horizon;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let seq = self.wal.record(|frames| wal::push_dropped(frames, &ids))?;
-        self.catalog_mut().drop_series(&ids);
-        st.live.clear(&ids);
-        drop(st);
-        self.wal.after_write(seq, self.has_flusher())?;
+        self.drop_locked(st, &ids)?;
         Ok(ids.len() as u64)
+    }
+
+    /// Drops series from the catalog (their points, wherever stored, read as nothing).
+    pub(super) fn drop_series(&self, ids: &[SeriesId]) -> Result<()> {
+        let st = self.writable()?;
+        let ids: Vec<SeriesId> = {
+            let catalog = self.catalog();
+            ids.iter()
+                .copied()
+                .filter(|&id| catalog.kind(id).is_some())
+                .collect()
+        };
+        self.drop_locked(st, &ids)
+    }
+
+    /// Drops live series `ids`, logging the drop so recovery repeats it.
+    fn drop_locked(&self, mut st: MutexGuard<'_, State>, ids: &[SeriesId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let seq = self.wal.record(|frames| wal::push_dropped(frames, ids))?;
+        self.catalog_mut().drop_series(ids);
+        st.live.clear(ids);
+        drop(st);
+        self.wal.after_write(seq, self.has_flusher())
     }
 
     /// Puts the points of a failed pass back where readers expect them.

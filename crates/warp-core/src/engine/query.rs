@@ -33,6 +33,7 @@ impl Engine {
 }
 
 /// The selected series and the groups they fall in.
+#[derive(Default)]
 pub(super) struct Selection {
     pub ids: Vec<SeriesId>,
     pub keys: Vec<String>,
@@ -159,6 +160,11 @@ impl Inner {
             ));
         }
         let select_ms = ms_since(started);
+        if q.rollups {
+            if let Some(route) = self.route(q, &grid, &selection)? {
+                return self.run_from_rollup(q, &grid, &selection, &route, started, select_ms);
+            }
+        }
         let scan_started = Instant::now();
         let (tiers, memory, from) =
             self.snapshot(&selection.ids, &selection.kinds, q.from, q.to)?;
@@ -239,6 +245,9 @@ impl Inner {
             scan_ms,
             finish_ms: ms_since(finish_started),
             total_ms: ms_since(started),
+            rollup: None,
+            rollup_cells: 0,
+            rollup_raw_points: 0,
             partitions: {
                 let mut read: Vec<_> = stats.per_partition.iter().collect();
                 read.sort_by_key(|(p, _)| **p);
@@ -675,7 +684,12 @@ impl Sink for Feed<'_, '_> {
 
 /// The groups of a query's result from their cells: columns, fill, moving averages, `having`,
 /// then groups ordered and limited.
-fn finish(q: &Query, grid: &Grid, selection: &Selection, cells: &mut [Cell]) -> Vec<Group> {
+pub(super) fn finish(
+    q: &Query,
+    grid: &Grid,
+    selection: &Selection,
+    cells: &mut [Cell],
+) -> Vec<Group> {
     let nb = grid.len();
     let needs = Needs::of(&q.aggregates);
     let starts: Vec<i64> = (0..nb).map(|b| grid.start(b)).collect();
@@ -804,6 +818,6 @@ fn group_tags(
     }
 }
 
-fn ms_since(t: Instant) -> f64 {
+pub(super) fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }

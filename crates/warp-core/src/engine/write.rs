@@ -76,6 +76,16 @@ impl Write<'_> {
         }
     }
 
+    /// The earliest and latest timestamp written.
+    fn span(&self) -> Option<(i64, i64)> {
+        match *self {
+            Write::Number { ts, .. } | Write::Event { ts, .. } => Some((ts, ts)),
+            Write::Batch { timestamps, .. } => {
+                Some((*timestamps.iter().min()?, *timestamps.iter().max()?))
+            }
+        }
+    }
+
     fn log(&self, frames: &mut FrameBuffer, id: SeriesId) {
         match *self {
             Write::Number { ts, value } => wal::push_point(frames, id, ts, value),
@@ -145,6 +155,7 @@ impl Engine {
             Some(New::Created(key)) => {
                 inner.catalog_mut().add(key, kind)?;
                 st.live.push(kind);
+                st.rollups.classify(id, key, kind);
             }
             Some(New::Revived(key)) => {
                 inner.catalog_mut().revive(id, kind, Some(key));
@@ -153,6 +164,11 @@ impl Engine {
             None => {}
         }
         write.apply(&mut st.live, id)?;
+        if !st.rollups.marks.is_empty() {
+            if let Some((min, max)) = write.span() {
+                st.rollups.marks.mark(id, min, max);
+            }
+        }
         drop(st);
         inner.wal.after_write(seq, inner.has_flusher())?;
         Ok((id, seq))
@@ -160,22 +176,7 @@ impl Engine {
 
     /// The id of a series, creating it (as `kind`) if it does not exist.
     pub fn ensure_series(&self, key: &SeriesKey, kind: SeriesKind) -> Result<SeriesId> {
-        let canonical = key.canonical();
-        let mut st = self.inner.writable()?;
-        let id = {
-            let catalog = self.inner.catalog();
-            if let Some(id) = catalog.id(&canonical) {
-                check_kind(&catalog, id, kind)?;
-                return Ok(id);
-            }
-            catalog.next_id()?
-        };
-        self.inner
-            .wal
-            .record(|frames| wal::push_series(frames, id, kind, &canonical))?;
-        self.inner.catalog_mut().add(&canonical, kind)?;
-        st.live.push(kind);
-        Ok(id)
+        self.inner.ensure_canonical(&key.canonical(), kind)
     }
 
     /// Appends one numeric point to an existing series; returns the write's sequence number.
@@ -199,6 +200,34 @@ impl Engine {
     /// Appends numeric points of any series (point i is `ids[i]`, `ts[i]`, `values[i]`), all or
     /// none: everything is checked before anything is applied. Returns the sequence number.
     pub fn put_points(&self, ids: &[SeriesId], ts: &[i64], values: &[f64]) -> Result<u64> {
+        self.inner.put_points(ids, ts, values)
+    }
+}
+
+impl Inner {
+    /// The id of the series with canonical key `canonical` (trusted: built by a `SeriesKey` or
+    /// by the engine itself), created as `kind` if it does not exist.
+    pub(super) fn ensure_canonical(&self, canonical: &str, kind: SeriesKind) -> Result<SeriesId> {
+        let mut st = self.writable()?;
+        let id = {
+            let catalog = self.catalog();
+            if let Some(id) = catalog.id(canonical) {
+                check_kind(&catalog, id, kind)?;
+                return Ok(id);
+            }
+            catalog.next_id()?
+        };
+        self.wal
+            .record(|frames| wal::push_series(frames, id, kind, canonical))?;
+        self.catalog_mut().add(canonical, kind)?;
+        st.live.push(kind);
+        st.rollups.classify(id, canonical, kind);
+        Ok(id)
+    }
+
+    /// Appends numeric points of any series (point i is `ids[i]`, `ts[i]`, `values[i]`), all or
+    /// none: everything is checked before anything is applied. Returns the sequence number.
+    pub(super) fn put_points(&self, ids: &[SeriesId], ts: &[i64], values: &[f64]) -> Result<u64> {
         if ids.len() != ts.len() || ts.len() != values.len() {
             return Err(Error::InvalidArgument(format!(
                 "{} ids, {} timestamps and {} values",
@@ -208,7 +237,7 @@ impl Engine {
             )));
         }
         ts.iter().try_for_each(|&t| check_timestamp(t).map(drop))?;
-        let inner = &self.inner;
+        let inner = self;
         let mut st = inner.writable()?;
         // Ids of dropped series resolve to where their writes go (see `resolve`).
         let mut moved: Vec<(SeriesId, SeriesId, Option<String>)> = Vec::new();
@@ -249,14 +278,13 @@ impl Engine {
             let id = target(id);
             st.live.numeric_mut(id)?.push(t, v);
             st.live.note(id, t, v);
+            st.rollups.marks.mark(id, t, t);
         }
         drop(st);
         inner.wal.after_write(seq, inner.has_flusher())?;
         Ok(seq)
     }
-}
 
-impl Inner {
     /// The kind of series `id`; none for a series dropped by retention (it reads as empty), an
     /// error for an id never given out.
     pub(super) fn kind(&self, id: SeriesId) -> Result<Option<SeriesKind>> {

@@ -112,6 +112,8 @@ pub struct QuerySpec {
     pub limit: Option<usize>,
     pub having: Vec<Condition>,
     pub explain: bool,
+    /// Whether a rollup that fits may answer (false: raw points only).
+    pub rollups: bool,
 }
 
 /// A query checked and compiled.
@@ -130,6 +132,7 @@ pub struct Query {
     /// Index into `aggregates`, comparison.
     pub having: Vec<(usize, Op, f64)>,
     pub explain: bool,
+    pub rollups: bool,
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> Error {
@@ -229,6 +232,7 @@ impl QuerySpec {
             limit: self.limit,
             having,
             explain: self.explain,
+            rollups: self.rollups,
         })
     }
 
@@ -272,6 +276,14 @@ impl QuerySpec {
 enum Width {
     Fixed(i64),
     Calendar(CalendarUnit),
+}
+
+/// A fixed duration in ms (no calendar unit), as `every` accepts it.
+pub fn fixed_ms(spec: &EverySpec) -> std::result::Result<i64, String> {
+    match width(spec)? {
+        Width::Fixed(ms) => Ok(ms),
+        Width::Calendar(_) => Err("must be a fixed duration (ms, s, m, h)".into()),
+    }
 }
 
 /// A bucket width or offset: whole milliseconds, or a number and a unit.
@@ -379,6 +391,11 @@ pub struct Explain {
     pub total_ms: f64,
     /// Per partition read: directory, tier, blocks read, decoded, answered from summaries.
     pub partitions: Vec<(String, String, u64, u64, u64)>,
+    /// The rollup that answered, the cells read from it, and the raw points read beside them
+    /// (spans not materialized yet, and the range's edges that cut a rollup bucket).
+    pub rollup: Option<String>,
+    pub rollup_cells: u64,
+    pub rollup_raw_points: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,0 +1,236 @@
+//! Answering an aggregation query from a rollup: each rollup bucket inside the query's range
+//! is folded in as a partial cell, except where the source is dirty (points not materialized
+//! yet) and at the range's edges when they cut a rollup bucket: there raw points are read, as
+//! the raw path reads them. The answer is the raw answer (up to the order floating-point sums
+//! are added in).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::query::{finish, ms_since, Selection};
+use super::Inner;
+use crate::catalog::Match;
+use crate::error::Result;
+use crate::query::aggregate::{Agg, Cell, Needs};
+use crate::query::buckets::Grid;
+use crate::query::{Explain, Query, QueryResult};
+use crate::rollup::cells::{bucket, partial};
+use crate::rollup::{Rollup, State};
+use crate::series::{SeriesId, SeriesKind};
+
+/// The rollup a query reads.
+pub(super) struct Route {
+    slot: usize,
+    rollup: Arc<Rollup>,
+    /// The part of the range rollup buckets cover whole: `[inner_from, inner_to)`.
+    inner_from: i64,
+    inner_to: i64,
+    /// The range's start, moved up to the retention horizon.
+    from: i64,
+}
+
+impl Inner {
+    /// The coarsest rollup that can answer `q` exactly, if any: same metric, conditions the
+    /// query repeats, aggregates it keeps, and every query bucket a union of rollup buckets.
+    pub(super) fn route(&self, q: &Query, grid: &Grid, sel: &Selection) -> Result<Option<Route>> {
+        let Some(Match::Equal(metric)) = &q.selector.metric else {
+            return Ok(None);
+        };
+        if sel.ids.is_empty() || sel.kinds.iter().any(|&k| k != SeriesKind::Numeric) {
+            return Ok(None);
+        }
+        let bases: Vec<Agg> = q.aggregates.iter().map(|a| a.base().clone()).collect();
+        if bases.iter().any(|a| State::of(a).is_none()) {
+            return Ok(None);
+        }
+        let st = self.readable()?;
+        let from = q.from.max(st.tiers.manifest.horizon);
+        let best = st
+            .rollups
+            .active()
+            .filter(|(_, r)| {
+                r.spec.metric == *metric
+                    && r.covers(&q.selector.matchers)
+                    && r.derives(&bases)
+                    && tiles(grid, from, q.to, r.spec.every)
+            })
+            .max_by_key(|(_, r)| r.spec.every);
+        Ok(best.map(|(slot, r)| {
+            let every = r.spec.every;
+            Route {
+                slot,
+                rollup: r.clone(),
+                inner_from: ceil(from, every),
+                inner_to: bucket(q.to, every),
+                from,
+            }
+        }))
+    }
+
+    pub(super) fn run_from_rollup(
+        &self,
+        q: &Query,
+        grid: &Grid,
+        sel: &Selection,
+        route: &Route,
+        started: Instant,
+        select_ms: f64,
+    ) -> Result<QueryResult> {
+        let scan_started = Instant::now();
+        let r = &route.rollup;
+        let every = r.spec.every;
+        let (a, b) = (route.inner_from, route.inner_to);
+        let needs = Needs::of(&q.aggregates);
+        let n = sel.ids.len();
+        let kinds = vec![SeriesKind::Numeric; n];
+        // Dirty spans as rollup buckets inside [a, b), taken before the cells are read: a
+        // refresh settling meanwhile only makes the cells read fresher.
+        let dirty: Vec<Option<(i64, i64)>> = {
+            let mut st = self.readable()?;
+            st.rollups.queries += 1;
+            sel.ids
+                .iter()
+                .map(|&id| {
+                    let span = st.rollups.marks.span(id)?;
+                    let lo = bucket(span.min, every).max(a);
+                    let hi = bucket(span.max, every).saturating_add(every).min(b);
+                    (lo < hi).then_some((lo, hi))
+                })
+                .collect()
+        };
+        let cells: Vec<Option<Arc<[SeriesId]>>> = sel
+            .ids
+            .iter()
+            .map(|&id| self.existing_cells(route.slot, r, id))
+            .collect();
+        let flat: Vec<SeriesId> = cells
+            .iter()
+            .flatten()
+            .flat_map(|c| c.iter().copied())
+            .collect();
+        let stored = self.points_of(&flat, &vec![SeriesKind::Numeric; flat.len()], a, b)?;
+        let mut raw: Vec<Vec<(Vec<i64>, Vec<f64>)>> = vec![Vec::new(); n];
+        for (lo, hi) in [(route.from, a), (b, q.to)] {
+            if lo < hi {
+                for (i, run) in self
+                    .points_of(&sel.ids, &kinds, lo, hi)?
+                    .into_iter()
+                    .enumerate()
+                {
+                    raw[i].push(run);
+                }
+            }
+        }
+        let dirty_ids: Vec<usize> = (0..n).filter(|&i| dirty[i].is_some()).collect();
+        if !dirty_ids.is_empty() {
+            let lo = dirty_ids
+                .iter()
+                .filter_map(|&i| dirty[i])
+                .map(|d| d.0)
+                .min()
+                .unwrap_or(a);
+            let hi = dirty_ids
+                .iter()
+                .filter_map(|&i| dirty[i])
+                .map(|d| d.1)
+                .max()
+                .unwrap_or(b);
+            let ids: Vec<SeriesId> = dirty_ids.iter().map(|&i| sel.ids[i]).collect();
+            let runs = self.points_of(&ids, &kinds[..ids.len()], lo, hi)?;
+            for (&i, (ts, vs)) in dirty_ids.iter().zip(runs) {
+                let (dlo, dhi) = dirty[i].unwrap_or((0, 0));
+                let s = ts.partition_point(|&t| t < dlo);
+                let e = ts.partition_point(|&t| t < dhi);
+                raw[i].push((ts[s..e].to_vec(), vs[s..e].to_vec()));
+            }
+        }
+        let nb = grid.len();
+        let ng = sel.groups.len();
+        let mut out = vec![Cell::default(); ng * nb];
+        let (mut rollup_cells, mut raw_points) = (0u64, 0u64);
+        let mut stored = stored.into_iter();
+        for i in 0..n {
+            let group = &mut out[sel.group_of[i] * nb..(sel.group_of[i] + 1) * nb];
+            for (ts, vs) in &raw[i] {
+                raw_points += ts.len() as u64;
+                fold_points(grid, group, ts, vs, needs);
+            }
+            let Some(ids) = &cells[i] else { continue };
+            let runs: Vec<(Vec<i64>, Vec<f64>)> = stored.by_ref().take(ids.len()).collect();
+            let skip = dirty[i];
+            let Some((count_ts, _)) = runs.first() else {
+                continue;
+            };
+            let mut cursors = vec![0usize; runs.len()];
+            let mut row = vec![f64::NAN; runs.len()];
+            for &start in count_ts {
+                if skip.is_some_and(|(lo, hi)| start >= lo && start < hi) {
+                    continue;
+                }
+                for (k, (ts, vs)) in runs.iter().enumerate() {
+                    let c = &mut cursors[k];
+                    *c += ts[*c..].partition_point(|&t| t < start);
+                    row[k] = if ts.get(*c) == Some(&start) {
+                        vs[*c]
+                    } else {
+                        f64::NAN
+                    };
+                }
+                if let Some(cell) = partial(start, &r.states, &row) {
+                    rollup_cells += 1;
+                    group[grid.index(start)].merge(cell, needs);
+                }
+            }
+        }
+        let scan_ms = ms_since(scan_started);
+        let finish_started = Instant::now();
+        let groups = finish(q, grid, sel, &mut out);
+        let explain = q.explain.then(|| Explain {
+            series: n,
+            groups: groups.len(),
+            buckets: nb,
+            threads: 1,
+            select_ms,
+            scan_ms,
+            finish_ms: ms_since(finish_started),
+            total_ms: ms_since(started),
+            rollup: Some(r.spec.name.clone()),
+            rollup_cells,
+            rollup_raw_points: raw_points,
+            ..Explain::default()
+        });
+        Ok(QueryResult { groups, explain })
+    }
+}
+
+/// Folds sorted points into the cells of the buckets they fall in.
+fn fold_points(grid: &Grid, cells: &mut [Cell], ts: &[i64], vs: &[f64], needs: Needs) {
+    let mut i = 0;
+    while let Some(&t) = ts.get(i) {
+        let end = grid.end_of(t);
+        let j = i + ts[i..].partition_point(|&x| x < end);
+        cells[grid.index(t)].add(&ts[i..j], &vs[i..j], needs);
+        i = j;
+    }
+}
+
+/// The first multiple of `every` at or after `t`.
+fn ceil(t: i64, every: i64) -> i64 {
+    let b = bucket(t, every);
+    if b == t {
+        t
+    } else {
+        b.saturating_add(every)
+    }
+}
+
+/// Whether rollup buckets of `every` tile the query's buckets over the part of `[from, to)`
+/// they cover whole (a bucket boundary there is a multiple of `every`), and cover something.
+fn tiles(grid: &Grid, from: i64, to: i64, every: i64) -> bool {
+    let (a, b) = (ceil(from, every), bucket(to, every));
+    a < b
+        && (1..grid.len())
+            .map(|i| grid.start(i))
+            .filter(|&s| s > a && s < b)
+            .all(|s| s.rem_euclid(every) == 0)
+}

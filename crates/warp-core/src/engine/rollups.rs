@@ -1,0 +1,434 @@
+//! Rollups in the engine: declared and dropped (their definitions file under
+//! `temporal/recent/aggregations/`), fed by writes (each write to a source marks its span
+//! dirty), refreshed (dirty spans recomputed from raw points and written as cell series, by
+//! every lifecycle pass before it seals), and read by queries (see `query.rs`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{lock, Engine, Inner, State as EngineState};
+use crate::catalog::{Match, Selector};
+use crate::error::{Error, Result};
+use crate::names;
+use crate::rollup::cells::{bucket, compute};
+use crate::rollup::marks::{Dirty, Marks};
+use crate::rollup::{self, Rollup, RollupSpec, MAX_ROLLUPS};
+use crate::series::{SeriesId, SeriesKind};
+use crate::storage::write_replacing;
+use crate::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
+use crate::types::RollupInfo;
+
+/// Sources refreshed per read of their raw points (bounds a refresh's memory).
+const REFRESH_BATCH: usize = 1024;
+
+/// The rollups of a database and what feeds them (part of the engine's state).
+#[derive(Default)]
+pub(super) struct Rollups {
+    /// By slot (a source's bitmask bit); `None` for a free slot.
+    pub slots: Vec<Option<Arc<Rollup>>>,
+    pub marks: Marks,
+    /// The cell series of a source, by (slot, source), in the rollup's `states` order.
+    cells: HashMap<(usize, SeriesId), Arc<[SeriesId]>>,
+    pub refreshes: u64,
+    pub cells_written: u64,
+    pub queries: u64,
+}
+
+impl Rollups {
+    /// A new series feeds every rollup that selects it.
+    pub fn classify(&mut self, id: SeriesId, key: &str, kind: SeriesKind) {
+        if kind != SeriesKind::Numeric {
+            return;
+        }
+        for (slot, r) in self.slots.iter().enumerate() {
+            if r.as_ref().is_some_and(|r| r.selects(key)) {
+                self.marks.feed(id, slot);
+            }
+        }
+    }
+
+    pub fn active(&self) -> impl Iterator<Item = (usize, &Arc<Rollup>)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((i, r.as_ref()?)))
+    }
+
+    pub fn cells_of(&self, slot: usize, source: SeriesId) -> Option<Arc<[SeriesId]>> {
+        self.cells.get(&(slot, source)).cloned()
+    }
+}
+
+impl Engine {
+    /// Declares a rollup and computes its cells over the data already stored; returns once they
+    /// are. `INVALID_QUERY` for a bad declaration or a name in use.
+    pub fn create_rollup(&self, spec: RollupSpec) -> Result<RollupInfo> {
+        let inner = &self.inner;
+        let mut rollup = Rollup::new(spec)?;
+        let _one_at_a_time = lock(&inner.manifest_lock);
+        inner.writable().map(drop)?;
+        let slot = {
+            let mut st = inner.writable()?;
+            if st
+                .rollups
+                .active()
+                .any(|(_, r)| r.spec.name == rollup.spec.name)
+            {
+                return Err(Error::invalid_query(
+                    "name",
+                    format!("a rollup named '{}' exists", rollup.spec.name),
+                ));
+            }
+            if st.rollups.active().count() >= MAX_ROLLUPS {
+                return Err(Error::invalid_query(
+                    "name",
+                    format!("a database holds at most {MAX_ROLLUPS} rollups"),
+                ));
+            }
+            rollup.spec.id = inner.next_rollup_id(&st);
+            let slot = st
+                .rollups
+                .slots
+                .iter()
+                .position(Option::is_none)
+                .unwrap_or(st.rollups.slots.len());
+            let rollup = Arc::new(rollup.clone());
+            if slot == st.rollups.slots.len() {
+                st.rollups.slots.push(Some(rollup));
+            } else {
+                st.rollups.slots[slot] = Some(rollup);
+            }
+            inner.feed_all(&mut st, slot, false);
+            slot
+        };
+        let outcome = inner.save_rollups().and_then(|()| inner.refresh_rollups());
+        if let Err(e) = outcome {
+            // Not declared after all: the file is rewritten without it (or, if that fails
+            // too, the next open finds it not ready and computes its cells then).
+            let mut st = lock(&inner.state);
+            st.rollups.slots[slot] = None;
+            st.rollups.marks.forget(slot);
+            drop(st);
+            let _ = inner.save_rollups();
+            return Err(e);
+        }
+        self.rollups()?
+            .into_iter()
+            .find(|r| r.spec.name == rollup.spec.name)
+            .ok_or_else(|| Error::InvalidArgument("the rollup vanished".into()))
+    }
+
+    /// Drops a rollup and its cells; whether it existed.
+    pub fn drop_rollup(&self, name: &str) -> Result<bool> {
+        let inner = &self.inner;
+        let _one_at_a_time = lock(&inner.manifest_lock);
+        let (cells, prefix): (Vec<SeriesId>, String) = {
+            let mut st = inner.writable()?;
+            let Some((slot, r)) = st.rollups.active().find(|(_, r)| r.spec.name == name) else {
+                return Ok(false);
+            };
+            let prefix = r.cell_prefix();
+            st.rollups.slots[slot] = None;
+            st.rollups.marks.forget(slot);
+            let mut cells = Vec::new();
+            st.rollups.cells.retain(|&(s, _), ids| {
+                if s == slot {
+                    cells.extend_from_slice(ids);
+                }
+                s != slot
+            });
+            (cells, prefix)
+        };
+        inner.save_rollups()?;
+        // The cell series go as series whose retention ended do (their points with the
+        // partitions that hold them); their keys carry the rollup's id, so a rollup declared
+        // later under the same name never finds them.
+        let doomed = {
+            let catalog = inner.catalog();
+            let mut ids = cells;
+            ids.extend(
+                catalog
+                    .iter()
+                    .filter(|(_, key, _)| key.starts_with(&prefix))
+                    .map(|(id, _, _)| id),
+            );
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        inner.drop_series(&doomed)?;
+        Ok(true)
+    }
+
+    /// Every rollup, with how many series feed it and how many of those are dirty.
+    pub fn rollups(&self) -> Result<Vec<RollupInfo>> {
+        let st = self.inner.readable()?;
+        Ok(st
+            .rollups
+            .active()
+            .map(|(slot, r)| {
+                let sources = st.rollups.marks.fed_by(slot);
+                RollupInfo {
+                    spec: r.spec.clone(),
+                    ready: r.ready,
+                    sources: sources.len() as u64,
+                    dirty: sources
+                        .iter()
+                        .filter(|&&id| st.rollups.marks.span(id).is_some())
+                        .count() as u64,
+                }
+            })
+            .collect())
+    }
+
+    /// Computes every dirty cell now (a lifecycle pass does it before it seals); returns how
+    /// many cells were written.
+    pub fn refresh_rollups(&self) -> Result<u64> {
+        let _one_at_a_time = lock(&self.inner.manifest_lock);
+        let before = self.inner.readable()?.rollups.cells_written;
+        self.inner.refresh_rollups()?;
+        Ok(self.inner.readable()?.rollups.cells_written - before)
+    }
+}
+
+impl Inner {
+    /// Loads the definitions at open and marks what recovery cannot vouch for: every live
+    /// point of a source (see `rollup::marks`), everything of a rollup not ready.
+    pub(super) fn load_rollups(&self) -> Result<()> {
+        let path = self.layout.aggregations().join(names::ROLLUPS);
+        let storage = self.storage.as_ref();
+        if storage.is_dir(&path).map_err(Error::io("inspect", &path))? != Some(false) {
+            return Ok(());
+        }
+        let bytes = storage.read(&path).map_err(Error::io("read", &path))?;
+        let rollups = rollup::decode(&bytes).map_err(|reason| Error::CorruptManifest {
+            path: path.clone(),
+            reason,
+        })?;
+        let mut st = lock(&self.state);
+        for (slot, r) in rollups.into_iter().enumerate() {
+            let ready = r.ready;
+            st.rollups.slots.push(Some(Arc::new(r)));
+            self.feed_all(&mut st, slot, ready);
+        }
+        Ok(())
+    }
+
+    /// Feeds every existing source to the rollup in `slot`, marking each dirty: over its live
+    /// points if the rollup is `ready`, over all time if not.
+    fn feed_all(&self, st: &mut EngineState, slot: usize, ready: bool) {
+        let Some(r) = st.rollups.slots[slot].clone() else {
+            return;
+        };
+        let ids = {
+            let catalog = self.indexed_catalog();
+            let selector = Selector {
+                metric: Some(Match::Equal(r.spec.metric.clone())),
+                matchers: r.matchers.clone(),
+            };
+            catalog
+                .select(&selector)
+                .into_iter()
+                .filter(|&id| catalog.kind(id) == Some(SeriesKind::Numeric))
+                .collect::<Vec<_>>()
+        };
+        for id in ids {
+            st.rollups.marks.feed(id, slot);
+            if !ready {
+                st.rollups.marks.mark(id, MIN_TIMESTAMP, MAX_TIMESTAMP);
+            } else if let Some((min, max, _)) = st.live.get_mut(id).ok().and_then(|p| {
+                p.normalize();
+                p.span()
+            }) {
+                st.rollups.marks.mark(id, min, max);
+            }
+        }
+    }
+
+    /// A rollup id never used before in this database.
+    fn next_rollup_id(&self, st: &EngineState) -> u64 {
+        let now = u64::try_from(super::read::now_ms()).unwrap_or(0);
+        let used = st
+            .rollups
+            .active()
+            .map(|(_, r)| r.spec.id + 1)
+            .max()
+            .unwrap_or(0);
+        now.max(used)
+    }
+
+    /// Writes the definitions file (atomically, durably). The caller holds `manifest_lock`.
+    fn save_rollups(&self) -> Result<()> {
+        let rollups: Vec<Rollup> = {
+            let st = self.readable()?;
+            st.rollups.active().map(|(_, r)| (**r).clone()).collect()
+        };
+        let dir = self.layout.aggregations();
+        let path = dir.join(names::ROLLUPS);
+        let storage = self.storage.as_ref();
+        write_replacing(storage, &path, &rollup::encode(&rollups))
+            .map_err(Error::io("write", &path))?;
+        storage
+            .sync_dir(&dir)
+            .map_err(Error::io("fsync directory", &dir))
+    }
+
+    /// Recomputes every dirty span from raw points and writes the cells; a rollup not ready
+    /// becomes ready once its first full computation is written. Returns once the cells are
+    /// as durable as a sealed partition will be (see `rollup::marks`). The caller holds
+    /// `manifest_lock`.
+    pub(super) fn refresh_rollups(&self) -> Result<()> {
+        let (dirty, slots) = {
+            let st = self.readable()?;
+            if st.rollups.marks.is_empty() {
+                return Ok(());
+            }
+            (st.rollups.marks.dirty(), st.rollups.slots.clone())
+        };
+        let mut written = 0u64;
+        let mut last_seq = None;
+        for (slot, r) in slots.iter().enumerate() {
+            let Some(r) = r else { continue };
+            let mine: Vec<&Dirty> = dirty
+                .iter()
+                .filter(|d| d.rollups & (1 << slot) != 0)
+                .collect();
+            for batch in mine.chunks(REFRESH_BATCH) {
+                if let Some((n, seq)) = self.refresh_batch(slot, r, batch)? {
+                    written += n;
+                    last_seq = Some(seq);
+                }
+            }
+        }
+        if let Some(seq) = last_seq {
+            self.wal
+                .sync_to(seq, self.options.durability != crate::Durability::None)?;
+        }
+        let became_ready = {
+            let mut st = lock(&self.state);
+            for d in &dirty {
+                st.rollups.marks.settle(d);
+            }
+            st.rollups.refreshes += 1;
+            st.rollups.cells_written += written;
+            let mut any = false;
+            for slot in 0..st.rollups.slots.len() {
+                // A rollup not ready had all its sources dirty: this refresh computed them.
+                let done = dirty.iter().any(|d| d.rollups & (1 << slot) != 0)
+                    || st.rollups.marks.fed_by(slot).is_empty();
+                if let Some(r) = st.rollups.slots[slot].as_mut().filter(|r| !r.ready) {
+                    if done {
+                        Arc::make_mut(r).ready = true;
+                        any = true;
+                    }
+                }
+            }
+            any
+        };
+        if became_ready {
+            self.save_rollups()?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes the dirty spans of one batch of a rollup's sources; the cells written and
+    /// the write's sequence number.
+    fn refresh_batch(
+        &self,
+        slot: usize,
+        r: &Rollup,
+        batch: &[&Dirty],
+    ) -> Result<Option<(u64, u64)>> {
+        let every = r.spec.every;
+        let spans: Vec<(i64, i64)> = batch
+            .iter()
+            .map(|d| {
+                let lo = bucket(d.span.min, every);
+                let hi = bucket(d.span.max, every).saturating_add(every);
+                (lo, hi.min(MAX_TIMESTAMP + 1))
+            })
+            .collect();
+        let lo = spans.iter().map(|s| s.0).min().unwrap_or(0);
+        let hi = spans.iter().map(|s| s.1).max().unwrap_or(0);
+        let ids: Vec<SeriesId> = batch.iter().map(|d| d.id).collect();
+        let kinds = vec![SeriesKind::Numeric; ids.len()];
+        let runs = self.points_of(&ids, &kinds, lo, hi)?;
+        let (mut cell_ids, mut ts, mut vs) = (Vec::new(), Vec::new(), Vec::new());
+        for ((&id, (lo, hi)), (rts, rvs)) in ids.iter().zip(spans).zip(runs) {
+            let a = rts.partition_point(|&t| t < lo);
+            let b = rts.partition_point(|&t| t < hi);
+            if a == b {
+                continue;
+            }
+            let computed = compute(&rts[a..b], &rvs[a..b], every, &r.states);
+            let Some(cells) = self.cells_for(slot, r, id)? else {
+                continue;
+            };
+            for (state, column) in computed.columns.iter().enumerate() {
+                for (&start, &v) in computed.starts.iter().zip(column) {
+                    cell_ids.push(cells[state]);
+                    ts.push(start);
+                    vs.push(v);
+                }
+            }
+        }
+        if ts.is_empty() {
+            return Ok(None);
+        }
+        let seq = self.put_points(&cell_ids, &ts, &vs)?;
+        Ok(Some((ts.len() as u64, seq)))
+    }
+
+    /// The cell series of `source` for the rollup in `slot`, created if missing; none if the
+    /// source is gone.
+    fn cells_for(
+        &self,
+        slot: usize,
+        r: &Rollup,
+        source: SeriesId,
+    ) -> Result<Option<Arc<[SeriesId]>>> {
+        if let Some(ids) = self.readable()?.rollups.cells_of(slot, source) {
+            return Ok(Some(ids));
+        }
+        let Some(key) = self.catalog().key(source).map(str::to_owned) else {
+            return Ok(None);
+        };
+        let ids: Arc<[SeriesId]> = r
+            .states
+            .iter()
+            .map(|&s| self.ensure_canonical(&r.cell_key(s, &key), SeriesKind::Numeric))
+            .collect::<Result<Vec<_>>>()?
+            .into();
+        lock(&self.state)
+            .rollups
+            .cells
+            .insert((slot, source), ids.clone());
+        Ok(Some(ids))
+    }
+
+    /// The cell series of `source` if they exist (for reads: nothing is created).
+    pub(super) fn existing_cells(
+        &self,
+        slot: usize,
+        r: &Rollup,
+        source: SeriesId,
+    ) -> Option<Arc<[SeriesId]>> {
+        if let Some(ids) = lock(&self.state).rollups.cells_of(slot, source) {
+            return Some(ids);
+        }
+        let catalog = self.catalog();
+        let key = catalog.key(source)?;
+        let ids: Arc<[SeriesId]> = r
+            .states
+            .iter()
+            .map(|&s| catalog.id(&r.cell_key(s, key)))
+            .collect::<Option<Vec<_>>>()?
+            .into();
+        drop(catalog);
+        lock(&self.state)
+            .rollups
+            .cells
+            .insert((slot, source), ids.clone());
+        Some(ids)
+    }
+}

@@ -1,0 +1,421 @@
+//! Rollups against raw points: every query a rollup answers must equal the same query over raw
+//! points, through late writes, duplicates, NaN, seals, compactions, reopens and crashes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
+
+mod common;
+
+use common::{open, sync_options, DIR};
+use warp_core::query::{EverySpec, GroupBy, QueryResult, QuerySpec};
+use warp_core::storage::FaultyStorage;
+use warp_core::{
+    Condition, Engine, ErrorCode, Match, Matcher, PassPlan, RollupSpec, Selector, SeriesKey,
+    SeriesKind, Target, Tier, Write,
+};
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+const MINUTE: i64 = 60_000;
+const AGGS: [&str; 10] = [
+    "count", "sum", "avg", "min", "max", "first", "last", "spread", "stddev", "variance",
+];
+
+fn rollup_spec(name: &str, every: i64, conditions: Vec<Condition>) -> RollupSpec {
+    RollupSpec {
+        name: name.into(),
+        metric: "cpu".into(),
+        id: 0,
+        conditions,
+        every,
+        aggregates: AGGS.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+fn query(
+    from: i64,
+    to: i64,
+    every: i64,
+    aggs: &[&str],
+    group_by: GroupBy,
+    rollups: bool,
+) -> QuerySpec {
+    QuerySpec {
+        selector: Selector {
+            metric: Some(Match::Equal("cpu".into())),
+            matchers: Vec::new(),
+        },
+        from,
+        to,
+        aggregates: aggs.iter().map(|s| (*s).to_owned()).collect(),
+        every: Some(EverySpec::Ms(every as f64)),
+        offset: None,
+        tz: None,
+        fill: None,
+        group_by,
+        order_by: None,
+        limit: None,
+        having: Vec::new(),
+        explain: true,
+        rollups,
+    }
+}
+
+/// Writes `n` random points to `cpu{host=h0..h3}` in `[start, start + span)`: out of order,
+/// some on timestamps already written (later write wins), some NaN.
+fn write_random(db: &Engine, rng: &mut Rng, n: usize, start: i64, span: i64) {
+    for _ in 0..n {
+        let host = rng.below(4);
+        let ts = start + (rng.below(span as u64 / 1000) as i64) * 1000;
+        let value = if rng.below(20) == 0 {
+            f64::NAN
+        } else {
+            (rng.below(10_000) as f64) / 100.0
+        };
+        let key = SeriesKey::parse(&format!("cpu{{host=h{host}}}")).unwrap();
+        db.write(Target::Key(&key), Write::Number { ts, value })
+            .unwrap();
+    }
+}
+
+fn close_enough(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// Runs `q` from the rollup and from raw points; asserts they agree; whether a rollup answered.
+fn check(db: &Engine, q: &QuerySpec, context: &str) -> bool {
+    let routed = db.query(q).unwrap();
+    let raw = db
+        .query(&QuerySpec {
+            rollups: false,
+            ..q.clone()
+        })
+        .unwrap();
+    assert_same(&routed, &raw, &format!("{context}: {q:?}"));
+    routed.explain.unwrap().rollup.is_some()
+}
+
+fn assert_same(a: &QueryResult, b: &QueryResult, context: &str) {
+    assert_eq!(a.groups.len(), b.groups.len(), "{context}");
+    for (ga, gb) in a.groups.iter().zip(&b.groups) {
+        assert_eq!(ga.tags, gb.tags, "{context}");
+        assert_eq!(ga.timestamps, gb.timestamps, "{context}");
+        for ((name, va), (_, vb)) in ga.columns.iter().zip(&gb.columns) {
+            for (i, (x, y)) in va.iter().zip(vb).enumerate() {
+                assert!(
+                    close_enough(*x, *y),
+                    "{context}: {name} of bucket {} is {x} from the rollup, {y} raw",
+                    ga.timestamps[i]
+                );
+            }
+        }
+    }
+}
+
+fn random_query(rng: &mut Rng, start: i64, span: i64) -> QuerySpec {
+    let every = *rng.pick(&[MINUTE, 2 * MINUTE, 5 * MINUTE, 90_000, 60 * MINUTE]);
+    let aligned = rng.below(2) == 0;
+    let mut from = start - MINUTE + rng.below((span / 1000) as u64) as i64 * 1000;
+    let mut to = from + 1000 + rng.below((span / 1000) as u64) as i64 * 1000;
+    if aligned {
+        from -= from.rem_euclid(MINUTE);
+        to -= to.rem_euclid(MINUTE);
+        to += MINUTE;
+    }
+    let n = 1 + rng.below(3) as usize;
+    let mut aggs: Vec<&str> = (0..n).map(|_| *rng.pick(&AGGS)).collect();
+    aggs.sort_unstable();
+    aggs.dedup();
+    let group_by = match rng.below(3) {
+        0 => GroupBy::All,
+        1 => GroupBy::Series,
+        _ => GroupBy::Tags(vec!["host".into()]),
+    };
+    query(from, to, every, &aggs, group_by, true)
+}
+
+fn pass(db: &Engine, now: i64, seal_before: i64) {
+    db.run_pass(&PassPlan {
+        now,
+        seal_before: Some(seal_before),
+        ..PassPlan::default()
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_rollup_answers_as_raw_points_do() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let mut rng = Rng(0x5eed);
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let span = 3 * 60 * MINUTE;
+    write_random(&db, &mut rng, 3000, start, span);
+    let info = db
+        .create_rollup(rollup_spec("cpu_1m", MINUTE, Vec::new()))
+        .unwrap();
+    assert!(info.ready);
+    assert_eq!((info.sources, info.dirty), (4, 0));
+    let mut routed = 0;
+    for round in 0..40 {
+        match rng.below(5) {
+            0 => write_random(&db, &mut rng, 200, start, span),
+            1 => pass(&db, start + span, start + rng.below(span as u64) as i64),
+            2 => {
+                db.refresh_rollups().unwrap();
+            }
+            _ => {}
+        }
+        for _ in 0..10 {
+            let q = random_query(&mut rng, start, span);
+            routed += usize::from(check(&db, &q, &format!("round {round}")));
+        }
+    }
+    assert!(routed > 100, "only {routed} queries used the rollup");
+    let stats = db.stats().unwrap();
+    assert!(stats.rollups.cells_written > 0 && stats.rollups.queries > 0);
+}
+
+#[test]
+fn a_query_uses_the_rollup_only_where_it_fits() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let mut rng = Rng(7);
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    write_random(&db, &mut rng, 500, start, 60 * MINUTE);
+    let dc = Condition {
+        name: "host".into(),
+        op: "oneOf".into(),
+        values: vec!["h0".into(), "h1".into()],
+        negated: false,
+    };
+    db.create_rollup(rollup_spec("some", 5 * MINUTE, vec![dc.clone()]))
+        .unwrap();
+    let fits = |q: &QuerySpec| check(&db, q, "fit");
+    let mut q = query(
+        start,
+        start + 60 * MINUTE,
+        10 * MINUTE,
+        &["avg"],
+        GroupBy::All,
+        true,
+    );
+    assert!(
+        !fits(&q),
+        "the query selects hosts the rollup does not keep"
+    );
+    q.selector.matchers.push(dc.compile().unwrap());
+    assert!(fits(&q));
+    assert!(!fits(&QuerySpec {
+        aggregates: vec!["median".into()],
+        ..q.clone()
+    }));
+    assert!(!fits(&QuerySpec {
+        every: Some(EverySpec::Ms(7.0 * 60_000.0)),
+        ..q.clone()
+    }));
+    assert!(fits(&QuerySpec {
+        from: start + 1234,
+        to: start + 47 * MINUTE + 5,
+        ..q.clone()
+    }));
+    let other = Matcher {
+        name: "host".into(),
+        matching: Match::Equal("h1".into()),
+        negated: false,
+    };
+    let mut narrower = q.clone();
+    narrower.selector.matchers.push(other);
+    assert!(fits(&narrower), "a narrower selection of the same sources");
+}
+
+#[test]
+fn rollups_survive_reopen_and_crash_exactly() {
+    let storage = FaultyStorage::new();
+    let mut rng = Rng(99);
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let span = 2 * 60 * MINUTE;
+    {
+        let db = open(&storage, sync_options()).unwrap();
+        write_random(&db, &mut rng, 1000, start, span);
+        db.create_rollup(rollup_spec("cpu_1m", MINUTE, Vec::new()))
+            .unwrap();
+        write_random(&db, &mut rng, 300, start, span);
+        pass(&db, start + span, start + span / 2);
+        write_random(&db, &mut rng, 300, start, span);
+        db.checkpoint().unwrap();
+        write_random(&db, &mut rng, 300, start, span);
+        // Dropped without close: the crash image keeps only what was made durable.
+    }
+    for image in [storage.crash(), storage.crash_losing_pages(3)] {
+        let db = open(&image, sync_options()).unwrap();
+        let listed = db.rollups().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].ready);
+        for every in [MINUTE, 10 * MINUTE, 60 * MINUTE] {
+            for group_by in [GroupBy::All, GroupBy::Series] {
+                let q = query(start, start + span, every, &AGGS, group_by, true);
+                assert!(check(&db, &q, "after the crash"));
+            }
+        }
+        // Refreshed, every cell stored equals one recomputed from raw points.
+        db.refresh_rollups().unwrap();
+        assert_eq!(db.rollups().unwrap()[0].dirty, 0);
+        let q = query(start, start + span, MINUTE, &AGGS, GroupBy::Series, true);
+        assert!(check(&db, &q, "after the refresh"));
+    }
+}
+
+#[test]
+fn a_failure_at_any_step_of_a_declaration_leaves_exact_answers() {
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let q = query(
+        start,
+        start + 60 * MINUTE,
+        5 * MINUTE,
+        &AGGS,
+        GroupBy::Series,
+        true,
+    );
+    for n in 0.. {
+        let storage = FaultyStorage::new();
+        let db = open(&storage, sync_options()).unwrap();
+        write_random(&db, &mut Rng(3), 300, start, 60 * MINUTE);
+        storage.fail_op(storage.ops() + n);
+        let outcome = db.create_rollup(rollup_spec("late", MINUTE, Vec::new()));
+        drop(db);
+        let reopened = open(&storage.crash(), sync_options()).unwrap();
+        check(&reopened, &q, &format!("failure at op {n}"));
+        let listed = reopened.rollups().unwrap();
+        if outcome.is_ok() {
+            assert!(listed[0].ready, "failure at op {n}");
+            break;
+        }
+        // Declared or not; if declared and not ready, a refresh makes it ready.
+        reopened.refresh_rollups().unwrap();
+        assert!(reopened.rollups().unwrap().iter().all(|r| r.ready));
+        check(&reopened, &q, &format!("failure at op {n}, refreshed"));
+        assert!(n < 500, "the declaration never succeeded");
+    }
+}
+
+#[test]
+fn rollup_cells_stay_out_of_sight() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let mut rng = Rng(11);
+    write_random(&db, &mut rng, 100, 0, 600_000);
+    db.create_rollup(rollup_spec("r", MINUTE, Vec::new()))
+        .unwrap();
+    assert!(db
+        .series()
+        .unwrap()
+        .iter()
+        .all(|s| !s.key.starts_with("__")));
+    let everything = Selector {
+        metric: Some(Match::regex(".*").unwrap()),
+        matchers: Vec::new(),
+    };
+    assert_eq!(db.find_series(&everything, 100, None).unwrap().len(), 4);
+    assert_eq!(db.tag_values(None).unwrap(), vec![("cpu".to_owned(), 4)]);
+    let err =
+        SeriesKey::parse("__rollup:r@1:sum").map(|k| db.ensure_series(&k, SeriesKind::Numeric));
+    assert_eq!(err.unwrap_err().code(), ErrorCode::InvalidSeries);
+
+    // Declared twice, bad declarations, dropped, declared again: answers stay exact.
+    let twice = db
+        .create_rollup(rollup_spec("r", MINUTE, Vec::new()))
+        .unwrap_err();
+    assert_eq!(twice.code(), ErrorCode::InvalidQuery);
+    for bad in [
+        RollupSpec {
+            every: 0,
+            ..rollup_spec("x", MINUTE, Vec::new())
+        },
+        RollupSpec {
+            name: "a b".into(),
+            ..rollup_spec("x", MINUTE, Vec::new())
+        },
+        RollupSpec {
+            metric: "__x".into(),
+            ..rollup_spec("x", MINUTE, Vec::new())
+        },
+        RollupSpec {
+            aggregates: vec!["rate".into()],
+            ..rollup_spec("x", MINUTE, Vec::new())
+        },
+    ] {
+        assert_eq!(
+            db.create_rollup(bad).unwrap_err().code(),
+            ErrorCode::InvalidQuery
+        );
+    }
+    assert!(db.drop_rollup("r").unwrap());
+    assert!(!db.drop_rollup("r").unwrap());
+    assert!(db.rollups().unwrap().is_empty());
+    write_random(&db, &mut rng, 100, 0, 600_000);
+    db.create_rollup(rollup_spec("r", MINUTE, Vec::new()))
+        .unwrap();
+    let q = query(0, 600_000, MINUTE, &AGGS, GroupBy::Series, true);
+    assert!(check(&db, &q, "declared again"));
+    db.close().unwrap();
+    let db = open(&storage, sync_options()).unwrap();
+    assert!(check(&db, &q, "reopened"));
+    let _ = (DIR, Tier::Hourly);
+}
+
+#[test]
+fn writes_during_refreshes_are_never_lost_from_the_rollup() {
+    let storage = FaultyStorage::new();
+    let db = std::sync::Arc::new(open(&storage, sync_options()).unwrap());
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    write_random(&db, &mut Rng(5), 200, start, 30 * MINUTE);
+    db.create_rollup(rollup_spec("r", MINUTE, Vec::new()))
+        .unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (db, done) = (db.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut rng = Rng(6);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                write_random(&db, &mut rng, 1, start, 30 * MINUTE);
+            }
+        })
+    };
+    for _ in 0..2000 {
+        db.refresh_rollups().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    let q = query(
+        start,
+        start + 30 * MINUTE,
+        MINUTE,
+        &AGGS,
+        GroupBy::Series,
+        true,
+    );
+    assert!(check(&db, &q, "after concurrent refreshes"));
+    db.refresh_rollups().unwrap();
+    assert!(check(&db, &q, "refreshed"));
+}
