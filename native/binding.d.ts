@@ -170,23 +170,6 @@ export interface NativeExplainPartition {
   fromSummaries: number
 }
 
-/**
- * One group; names and values come as parallel lists so their order (group-by tags, then
- * aggregates as asked) survives into the objects the TypeScript layer builds.
- */
-export interface NativeGroup {
-  tagNames: Array<string>
-  tagValues: Array<string>
-  /** The series' key, for per-series groups. */
-  key?: string
-  series: number
-  /** Bucket starts (rows, for tables). */
-  timestamps: Float64Array
-  /** One column per aggregate (per metric, for tables). */
-  columnNames: Array<string>
-  columns: Array<Float64Array>
-}
-
 export interface NativeLastpoint {
   /**
    * The series' keys joined by newlines (which keys cannot hold): one string to cross into
@@ -316,8 +299,33 @@ export interface NativeQuery {
   useRollups?: boolean
 }
 
+/**
+ * A query's groups, column by column: one typed array per column over every group's rows,
+ * and the groups' tags in one string, so crossing into JavaScript costs a few values whatever
+ * the number of groups (the TypeScript layer cuts per-group views).
+ */
 export interface NativeQueryResult {
-  groups: Array<NativeGroup>
+  /** Group i holds rows `offsets[i]..offsets[i + 1]` of `timestamps` and of every column. */
+  offsets: Uint32Array
+  /** Bucket starts (row times, for tables). */
+  timestamps: Float64Array
+  /** Series per group (columns, for tables). */
+  series: Float64Array
+  /**
+   * Each group's tags as `name\x1fvalue` pairs joined by `\x1e`, groups joined by `\n`
+   * (control characters, which no tag holds), in group-by order.
+   */
+  tags: string
+  /** Per-series groups' keys joined by newlines; absent for other groupings. */
+  keys?: string
+  /** Column names (aggregates as asked; metrics, for tables), each column over all rows. */
+  names: Array<string>
+  columns: Array<Float64Array>
+  /**
+   * `group * names.length + column` for each column a group lacks (a table's tag set
+   * without that metric); its rows there are NaN.
+   */
+  absent: Uint32Array
   explain?: NativeExplain
 }
 

@@ -1,4 +1,4 @@
-import type { NativeCondition, NativeEngine, NativeExplain, NativeGroup, NativeQuery, NativeQueryResult, NativeTable } from './native'
+import type { NativeCondition, NativeEngine, NativeExplain, NativeQuery, NativeQueryResult, NativeTable } from './native'
 import { Timestamp, describe, toBound } from './args'
 import { Selection, invalid, toSelector } from './select'
 
@@ -240,15 +240,30 @@ function comparisons(v: unknown, field: string): NativeCondition[] {
   return out
 }
 
+/** Per-group objects over the columnar native result: views into its arrays, not copies. */
 function shape(r: NativeQueryResult): QueryResult {
-  const groups = r.groups.map((g: NativeGroup) => {
+  const n = r.offsets.length - 1
+  const lines = n > 0 ? r.tags.split('\n') : []
+  const keys = r.keys?.split('\n')
+  const absent = new Set(r.absent)
+  const width = r.names.length
+  const groups: QueryGroup[] = new Array(n)
+  for (let i = 0; i < n; i++) {
     const tags: Record<string, string> = {}
-    g.tagNames.forEach((name, i) => (tags[name] = g.tagValues[i]))
+    if (lines[i] !== '') {
+      for (const pair of lines[i].split('\x1e')) {
+        const cut = pair.indexOf('\x1f')
+        tags[pair.slice(0, cut)] = pair.slice(cut + 1)
+      }
+    }
+    const [start, end] = [r.offsets[i], r.offsets[i + 1]]
     const columns: Record<string, Float64Array> = {}
-    g.columnNames.forEach((name, i) => (columns[name] = g.columns[i]))
-    const group: QueryGroup = { tags, series: g.series, timestamps: g.timestamps, columns }
-    if (g.key != null) group.key = g.key
-    return group
-  })
+    for (let c = 0; c < width; c++) {
+      if (!absent.has(i * width + c)) columns[r.names[c]] = r.columns[c].subarray(start, end)
+    }
+    const group: QueryGroup = { tags, series: r.series[i], timestamps: r.timestamps.subarray(start, end), columns }
+    if (keys !== undefined) group.key = keys[i]
+    groups[i] = group
+  }
   return r.explain == null ? { groups } : { groups, explain: r.explain }
 }

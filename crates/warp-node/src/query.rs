@@ -121,22 +121,6 @@ pub fn table_spec(js: NativeTable) -> warp_core::Result<TableSpec> {
     })
 }
 
-/// One group; names and values come as parallel lists so their order (group-by tags, then
-/// aggregates as asked) survives into the objects the TypeScript layer builds.
-#[napi(object)]
-pub struct NativeGroup {
-    pub tag_names: Vec<String>,
-    pub tag_values: Vec<String>,
-    /// The series' key, for per-series groups.
-    pub key: Option<String>,
-    pub series: f64,
-    /// Bucket starts (rows, for tables).
-    pub timestamps: Float64Array,
-    /// One column per aggregate (per metric, for tables).
-    pub column_names: Vec<String>,
-    pub columns: Vec<Float64Array>,
-}
-
 #[napi(object)]
 pub struct NativeExplainPartition {
     pub dir: String,
@@ -172,9 +156,28 @@ pub struct NativeExplain {
     pub rollup_raw_points: f64,
 }
 
+/// A query's groups, column by column: one typed array per column over every group's rows,
+/// and the groups' tags in one string, so crossing into JavaScript costs a few values whatever
+/// the number of groups (the TypeScript layer cuts per-group views).
 #[napi(object)]
 pub struct NativeQueryResult {
-    pub groups: Vec<NativeGroup>,
+    /// Group i holds rows `offsets[i]..offsets[i + 1]` of `timestamps` and of every column.
+    pub offsets: Uint32Array,
+    /// Bucket starts (row times, for tables).
+    pub timestamps: Float64Array,
+    /// Series per group (columns, for tables).
+    pub series: Float64Array,
+    /// Each group's tags as `name\x1fvalue` pairs joined by `\x1e`, groups joined by `\n`
+    /// (control characters, which no tag holds), in group-by order.
+    pub tags: String,
+    /// Per-series groups' keys joined by newlines; absent for other groupings.
+    pub keys: Option<String>,
+    /// Column names (aggregates as asked; metrics, for tables), each column over all rows.
+    pub names: Vec<String>,
+    pub columns: Vec<Float64Array>,
+    /// `group * names.length + column` for each column a group lacks (a table's tag set
+    /// without that metric); its rows there are NaN.
+    pub absent: Uint32Array,
     pub explain: Option<NativeExplain>,
 }
 
@@ -192,23 +195,73 @@ fn times(ts: Vec<i64>) -> Float64Array {
     Float64Array::new(ts.into_iter().map(|t| t as f64).collect())
 }
 
-fn group(
+/// One group's parts, as the core returns them.
+struct Parts {
     tags: Vec<(String, String)>,
     key: Option<String>,
     series: usize,
     timestamps: Vec<i64>,
     columns: Vec<(String, Vec<f64>)>,
-) -> NativeGroup {
-    let (tag_names, tag_values) = tags.into_iter().unzip();
-    let (column_names, columns): (Vec<String>, Vec<Vec<f64>>) = columns.into_iter().unzip();
-    NativeGroup {
-        tag_names,
-        tag_values,
-        key,
-        series: series as f64,
-        timestamps: times(timestamps),
-        column_names,
+}
+
+fn columnar(groups: Vec<Parts>, explained: Option<Explain>) -> NativeQueryResult {
+    let mut names: Vec<String> = Vec::new();
+    for g in &groups {
+        for (name, _) in &g.columns {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    let rows: usize = groups.iter().map(|g| g.timestamps.len()).sum();
+    let mut offsets = Vec::with_capacity(groups.len() + 1);
+    let mut timestamps = Vec::with_capacity(rows);
+    let mut columns: Vec<Vec<f64>> = vec![Vec::with_capacity(rows); names.len()];
+    let mut absent = Vec::new();
+    let mut tags = String::new();
+    let mut keys: Option<String> = None;
+    offsets.push(0u32);
+    for (i, g) in groups.iter().enumerate() {
+        if i > 0 {
+            tags.push('\n');
+        }
+        for (k, (name, value)) in g.tags.iter().enumerate() {
+            if k > 0 {
+                tags.push('\x1e');
+            }
+            tags.push_str(name);
+            tags.push('\x1f');
+            tags.push_str(value);
+        }
+        if let Some(key) = &g.key {
+            let all = keys.get_or_insert_with(String::new);
+            if i > 0 {
+                all.push('\n');
+            }
+            all.push_str(key);
+        }
+        timestamps.extend(g.timestamps.iter().map(|&t| t as f64));
+        for (c, name) in names.iter().enumerate() {
+            match g.columns.iter().find(|(n, _)| n == name) {
+                Some((_, values)) => columns[c].extend_from_slice(values),
+                None => {
+                    absent.push((i * names.len() + c) as u32);
+                    columns[c].resize(timestamps.len(), f64::NAN);
+                }
+            }
+        }
+        offsets.push(u32::try_from(timestamps.len()).unwrap_or(u32::MAX));
+    }
+    NativeQueryResult {
+        offsets: Uint32Array::new(offsets),
+        timestamps: Float64Array::new(timestamps),
+        series: Float64Array::new(groups.iter().map(|g| g.series as f64).collect()),
+        tags,
+        keys,
+        names,
         columns: columns.into_iter().map(Float64Array::new).collect(),
+        absent: Uint32Array::new(absent),
+        explain: explained.map(explain),
     }
 }
 
@@ -251,28 +304,33 @@ fn explain(e: Explain) -> NativeExplain {
 }
 
 pub fn query_result(r: QueryResult) -> NativeQueryResult {
-    NativeQueryResult {
-        groups: r
-            .groups
-            .into_iter()
-            .map(|g| group(g.tags, g.key, g.series, g.timestamps, g.columns))
-            .collect(),
-        explain: r.explain.map(explain),
-    }
+    let groups = r
+        .groups
+        .into_iter()
+        .map(|g| Parts {
+            tags: g.tags,
+            key: g.key,
+            series: g.series,
+            timestamps: g.timestamps,
+            columns: g.columns,
+        })
+        .collect();
+    columnar(groups, r.explain)
 }
 
 pub fn table_result(r: TableResult) -> NativeQueryResult {
-    NativeQueryResult {
-        groups: r
-            .groups
-            .into_iter()
-            .map(|g| {
-                let series = g.columns.len();
-                group(g.tags, None, series, g.timestamps, g.columns)
-            })
-            .collect(),
-        explain: r.explain.map(explain),
-    }
+    let groups = r
+        .groups
+        .into_iter()
+        .map(|g| Parts {
+            tags: g.tags,
+            key: None,
+            series: g.columns.len(),
+            timestamps: g.timestamps,
+            columns: g.columns,
+        })
+        .collect();
+    columnar(groups, r.explain)
 }
 
 pub fn lastpoint(l: Lastpoint) -> NativeLastpoint {
