@@ -245,7 +245,7 @@ fn columnar(groups: Vec<Parts>, explained: Option<Explain>) -> NativeQueryResult
             match g.columns.iter().find(|(n, _)| n == name) {
                 Some((_, values)) => columns[c].extend_from_slice(values),
                 None => {
-                    absent.push((i * names.len() + c) as u32);
+                    absent.push(u32::try_from(i * names.len() + c).unwrap_or(u32::MAX));
                     columns[c].resize(timestamps.len(), f64::NAN);
                 }
             }
