@@ -419,3 +419,45 @@ fn writes_during_refreshes_are_never_lost_from_the_rollup() {
     db.refresh_rollups().unwrap();
     assert!(check(&db, &q, "refreshed"));
 }
+
+#[test]
+fn whole_blocks_of_cells_answer_from_their_summaries() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let span = 3 * 60 * MINUTE;
+    let mut rng = Rng(21);
+    for host in 0..2 {
+        let key = SeriesKey::parse(&format!("cpu{{host=h{host}}}")).unwrap();
+        let timestamps: Vec<i64> = (0..span / 500).map(|i| start + i * 500).collect();
+        let values: Vec<f64> = timestamps
+            .iter()
+            .map(|_| (rng.below(10_000) as f64) / 100.0)
+            .collect();
+        db.write(
+            Target::Key(&key),
+            Write::Batch {
+                timestamps: &timestamps,
+                values: &values,
+            },
+        )
+        .unwrap();
+    }
+    let mut spec = rollup_spec("cpu_1s", 1000, Vec::new());
+    spec.aggregates.retain(|a| a != "stddev" && a != "variance");
+    db.create_rollup(spec).unwrap();
+    pass(&db, start + span + 60 * MINUTE, start + span);
+    // A late write: its buckets are read raw until refreshed, whole blocks around them not.
+    write_random(&db, &mut rng, 5, start, span);
+    let aggs = ["count", "sum", "avg", "min", "max", "first", "last", "spread"];
+    for every in [MINUTE, 10 * MINUTE, 60 * MINUTE] {
+        for group_by in [GroupBy::All, GroupBy::Series] {
+            let q = query(start, start + span, every, &aggs, group_by.clone(), true);
+            assert!(check(&db, &q, "summaries"));
+            if every == 60 * MINUTE {
+                let explain = db.query(&q).unwrap().explain.unwrap();
+                assert!(explain.blocks_from_summaries > 0, "{explain:?}");
+            }
+        }
+    }
+}

@@ -7,9 +7,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::query::{finish, ms_since, Selection};
+use super::query::{finish, ms_since, Collect, Selection, Sink};
 use super::Inner;
 use crate::catalog::Match;
+use crate::codec::block::BlockMeta;
 use crate::error::Result;
 use crate::query::aggregate::{Agg, Cell, Needs};
 use crate::query::buckets::Grid;
@@ -98,17 +99,24 @@ impl Inner {
                 })
                 .collect()
         };
-        let cells: Vec<Option<Arc<[SeriesId]>>> = sel
-            .ids
-            .iter()
-            .map(|&id| self.existing_cells(route.slot, r, id))
-            .collect();
-        let flat: Vec<SeriesId> = cells
-            .iter()
-            .flatten()
-            .flat_map(|c| c.iter().copied())
-            .collect();
-        let stored = self.points_of(&flat, &vec![SeriesKind::Numeric; flat.len()], a, b)?;
+        // Every cell series, sorted for one walk of each partition's index: (id, source,
+        // state).
+        let mut flat: Vec<(SeriesId, usize, usize)> = Vec::new();
+        for (i, &id) in sel.ids.iter().enumerate() {
+            if let Some(cells) = self.existing_cells(route.slot, r, id) {
+                flat.extend(cells.iter().enumerate().map(|(k, &c)| (c, i, k)));
+            }
+        }
+        flat.sort_unstable_by_key(|f| f.0);
+        let cell_ids: Vec<SeriesId> = flat.iter().map(|f| f.0).collect();
+        let walker = self.walker(&cell_ids, &vec![SeriesKind::Numeric; cell_ids.len()], a, b)?;
+        // Position in the walker of each source's state series.
+        let mut position: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (pos, &(_, i, k)) in flat.iter().enumerate() {
+            let slots = &mut position[i];
+            slots.resize(slots.len().max(k + 1), usize::MAX);
+            slots[k] = pos;
+        }
         let mut raw: Vec<Vec<(Vec<i64>, Vec<f64>)>> = vec![Vec::new(); n];
         for (lo, hi) in [(route.from, a), (b, q.to)] {
             if lo < hi {
@@ -147,38 +155,52 @@ impl Inner {
         let nb = grid.len();
         let ng = sel.groups.len();
         let mut out = vec![Cell::default(); ng * nb];
-        let (mut rollup_cells, mut raw_points) = (0u64, 0u64);
-        let mut stored = stored.into_iter();
+        let (mut rollup_cells, mut raw_points, mut from_summaries) = (0u64, 0u64, 0u64);
+        let mut acc = vec![0.0; r.states.len() * nb];
         for i in 0..n {
             let group = &mut out[sel.group_of[i] * nb..(sel.group_of[i] + 1) * nb];
             for (ts, vs) in &raw[i] {
                 raw_points += ts.len() as u64;
                 fold_points(grid, group, ts, vs, needs);
             }
-            let Some(ids) = &cells[i] else { continue };
-            let runs: Vec<(Vec<i64>, Vec<f64>)> = stored.by_ref().take(ids.len()).collect();
+            if position[i].len() != r.states.len() {
+                continue; // no cells yet: the source is dirty over all its points
+            }
             let skip = dirty[i];
-            let Some((count_ts, _)) = runs.first() else {
+            if needs.moments {
+                // Squared deviations merge cell by cell (they need each cell's mean).
+                let runs = position[i]
+                    .iter()
+                    .map(|&pos| {
+                        let mut run = Collect::default();
+                        walker.walk(&self.cache, pos, &mut run)?;
+                        Ok((run.ts, run.vs))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                rollup_cells += fold_cells(grid, group, &r.states, &runs, skip, needs);
                 continue;
-            };
-            let mut cursors = vec![0usize; runs.len()];
-            let mut row = vec![f64::NAN; runs.len()];
-            for &start in count_ts {
-                if skip.is_some_and(|(lo, hi)| start >= lo && start < hi) {
-                    continue;
+            }
+            for (k, &state) in r.states.iter().enumerate() {
+                let acc = &mut acc[k * nb..(k + 1) * nb];
+                acc.fill(identity(state));
+                let mut feed = StateFeed {
+                    grid,
+                    state,
+                    acc,
+                    skip,
+                    cells: 0,
+                    blocks: 0,
+                };
+                walker.walk(&self.cache, position[i][k], &mut feed)?;
+                from_summaries += feed.blocks;
+                if state == State::Count {
+                    rollup_cells += feed.cells;
                 }
-                for (k, (ts, vs)) in runs.iter().enumerate() {
-                    let c = &mut cursors[k];
-                    *c += ts[*c..].partition_point(|&t| t < start);
-                    row[k] = if ts.get(*c) == Some(&start) {
-                        vs[*c]
-                    } else {
-                        f64::NAN
-                    };
-                }
-                if let Some(cell) = partial(start, &r.states, &row) {
-                    rollup_cells += 1;
-                    group[grid.index(start)].merge(cell, needs);
+            }
+            for (b, cell) in group.iter_mut().enumerate() {
+                let row: Vec<f64> = (0..r.states.len()).map(|k| acc[k * nb + b]).collect();
+                if let Some(partial) = partial(grid.start(b), &r.states, &row) {
+                    cell.merge(partial, needs);
                 }
             }
         }
@@ -197,9 +219,116 @@ impl Inner {
             rollup: Some(r.spec.name.clone()),
             rollup_cells,
             rollup_raw_points: raw_points,
+            blocks_from_summaries: from_summaries,
             ..Explain::default()
         });
         Ok(QueryResult { groups, explain })
+    }
+}
+
+/// Folds a source's cells into its group's cells one by one (each a partial cell); how many.
+fn fold_cells(
+    grid: &Grid,
+    group: &mut [Cell],
+    states: &[State],
+    runs: &[(Vec<i64>, Vec<f64>)],
+    skip: Option<(i64, i64)>,
+    needs: Needs,
+) -> u64 {
+    let Some((count_ts, _)) = runs.first() else {
+        return 0;
+    };
+    let mut folded = 0;
+    let mut cursors = vec![0usize; runs.len()];
+    let mut row = vec![f64::NAN; runs.len()];
+    for &start in count_ts {
+        if skip.is_some_and(|(lo, hi)| start >= lo && start < hi) {
+            continue;
+        }
+        for (k, (ts, vs)) in runs.iter().enumerate() {
+            let c = &mut cursors[k];
+            *c += ts[*c..].partition_point(|&t| t < start);
+            row[k] = if ts.get(*c) == Some(&start) { vs[*c] } else { f64::NAN };
+        }
+        if let Some(cell) = partial(start, states, &row) {
+            folded += 1;
+            group[grid.index(start)].merge(cell, needs);
+        }
+    }
+    folded
+}
+
+/// One state series of a source folded per query bucket: from block summaries where a block
+/// lies inside one bucket and outside the dirty span, point by point elsewhere.
+struct StateFeed<'a> {
+    grid: &'a Grid,
+    state: State,
+    acc: &'a mut [f64],
+    skip: Option<(i64, i64)>,
+    /// Cells folded, and blocks of them answered from their summaries.
+    cells: u64,
+    blocks: u64,
+}
+
+/// The value a state's fold starts from.
+fn identity(state: State) -> f64 {
+    match state {
+        State::Count | State::Sum | State::M2 => 0.0,
+        State::Min | State::FirstAt => f64::INFINITY,
+        State::Max | State::LastAt => f64::NEG_INFINITY,
+        State::First | State::Last => f64::NAN,
+    }
+}
+
+/// Folds the state values of later cells (in time order) into `acc`; NaN (a cell without
+/// values) is left out.
+fn fold(state: State, acc: &mut f64, v: f64) {
+    if v.is_nan() {
+        return;
+    }
+    match state {
+        State::Count | State::Sum | State::M2 => *acc += v,
+        State::Min | State::FirstAt => *acc = acc.min(v),
+        State::Max | State::LastAt => *acc = acc.max(v),
+        State::First if acc.is_nan() => *acc = v,
+        State::First => {}
+        State::Last => *acc = v,
+    }
+}
+
+impl Sink for StateFeed<'_> {
+    fn whole_block(&mut self, m: &BlockMeta) -> bool {
+        let Some(s) = &m.summary else {
+            return false;
+        };
+        if self.skip.is_some_and(|(lo, hi)| m.min_ts < hi && m.max_ts >= lo) {
+            return false;
+        }
+        let b = self.grid.index(m.min_ts);
+        if b != self.grid.index(m.max_ts) {
+            return false;
+        }
+        let acc = &mut self.acc[b];
+        match self.state {
+            State::Count | State::Sum | State::M2 => *acc += s.sum,
+            State::Min | State::FirstAt => *acc = acc.min(s.min),
+            State::Max | State::LastAt => *acc = acc.max(s.max),
+            State::First => fold(State::First, acc, s.first),
+            State::Last => *acc = s.last,
+        }
+        self.cells += u64::from(s.valid);
+        self.blocks += 1;
+        true
+    }
+
+    fn points(&mut self, ts: &[i64], vs: &[f64]) {
+        for (&t, &v) in ts.iter().zip(vs) {
+            if self.skip.is_some_and(|(lo, hi)| t >= lo && t < hi) {
+                continue;
+            }
+            fold(self.state, &mut self.acc[self.grid.index(t)], v);
+            self.cells += 1;
+        }
     }
 }
 

@@ -105,7 +105,7 @@ pub(super) struct Scan<'a> {
 }
 
 /// Where a series' points go in time order: a query's cells, or a list (tables).
-trait Sink {
+pub(super) trait Sink {
     /// Takes a whole block (numeric, inside the range, without NaN, with a summary) from its
     /// metadata instead of its points, if it can.
     fn whole_block(&mut self, _meta: &BlockMeta) -> bool {
@@ -364,9 +364,41 @@ impl Inner {
 /// A series' blocks in a range, each with its partition's position (its priority).
 type Blocks = Vec<(usize, BlockRef)>;
 
+/// Series prepared for walks over one range: their points in memory copied and their blocks
+/// found, with one walk of each partition's index for all of them.
+pub(super) struct Walker {
+    tiers: std::sync::Arc<TierSet>,
+    memory: Vec<InMemory>,
+    blocks: Vec<Blocks>,
+    kinds: Vec<SeriesKind>,
+    from: i64,
+    to: i64,
+}
+
 impl Inner {
+    /// A walker over `[from, to)` of `ids` (sorted); the range's start moved up to the
+    /// retention horizon.
+    pub(super) fn walker(
+        &self,
+        ids: &[SeriesId],
+        kinds: &[SeriesKind],
+        from: i64,
+        to: i64,
+    ) -> Result<Walker> {
+        let (tiers, memory, from) = self.snapshot(ids, kinds, from, to)?;
+        let (blocks, _) = blocks_of(&tiers, ids, from, to)?;
+        Ok(Walker {
+            tiers,
+            memory,
+            blocks,
+            kinds: kinds.to_vec(),
+            from,
+            to,
+        })
+    }
+
     /// The points in `[from, to)` of each of `ids` (sorted), merged across tiers as a range
-    /// read merges them, read with one walk of each partition's index for all of them.
+    /// read merges them.
     pub(super) fn points_of(
         &self,
         ids: &[SeriesId],
@@ -374,38 +406,45 @@ impl Inner {
         from: i64,
         to: i64,
     ) -> Result<Vec<Run<f64>>> {
-        let (tiers, memory, from) = self.snapshot(ids, kinds, from, to)?;
-        let (blocks, _) = blocks_of(&tiers, ids, from, to)?;
-        let scan = Scan {
-            cache: &self.cache,
-            tiers: &tiers,
-            from,
-            to,
-        };
-        let mut stats = Stats::default();
-        let mut out = Vec::with_capacity(ids.len());
-        for i in 0..ids.len() {
-            let sources = Sources {
-                numeric: kinds[i] == SeriesKind::Numeric,
-                blocks: &blocks[i],
-                memory: &memory[i],
-                before: None,
-            };
-            let mut run = Collect::default();
-            if from < to {
-                scan.walk(&sources, &mut run, &mut stats)?;
-            }
-            out.push((run.ts, run.vs));
+        let walker = self.walker(ids, kinds, from, to)?;
+        (0..ids.len())
+            .map(|i| {
+                let mut run = Collect::default();
+                walker.walk(&self.cache, i, &mut run)?;
+                Ok((run.ts, run.vs))
+            })
+            .collect()
+    }
+}
+
+impl Walker {
+    /// Hands the points of series `i` (by position in the walker's ids) to `sink`, whole
+    /// blocks offered first.
+    pub(super) fn walk(&self, cache: &BlockCache, i: usize, sink: &mut impl Sink) -> Result<()> {
+        if self.from >= self.to {
+            return Ok(());
         }
-        Ok(out)
+        let scan = Scan {
+            cache,
+            tiers: &self.tiers,
+            from: self.from,
+            to: self.to,
+        };
+        let sources = Sources {
+            numeric: self.kinds[i] == SeriesKind::Numeric,
+            blocks: &self.blocks[i],
+            memory: &self.memory[i],
+            before: None,
+        };
+        scan.walk(&sources, sink, &mut Stats::default())
     }
 }
 
 /// A series' points, collected.
 #[derive(Default)]
-struct Collect {
-    ts: Vec<i64>,
-    vs: Vec<f64>,
+pub(super) struct Collect {
+    pub ts: Vec<i64>,
+    pub vs: Vec<f64>,
 }
 
 impl Sink for Collect {
