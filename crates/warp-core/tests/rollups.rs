@@ -449,7 +449,9 @@ fn whole_blocks_of_cells_answer_from_their_summaries() {
     pass(&db, start + span + 60 * MINUTE, start + span);
     // A late write: its buckets are read raw until refreshed, whole blocks around them not.
     write_random(&db, &mut rng, 5, start, span);
-    let aggs = ["count", "sum", "avg", "min", "max", "first", "last", "spread"];
+    let aggs = [
+        "count", "sum", "avg", "min", "max", "first", "last", "spread",
+    ];
     for every in [MINUTE, 10 * MINUTE, 60 * MINUTE] {
         for group_by in [GroupBy::All, GroupBy::Series] {
             let q = query(start, start + span, every, &aggs, group_by.clone(), true);
@@ -460,4 +462,34 @@ fn whole_blocks_of_cells_answer_from_their_summaries() {
             }
         }
     }
+}
+
+#[test]
+fn a_backup_keeps_its_rollups() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    write_random(&db, &mut Rng(8), 500, start, 60 * MINUTE);
+    db.create_rollup(rollup_spec("r", MINUTE, Vec::new()))
+        .unwrap();
+    write_random(&db, &mut Rng(9), 100, start, 60 * MINUTE);
+    let target = std::path::Path::new("/copy");
+    db.backup(target).unwrap();
+    let copy =
+        Engine::open_with(std::sync::Arc::new(storage.clone()), target, sync_options()).unwrap();
+    assert_eq!(copy.rollups().unwrap().len(), 1);
+    let q = query(
+        start,
+        start + 60 * MINUTE,
+        5 * MINUTE,
+        &AGGS,
+        GroupBy::Series,
+        true,
+    );
+    assert!(check(&copy, &q, "the backup"));
+    assert_same(
+        &copy.query(&q).unwrap(),
+        &db.query(&q).unwrap(),
+        "backup and source",
+    );
 }

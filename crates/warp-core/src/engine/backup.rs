@@ -1,5 +1,5 @@
 //! Backups: a consistent copy of exactly the files the current manifest names (rule files,
-//! catalog, checkpoint, partitions), with the manifest written last, so a copy cut short (a
+//! rollup definitions, catalog, checkpoint, partitions), with the manifest written last, so a copy cut short (a
 //! crash, a full disk) has no manifest and opening it fails with `CORRUPT_MANIFEST` instead
 //! of showing part of the data.
 
@@ -53,16 +53,21 @@ impl Inner {
         let to = Layout::new(target);
         create_dir_durably(storage, target).map_err(Error::io("create directory", target))?;
         to.create_directories(storage)?;
-        let (from_dir, to_dir) = (self.layout.configuration(), to.configuration());
-        for name in storage
-            .list(&from_dir)
-            .map_err(Error::io("list", &from_dir))?
-        {
-            if !name.ends_with(".tmp") {
-                copy(storage, &from_dir.join(&name), &to_dir.join(&name))?;
+        // The definitions: rule files and rollups (written under the same lock).
+        for (from_dir, to_dir) in [
+            (self.layout.configuration(), to.configuration()),
+            (self.layout.aggregations(), to.aggregations()),
+        ] {
+            for name in storage
+                .list(&from_dir)
+                .map_err(Error::io("list", &from_dir))?
+            {
+                if !name.ends_with(".tmp") {
+                    copy(storage, &from_dir.join(&name), &to_dir.join(&name))?;
+                }
             }
+            sync_dir(storage, &to_dir)?;
         }
-        sync_dir(storage, &to_dir)?;
         for name in &tiers.manifest.catalog {
             copy(
                 storage,

@@ -248,7 +248,11 @@ fn fold_cells(
         for (k, (ts, vs)) in runs.iter().enumerate() {
             let c = &mut cursors[k];
             *c += ts[*c..].partition_point(|&t| t < start);
-            row[k] = if ts.get(*c) == Some(&start) { vs[*c] } else { f64::NAN };
+            row[k] = if ts.get(*c) == Some(&start) {
+                vs[*c]
+            } else {
+                f64::NAN
+            };
         }
         if let Some(cell) = partial(start, states, &row) {
             folded += 1;
@@ -301,7 +305,10 @@ impl Sink for StateFeed<'_> {
         let Some(s) = &m.summary else {
             return false;
         };
-        if self.skip.is_some_and(|(lo, hi)| m.min_ts < hi && m.max_ts >= lo) {
+        if self
+            .skip
+            .is_some_and(|(lo, hi)| m.min_ts < hi && m.max_ts >= lo)
+        {
             return false;
         }
         let b = self.grid.index(m.min_ts);
@@ -322,12 +329,19 @@ impl Sink for StateFeed<'_> {
     }
 
     fn points(&mut self, ts: &[i64], vs: &[f64]) {
-        for (&t, &v) in ts.iter().zip(vs) {
-            if self.skip.is_some_and(|(lo, hi)| t >= lo && t < hi) {
-                continue;
+        // Bucket by bucket: a run of cells folds in one pass over a slice.
+        let mut i = 0;
+        while let Some(&t) = ts.get(i) {
+            let end = self.grid.end_of(t);
+            let j = i + ts[i..].partition_point(|&x| x < end);
+            let acc = &mut self.acc[self.grid.index(t)];
+            for (&t, &v) in ts[i..j].iter().zip(&vs[i..j]) {
+                if !self.skip.is_some_and(|(lo, hi)| t >= lo && t < hi) {
+                    fold(self.state, acc, v);
+                    self.cells += 1;
+                }
             }
-            fold(self.state, &mut self.acc[self.grid.index(t)], v);
-            self.cells += 1;
+            i = j;
         }
     }
 }
