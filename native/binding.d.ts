@@ -79,6 +79,12 @@ export declare class NativeEngine {
   rollups(): Array<NativeRollup>
   /** Computes every dirty rollup cell now, on the thread pool; resolves to how many. */
   refreshRollups(): Promise<number>
+  /** Links two existing series with a kind; whether the link is new. */
+  link(a: string, b: string, kind: string, discovered?: boolean | undefined | null, score?: number | undefined | null): boolean
+  /** Removes the links between two series (of one kind, or all); how many. */
+  unlink(a: string, b: string, kind?: string | undefined | null): number
+  /** The links of one series, or all. */
+  links(series?: string | undefined | null): Array<NativeLink>
   /** The synchronous twin of `query`, for small queries. */
   querySync(query: NativeQuery): NativeQueryResult
   /** A table query, run on the thread pool. */
@@ -197,6 +203,17 @@ export interface NativeLifecycleStats {
   cleanupFailures: number
 }
 
+export interface NativeLink {
+  a: string
+  b: string
+  kind: string
+  /** `declared` or `discovered`. */
+  origin: string
+  score?: number
+  /** When it was made or last confirmed, ms since the epoch. */
+  since: number
+}
+
 export interface NativeMatcher {
   /** The tag's name (unused for the metric condition). */
   name: string
@@ -297,6 +314,8 @@ export interface NativeQuery {
   explain?: boolean
   /** Whether a rollup that fits may answer (default true). */
   useRollups?: boolean
+  /** Whether series linked to the selected ones are answered too (after the groups). */
+  withLinked?: boolean
 }
 
 /**
@@ -316,7 +335,10 @@ export interface NativeQueryResult {
    * (control characters, which no tag holds), in group-by order.
    */
   tags: string
-  /** Per-series groups' keys joined by newlines; absent for other groupings. */
+  /**
+   * Groups' series keys joined by newlines (empty for groups of several series); absent when
+   * no group is one series.
+   */
   keys?: string
   /** Column names (aggregates as asked; metrics, for tables), each column over all rows. */
   names: Array<string>
@@ -326,6 +348,8 @@ export interface NativeQueryResult {
    * without that metric); its rows there are NaN.
    */
   absent: Uint32Array
+  /** Groups before this one answer the query; those after are series linked to them. */
+  primary: number
   explain?: NativeExplain
 }
 

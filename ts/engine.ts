@@ -60,6 +60,19 @@ function seriesInfos(list: NativeSeriesList): SeriesInfo[] {
   return keys.map((key, i) => ({ id: list.ids[i], key, kind: list.kinds[i] === 2 ? 'event' : 'numeric', points: list.points[i] }))
 }
 
+/** A link between two series (`a` < `b`, canonical keys). */
+export interface Link {
+  a: string
+  b: string
+  kind: string
+  /** `declared` by `db.link`, or `discovered` by a stream's correlation. */
+  origin: 'declared' | 'discovered'
+  /** The correlation that made a discovered link. */
+  score?: number
+  /** When it was made or last confirmed, ms since the epoch. */
+  since: number
+}
+
 /** A `findSeries` query: a selection, and a page of its result. */
 export interface FindSeries extends Selection {
   limit?: number
@@ -275,6 +288,41 @@ export class WarpEngine<D extends Durability = 'interval'> {
   async flush(): Promise<void> {
     const engine = this.#live()
     await guardAsync(() => engine.flush())
+  }
+
+  /**
+   * Links two existing series as related (undirected), with a kind (`'related'` by default);
+   * queries with `withLinked: true` answer linked series beside the selected ones. Whether the
+   * link is new.
+   *
+   * ```ts
+   * db.link('temp{room=a}', 'power{room=a}', { kind: 'heats' })
+   * db.links('temp{room=a}') // [{ a, b, kind: 'heats', origin: 'declared', since }]
+   * ```
+   */
+  link(a: SeriesSpec, b: SeriesSpec, options: { kind?: string } = {}): boolean {
+    const { kind = 'related' } = optionsOf(options, 'link options')
+    if (typeof kind !== 'string') throw new WarpError('INVALID_ARGUMENT', `kind must be a string, not ${describe(kind)}`)
+    const engine = this.#live()
+    return guard(() => engine.link(canonicalKey(a), canonicalKey(b), kind))
+  }
+
+  /** Removes the links between two series (of one kind, or every kind); how many. */
+  unlink(a: SeriesSpec, b: SeriesSpec, kind?: string): number {
+    if (kind !== undefined && typeof kind !== 'string') throw new WarpError('INVALID_ARGUMENT', `kind must be a string, not ${describe(kind)}`)
+    const engine = this.#live()
+    return guard(() => engine.unlink(canonicalKey(a), canonicalKey(b), kind))
+  }
+
+  /** The links of one series, or every link: declared ones and those the stream layer discovered (with their score). */
+  links(series?: SeriesSpec): Link[] {
+    const engine = this.#live()
+    const key = series === undefined ? undefined : canonicalKey(series)
+    return guard(() => engine.links(key)).map((l) => {
+      const link: Link = { a: l.a, b: l.b, kind: l.kind, origin: l.origin as Link['origin'], since: l.since }
+      if (l.score != null) link.score = l.score
+      return link
+    })
   }
 
   /** Snapshots the live tier and retires the WAL segments it covers. */

@@ -1,5 +1,5 @@
 export { WarpEngine } from './engine'
-export type { FindSeries, OpenOptions, SeriesInfo, Stats } from './engine'
+export type { FindSeries, Link, OpenOptions, SeriesInfo, Stats } from './engine'
 export type { MetricMatch, Selection, TagMatch } from './select'
 export type { Aggregate, AggregateQuery, Comparison, Explain, Query, QueryGroup, QueryResult, TableQuery } from './query'
 export { Series, canonicalKey } from './series'

@@ -60,6 +60,8 @@ export interface AggregateQuery extends Selection {
   explain?: boolean
   /** Whether a rollup that fits may answer (default true); `false` reads raw points only. */
   useRollups?: boolean
+  /** Also answers, in `linked`, every series linked (`db.link`) to a selected one and not selected itself, each as its own group. */
+  withLinked?: boolean
 }
 
 /** Several metrics of each tag set, side by side by timestamp. */
@@ -92,21 +94,23 @@ export type Explain = NativeExplain
 
 export interface QueryResult {
   groups: QueryGroup[]
+  /** With `withLinked`: the linked series' results, one group per series. */
+  linked?: QueryGroup[]
   explain?: Explain
 }
 
-const AGGREGATE_FIELDS = ['metric', 'where', 'from', 'to', 'aggregate', 'every', 'offset', 'tz', 'fill', 'groupBy', 'orderBy', 'limit', 'having', 'explain', 'useRollups']
+const AGGREGATE_FIELDS = ['metric', 'where', 'from', 'to', 'aggregate', 'every', 'offset', 'tz', 'fill', 'groupBy', 'orderBy', 'limit', 'having', 'explain', 'useRollups', 'withLinked']
 const TABLE_FIELDS = ['metric', 'where', 'from', 'to', 'table', 'filter', 'limit', 'explain']
 
 /** Runs `query` on `engine`, off the JS thread or on it. */
 export async function runQuery(engine: NativeEngine, query: Query): Promise<QueryResult> {
   const q = own(query)
-  return shape(q.table === true ? await engine.table(tableOf(q)) : await engine.query(aggregationOf(q)))
+  return shape(q.table === true ? await engine.table(tableOf(q)) : await engine.query(aggregationOf(q)), q.withLinked === true)
 }
 
 export function runQuerySync(engine: NativeEngine, query: Query): QueryResult {
   const q = own(query)
-  return shape(q.table === true ? engine.tableSync(tableOf(q)) : engine.querySync(aggregationOf(q)))
+  return shape(q.table === true ? engine.tableSync(tableOf(q)) : engine.querySync(aggregationOf(q)), q.withLinked === true)
 }
 
 /** A query's own properties (nothing inherited is ever read). */
@@ -144,6 +148,7 @@ function aggregationOf(q: Record<string, unknown>): NativeQuery {
     aggregates,
     explain: optionalBoolean(q.explain, 'explain'),
     useRollups: optionalBoolean(q.useRollups, 'useRollups'),
+    withLinked: optionalBoolean(q.withLinked, 'withLinked'),
   }
   for (const f of ['every', 'offset'] as const) {
     const v = q[f]
@@ -241,7 +246,7 @@ function comparisons(v: unknown, field: string): NativeCondition[] {
 }
 
 /** Per-group objects over the columnar native result: views into its arrays, not copies. */
-function shape(r: NativeQueryResult): QueryResult {
+function shape(r: NativeQueryResult, withLinked: boolean): QueryResult {
   const n = r.offsets.length - 1
   const lines = n > 0 ? r.tags.split('\n') : []
   const keys = r.keys?.split('\n')
@@ -262,8 +267,11 @@ function shape(r: NativeQueryResult): QueryResult {
       if (!absent.has(i * width + c)) columns[r.names[c]] = r.columns[c].subarray(start, end)
     }
     const group: QueryGroup = { tags, series: r.series[i], timestamps: r.timestamps.subarray(start, end), columns }
-    if (keys !== undefined) group.key = keys[i]
+    if (keys !== undefined && keys[i] !== '') group.key = keys[i]
     groups[i] = group
   }
-  return r.explain == null ? { groups } : { groups, explain: r.explain }
+  const result: QueryResult = { groups: groups.slice(0, r.primary) }
+  if (withLinked) result.linked = groups.slice(r.primary)
+  if (r.explain != null) result.explain = r.explain
+  return result
 }

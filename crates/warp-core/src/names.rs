@@ -18,6 +18,8 @@ pub const STREAMS: &str = "streams";
 pub const LIVE_INDICES: &str = "indices";
 /// Under `temporal/`: reserved for rollups of recent data.
 pub const AGGREGATIONS: &str = "recent/aggregations";
+/// The link store, beside the catalog's files.
+pub const LINKS: &str = "links.json";
 /// The rollups' definitions, under `AGGREGATIONS`.
 pub const ROLLUPS: &str = "rollups.json";
 /// Under `temporal/`: the rule files.

@@ -78,6 +78,7 @@ fn query(
         having: Vec::new(),
         explain: true,
         rollups,
+        with_linked: false,
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use warp_core::{
-    bound_from_f64, timestamp_from_f64, Engine, Options, RangeOptions, SeriesKey, Target, Write,
+    bound_from_f64, timestamp_from_f64, Engine, LinkOrigin, Options, RangeOptions, SeriesKey,
+    Target, Write,
 };
 
 use crate::convert::{
@@ -24,6 +25,18 @@ pub struct NativeTagValue {
     pub value: String,
     /// Live series with this value.
     pub series: f64,
+}
+
+#[napi(object)]
+pub struct NativeLink {
+    pub a: String,
+    pub b: String,
+    pub kind: String,
+    /// `declared` or `discovered`.
+    pub origin: String,
+    pub score: Option<f64>,
+    /// When it was made or last confirmed, ms since the epoch.
+    pub since: f64,
 }
 
 #[napi(object)]
@@ -463,6 +476,51 @@ impl NativeEngine {
     pub fn refresh_rollups(&self) -> Result<AsyncTask<Job<u64, f64>>> {
         let engine = self.engine.clone();
         Ok(job(move || engine.refresh_rollups(), |n| n as f64))
+    }
+
+    /// Links two existing series with a kind; whether the link is new.
+    #[napi]
+    pub fn link(
+        &self,
+        a: String,
+        b: String,
+        kind: String,
+        discovered: Option<bool>,
+        score: Option<f64>,
+    ) -> Result<bool> {
+        let origin = if discovered.unwrap_or(false) {
+            LinkOrigin::Discovered
+        } else {
+            LinkOrigin::Declared
+        };
+        guarded(|| self.engine.link(&a, &b, &kind, origin, score))
+    }
+
+    /// Removes the links between two series (of one kind, or all); how many.
+    #[napi]
+    pub fn unlink(&self, a: String, b: String, kind: Option<String>) -> Result<f64> {
+        guarded(|| self.engine.unlink(&a, &b, kind.as_deref())).map(|n| n as f64)
+    }
+
+    /// The links of one series, or all.
+    #[napi]
+    pub fn links(&self, series: Option<String>) -> Result<Vec<NativeLink>> {
+        guarded(|| self.engine.links(series.as_deref())).map(|all| {
+            all.into_iter()
+                .map(|l| NativeLink {
+                    a: l.a,
+                    b: l.b,
+                    kind: l.kind,
+                    origin: match l.origin {
+                        LinkOrigin::Declared => "declared",
+                        LinkOrigin::Discovered => "discovered",
+                    }
+                    .to_owned(),
+                    score: l.score,
+                    since: l.since as f64,
+                })
+                .collect()
+        })
     }
 
     /// The synchronous twin of `query`, for small queries.

@@ -40,6 +40,8 @@ pub struct NativeQuery {
     pub explain: Option<bool>,
     /// Whether a rollup that fits may answer (default true).
     pub use_rollups: Option<bool>,
+    /// Whether series linked to the selected ones are answered too (after the groups).
+    pub with_linked: Option<bool>,
 }
 
 #[napi(object)]
@@ -107,6 +109,7 @@ pub fn query_spec(js: NativeQuery) -> warp_core::Result<QuerySpec> {
         having: conditions("having", js.having)?,
         explain: js.explain.unwrap_or(false),
         rollups: js.use_rollups.unwrap_or(true),
+        with_linked: js.with_linked.unwrap_or(false),
     })
 }
 
@@ -170,7 +173,8 @@ pub struct NativeQueryResult {
     /// Each group's tags as `name\x1fvalue` pairs joined by `\x1e`, groups joined by `\n`
     /// (control characters, which no tag holds), in group-by order.
     pub tags: String,
-    /// Per-series groups' keys joined by newlines; absent for other groupings.
+    /// Groups' series keys joined by newlines (empty for groups of several series); absent when
+    /// no group is one series.
     pub keys: Option<String>,
     /// Column names (aggregates as asked; metrics, for tables), each column over all rows.
     pub names: Vec<String>,
@@ -178,6 +182,8 @@ pub struct NativeQueryResult {
     /// `group * names.length + column` for each column a group lacks (a table's tag set
     /// without that metric); its rows there are NaN.
     pub absent: Uint32Array,
+    /// Groups before this one answer the query; those after are series linked to them.
+    pub primary: u32,
     pub explain: Option<NativeExplain>,
 }
 
@@ -204,7 +210,8 @@ struct Parts {
     columns: Vec<(String, Vec<f64>)>,
 }
 
-fn columnar(groups: Vec<Parts>, explained: Option<Explain>) -> NativeQueryResult {
+/// `primary` of `groups` answer the query; the rest are linked series.
+fn columnar(groups: Vec<Parts>, primary: usize, explained: Option<Explain>) -> NativeQueryResult {
     let mut names: Vec<String> = Vec::new();
     for g in &groups {
         for (name, _) in &g.columns {
@@ -219,7 +226,7 @@ fn columnar(groups: Vec<Parts>, explained: Option<Explain>) -> NativeQueryResult
     let mut columns: Vec<Vec<f64>> = vec![Vec::with_capacity(rows); names.len()];
     let mut absent = Vec::new();
     let mut tags = String::new();
-    let mut keys: Option<String> = None;
+    let mut keys = groups.iter().any(|g| g.key.is_some()).then(String::new);
     offsets.push(0u32);
     for (i, g) in groups.iter().enumerate() {
         if i > 0 {
@@ -233,12 +240,11 @@ fn columnar(groups: Vec<Parts>, explained: Option<Explain>) -> NativeQueryResult
             tags.push('\x1f');
             tags.push_str(value);
         }
-        if let Some(key) = &g.key {
-            let all = keys.get_or_insert_with(String::new);
+        if let Some(all) = keys.as_mut() {
             if i > 0 {
                 all.push('\n');
             }
-            all.push_str(key);
+            all.push_str(g.key.as_deref().unwrap_or_default());
         }
         timestamps.extend(g.timestamps.iter().map(|&t| t as f64));
         for (c, name) in names.iter().enumerate() {
@@ -261,6 +267,7 @@ fn columnar(groups: Vec<Parts>, explained: Option<Explain>) -> NativeQueryResult
         names,
         columns: columns.into_iter().map(Float64Array::new).collect(),
         absent: Uint32Array::new(absent),
+        primary: u32::try_from(primary).unwrap_or(u32::MAX),
         explain: explained.map(explain),
     }
 }
@@ -304,9 +311,11 @@ fn explain(e: Explain) -> NativeExplain {
 }
 
 pub fn query_result(r: QueryResult) -> NativeQueryResult {
+    let primary = r.groups.len();
     let groups = r
         .groups
         .into_iter()
+        .chain(r.linked)
         .map(|g| Parts {
             tags: g.tags,
             key: g.key,
@@ -315,7 +324,7 @@ pub fn query_result(r: QueryResult) -> NativeQueryResult {
             columns: g.columns,
         })
         .collect();
-    columnar(groups, r.explain)
+    columnar(groups, primary, r.explain)
 }
 
 pub fn table_result(r: TableResult) -> NativeQueryResult {
@@ -329,8 +338,9 @@ pub fn table_result(r: TableResult) -> NativeQueryResult {
             timestamps: g.timestamps,
             columns: g.columns,
         })
-        .collect();
-    columnar(groups, r.explain)
+        .collect::<Vec<_>>();
+    let primary = groups.len();
+    columnar(groups, primary, r.explain)
 }
 
 pub fn lastpoint(l: Lastpoint) -> NativeLastpoint {

@@ -75,6 +75,14 @@ impl Inner {
                 &to.indices().join(name),
             )?;
         }
+        let links = self.layout.indices().join(names::LINKS);
+        if storage
+            .is_dir(&links)
+            .map_err(Error::io("inspect", &links))?
+            == Some(false)
+        {
+            copy(storage, &links, &to.indices().join(names::LINKS))?;
+        }
         sync_dir(storage, &to.indices())?;
         if let Some(name) = &tiers.manifest.checkpoint {
             let from = self.layout.checkpoints().join(name);

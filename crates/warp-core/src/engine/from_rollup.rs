@@ -222,7 +222,11 @@ impl Inner {
             blocks_from_summaries: from_summaries,
             ..Explain::default()
         });
-        Ok(QueryResult { groups, explain })
+        Ok(QueryResult {
+            groups,
+            explain,
+            linked: Vec::new(),
+        })
     }
 }
 

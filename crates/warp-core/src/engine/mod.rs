@@ -12,6 +12,7 @@
 mod backup;
 mod commit;
 mod from_rollup;
+mod links;
 mod pass;
 mod query;
 mod read;
@@ -71,6 +72,7 @@ struct Inner {
     wal: Log,
     wormhole_hits: AtomicU64,
     manifest_lock: Mutex<()>,
+    links: Mutex<crate::links::Links>,
     cache: BlockCache,
     recovery: RecoveryStats,
 }
@@ -136,9 +138,11 @@ impl Engine {
             }),
             wormhole_hits: AtomicU64::new(0),
             manifest_lock: Mutex::new(()),
+            links: Mutex::default(),
             recovery,
         });
         inner.load_rollups()?;
+        inner.load_links()?;
         if repaired {
             // Commit the repaired state now, so the next open does not meet the damage again
             // (the commit's cleanup deletes the files the repair left out).

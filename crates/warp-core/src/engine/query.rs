@@ -128,6 +128,30 @@ impl Inner {
     pub(super) fn run_query(&self, q: &Query) -> Result<QueryResult> {
         let started = Instant::now();
         let selection = self.select_groups(q)?;
+        let linked = q
+            .with_linked
+            .then(|| self.grouped(self.linked_ids(&selection.ids), &GroupBy::Series))
+            .transpose()?;
+        let mut result = self.run_selected(q, selection, started)?;
+        if let Some(linked) = linked {
+            let each = Query {
+                group_by: GroupBy::Series,
+                order_by: None,
+                limit: None,
+                ..q.clone()
+            };
+            result.linked = self.run_selected(&each, linked, Instant::now())?.groups;
+        }
+        Ok(result)
+    }
+
+    /// Runs a query over the series selected.
+    fn run_selected(
+        &self,
+        q: &Query,
+        selection: Selection,
+        started: Instant,
+    ) -> Result<QueryResult> {
         if let Some(agg) = q.aggregates.iter().find(|a| a.needs_numbers()) {
             if let Some(i) = selection.kinds.iter().position(|&k| k == SeriesKind::Event) {
                 return Err(Error::invalid_query(
@@ -259,14 +283,23 @@ impl Inner {
                     .collect()
             },
         });
-        Ok(QueryResult { groups, explain })
+        Ok(QueryResult {
+            groups,
+            explain,
+            linked: Vec::new(),
+        })
     }
 
     /// The series a query selects, sorted by id, and their groups.
     fn select_groups(&self, q: &Query) -> Result<Selection> {
         self.readable().map(drop)?;
-        let catalog = self.indexed_catalog();
-        let ids = catalog.select(&q.selector);
+        let ids = self.indexed_catalog().select(&q.selector);
+        self.grouped(ids, &q.group_by)
+    }
+
+    /// Series (sorted by id) gathered into groups.
+    fn grouped(&self, ids: Vec<SeriesId>, group_by: &GroupBy) -> Result<Selection> {
+        let catalog = self.catalog();
         let mut keys = Vec::with_capacity(ids.len());
         let mut kinds = Vec::with_capacity(ids.len());
         for &id in &ids {
@@ -279,7 +312,7 @@ impl Inner {
         let group_of = keys
             .iter()
             .map(|key| {
-                let group: Vec<Option<String>> = match &q.group_by {
+                let group: Vec<Option<String>> = match group_by {
                     GroupBy::All => Vec::new(),
                     GroupBy::Series => vec![Some(key.clone())],
                     GroupBy::Tags(names) => names

@@ -114,6 +114,8 @@ pub struct QuerySpec {
     pub explain: bool,
     /// Whether a rollup that fits may answer (false: raw points only).
     pub rollups: bool,
+    /// Whether the series linked to the selected ones are answered too, each on its own.
+    pub with_linked: bool,
 }
 
 /// A query checked and compiled.
@@ -133,6 +135,7 @@ pub struct Query {
     pub having: Vec<(usize, Op, f64)>,
     pub explain: bool,
     pub rollups: bool,
+    pub with_linked: bool,
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> Error {
@@ -233,6 +236,7 @@ impl QuerySpec {
             having,
             explain: self.explain,
             rollups: self.rollups,
+            with_linked: self.with_linked,
         })
     }
 
@@ -402,6 +406,8 @@ pub struct Explain {
 pub struct QueryResult {
     pub groups: Vec<Group>,
     pub explain: Option<Explain>,
+    /// With `with_linked`: each linked series not selected, as its own group.
+    pub linked: Vec<Group>,
 }
 
 /// One tag set of a table: its timestamps and one column per metric (NaN where a metric has no

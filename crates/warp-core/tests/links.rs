@@ -1,0 +1,159 @@
+//! The link store: links by key, persisted atomically, followed by queries.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{numeric, open, sync_options};
+use warp_core::query::{GroupBy, QuerySpec};
+use warp_core::storage::FaultyStorage;
+use warp_core::{ErrorCode, LinkOrigin, Match, Selector};
+
+fn spec(metric: &str, with_linked: bool) -> QuerySpec {
+    QuerySpec {
+        selector: Selector {
+            metric: Some(Match::Equal(metric.into())),
+            matchers: Vec::new(),
+        },
+        from: 0,
+        to: 1000,
+        aggregates: vec!["sum".into()],
+        every: None,
+        offset: None,
+        tz: None,
+        fill: None,
+        group_by: GroupBy::All,
+        order_by: None,
+        limit: None,
+        having: Vec::new(),
+        explain: false,
+        rollups: true,
+        with_linked,
+    }
+}
+
+#[test]
+fn links_are_kept_followed_and_survive_reopen() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let t = numeric(&db, "temp{room=a}");
+    let p = numeric(&db, "power{room=a}");
+    numeric(&db, "temp{room=b}");
+    db.put_numeric(t, 1, 20.0).unwrap();
+    db.put_numeric(p, 1, 300.0).unwrap();
+    assert!(db
+        .link(
+            "power{room=a}",
+            "temp{room=a}",
+            "heats",
+            LinkOrigin::Declared,
+            None
+        )
+        .unwrap());
+    assert!(!db
+        .link(
+            "temp{room=a}",
+            "power{room=a}",
+            "heats",
+            LinkOrigin::Declared,
+            None
+        )
+        .unwrap());
+    assert!(db
+        .link(
+            "temp{room=a}",
+            "temp{room=b}",
+            "near",
+            LinkOrigin::Discovered,
+            Some(0.93)
+        )
+        .unwrap());
+    assert_eq!(db.links(Some("temp{room=a}")).unwrap().len(), 2);
+    assert_eq!(db.links(None).unwrap().len(), 2);
+
+    let r = db
+        .query(&QuerySpec {
+            selector: Selector {
+                metric: Some(Match::Equal("power".into())),
+                matchers: Vec::new(),
+            },
+            ..spec("power", true)
+        })
+        .unwrap();
+    assert_eq!(r.groups.len(), 1);
+    assert_eq!(r.linked.len(), 1);
+    assert_eq!(r.linked[0].key.as_deref(), Some(r#"temp{room="a"}"#));
+    assert_eq!(r.linked[0].columns[0].1, vec![20.0]);
+    let plain = db.query(&spec("power", false)).unwrap();
+    assert!(plain.linked.is_empty());
+
+    for (a, b, kind, code) in [
+        (
+            "temp{room=a}",
+            "temp{room=a}",
+            "x",
+            ErrorCode::InvalidArgument,
+        ),
+        ("temp{room=a}", "nope", "x", ErrorCode::InvalidArgument),
+        (
+            "temp{room=a}",
+            "power{room=a}",
+            "",
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            "temp{room=a}",
+            "power{room=a}",
+            "a\nb",
+            ErrorCode::InvalidArgument,
+        ),
+        ("temp{", "power{room=a}", "x", ErrorCode::InvalidSeries),
+    ] {
+        let err = db.link(a, b, kind, LinkOrigin::Declared, None).unwrap_err();
+        assert_eq!(err.code(), code, "{a} {b} {kind:?}");
+    }
+    let nan = db.link(
+        "temp{room=a}",
+        "power{room=a}",
+        "x",
+        LinkOrigin::Discovered,
+        Some(f64::NAN),
+    );
+    assert_eq!(nan.unwrap_err().code(), ErrorCode::InvalidArgument);
+
+    drop(db);
+    let db = open(&storage.crash(), sync_options()).unwrap();
+    let links = db.links(None).unwrap();
+    assert_eq!(links.len(), 2);
+    assert_eq!(links[1].score, Some(0.93));
+    assert_eq!(db.unlink("temp{room=a}", "power{room=a}", None).unwrap(), 1);
+    assert_eq!(db.unlink("temp{room=a}", "power{room=a}", None).unwrap(), 0);
+    assert_eq!(db.links(None).unwrap().len(), 1);
+}
+
+#[test]
+fn a_failure_at_any_step_of_a_link_leaves_the_old_links_or_the_new() {
+    for n in 0.. {
+        let storage = FaultyStorage::new();
+        let db = open(&storage, sync_options()).unwrap();
+        numeric(&db, "a");
+        numeric(&db, "b");
+        numeric(&db, "c");
+        db.link("a", "b", "x", LinkOrigin::Declared, None).unwrap();
+        storage.fail_op(storage.ops() + n);
+        let outcome = db.link("a", "c", "x", LinkOrigin::Declared, None);
+        drop(db);
+        let reopened = open(&storage.crash(), sync_options()).unwrap();
+        let links = reopened.links(None).unwrap();
+        match outcome {
+            Ok(_) => {
+                assert_eq!(links.len(), 2, "failure at op {n}");
+                break;
+            }
+            Err(_) => assert!(
+                links.len() == 1 || links.len() == 2,
+                "failure at op {n}: {links:?}"
+            ),
+        }
+        assert!(n < 100);
+    }
+}
