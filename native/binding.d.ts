@@ -143,6 +143,16 @@ export interface NativeCondition {
   value: number
 }
 
+/**
+ * One lifecycle pass, as the policy decides it (see the core's `PassPlan`).
+ * Points of series whose metric matches `metric` (`*`: any run of characters) older than
+ * `before` are gone.
+ */
+export interface NativeExpireRule {
+  metric: string
+  before: number
+}
+
 export interface NativeExplain {
   series: number
   groups: number
@@ -260,7 +270,6 @@ export interface NativePartition {
   lastReadMs: number
 }
 
-/** One lifecycle pass, as the policy decides it (see the core's `PassPlan`). */
 export interface NativePassPlan {
   /** The pass's clock: windows that end after it are never moved. */
   now: number
@@ -268,6 +277,8 @@ export interface NativePassPlan {
   sealBefore?: number
   /** Retention: points older than this are gone. */
   expireBefore?: number
+  /** Retention per metric pattern, first match wins (instead of `expire_before`). */
+  expireRules?: Array<NativeExpireRule>
   /** Ids of the partitions the policy judges ripe to move down a tier. */
   ripe: Array<number>
   /**

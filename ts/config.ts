@@ -40,8 +40,16 @@ export interface CompressionRules {
 
 export interface RetentionPolicies {
   version: 1
-  /** Partitions whose window ended longer ago than this are deleted; null keeps everything. */
+  /** Points older than this are gone (series no rule below names); null keeps everything. */
   maxAgeDays: number | null
+  /**
+   * Retention per metric: `metric` is a name where `*` stands for any run of characters; the
+   * first rule that matches a series decides its age (null: kept forever). A rule can only
+   * keep data longer from the moment it is added: nothing already expired comes back.
+   */
+  metrics?: Array<{ metric: string; maxAgeDays: number | null }>
+  /** Retention of rollups' cells by rollup name, so they outlive the raw points they summarise. */
+  rollups?: Record<string, number | null>
 }
 
 export interface Rules {
@@ -80,7 +88,7 @@ function fail(file: string, field: string, wanted: string, got: unknown): never 
 }
 
 /** A checker of `file` for `shape`: a tree of leaf checks. Only own properties count. */
-function validator(file: string, shape: Record<string, unknown>): (value: unknown) => void {
+function validator(file: string, shape: Record<string, unknown>): (value: unknown, prefix?: string) => void {
   const walk = (value: unknown, node: Record<string, unknown>, prefix: string): void => {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(file, prefix || 'the file', 'an object', value)
     const obj = value as Record<string, unknown>
@@ -94,7 +102,7 @@ function validator(file: string, shape: Record<string, unknown>): (value: unknow
       if (!Object.hasOwn(node, key)) fail(file, prefix ? `${prefix}.${key}` : key, 'absent (unknown field)', obj[key])
     }
   }
-  return (value) => walk(value, shape, '')
+  return (value, prefix = '') => walk(value, shape, prefix)
 }
 
 /**
@@ -157,10 +165,27 @@ const checks: Record<keyof Rules, (value: unknown) => void> = {
   retention: (() => {
     const file = FILES.retention
     const days = inRange(file, 0, MAX_DAYS, false)
+    const age = (v: unknown, f: string) => {
+      if (v !== null) days(v, f)
+    }
+    const pattern = (v: unknown, f: string) => {
+      if (typeof v !== 'string' || v.length === 0 || v.length > 256 || /\p{Cc}/u.test(v)) fail(file, f, 'a metric name or pattern (1–256 characters, * for any run)', v)
+    }
     return validator(file, {
       version: versionOne(file),
-      maxAgeDays: (v: unknown, f: string) => {
-        if (v !== null) days(v, f)
+      maxAgeDays: age,
+      metrics: (v: unknown, f: string) => {
+        if (v === undefined) return
+        if (!Array.isArray(v) || v.length > 200) fail(file, f, 'a list of at most 200 { metric, maxAgeDays } rules', v)
+        v.forEach((rule, i) => validator(file, { metric: pattern, maxAgeDays: age })(rule, `${f}[${i}]`))
+      },
+      rollups: (v: unknown, f: string) => {
+        if (v === undefined) return
+        if (v === null || typeof v !== 'object' || Array.isArray(v) || Object.keys(v).length > 50) fail(file, f, 'an object of at most 50 rollup names and ages', v)
+        for (const [name, days] of Object.entries(v)) {
+          if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) fail(file, `${f}.${name}`, 'a rollup name', name)
+          age(days, `${f}.${name}`)
+        }
       },
     })
   })(),

@@ -174,6 +174,11 @@ export class Lifecycle {
         sealBefore,
         // Rules allow fractional days; the engine takes whole milliseconds.
         expireBefore: retention.maxAgeDays === null ? undefined : Math.floor(now - retention.maxAgeDays * DAY),
+        // Rollups first: their cells' metrics would match a broad metric pattern too.
+        expireRules: [
+          ...Object.entries(retention.rollups ?? {}).map(([name, days]) => ({ metric: `__rollup:${name}@*`, before: horizonOf(now, days) })),
+          ...(retention.metrics ?? []).map((r) => ({ metric: r.metric, before: horizonOf(now, r.maxAgeDays) })),
+        ],
         ripe: scores.filter((s) => s.entropy >= entropy.threshold).map((s) => s.id),
         ripeAfterMs: {
           hourly: ripeAfter(tiers.recent.maxAgeHours * HOUR),
@@ -256,4 +261,9 @@ function move(inputs: NativePartition[], out: NativePartition, recompression: bo
     bytesAfter: out.bytes,
     recompression,
   }
+}
+
+/** The horizon of an age in days as of `now` (null: nothing expires). */
+function horizonOf(now: number, days: number | null): number {
+  return days === null ? native.MIN_TIMESTAMP : Math.floor(now - days * DAY)
 }

@@ -31,6 +31,7 @@ mod names;
 mod options;
 mod partition;
 pub mod query;
+mod retention;
 mod rollup;
 mod sample;
 mod series;

@@ -31,8 +31,12 @@ pub struct Manifest {
     /// The series catalog's files in `temporal/live/indices/`, in the order they are read.
     pub catalog: Vec<String>,
     pub next_partition_id: u64,
-    /// Retention: points older than this are gone, wherever they are still stored.
+    /// Retention: points older than this are gone, wherever they are still stored (for series
+    /// no rule names).
     pub horizon: i64,
+    /// Retention per metric pattern, first match wins (see `retention`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retention: Vec<crate::retention::Rule>,
     pub partitions: Vec<PartitionMeta>,
 }
 
@@ -45,6 +49,7 @@ impl Default for Manifest {
             catalog: Vec::new(),
             next_partition_id: 0,
             horizon: MIN_TIMESTAMP,
+            retention: Vec::new(),
             partitions: Vec::new(),
         }
     }

@@ -10,11 +10,14 @@ use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::names;
 use crate::partition::{Partition, PartitionMeta, Tier};
+use crate::retention::Horizons;
 use crate::storage::Storage;
 
 #[derive(Default)]
 pub struct TierSet {
     pub manifest: Manifest,
+    /// The manifest's retention, per series.
+    pub horizons: Horizons,
     /// Sorted by id: for equal timestamps, later partitions hold later writes.
     pub partitions: Vec<Arc<Partition>>,
 }
@@ -44,6 +47,7 @@ impl TierSet {
         manifest.partitions = kept;
         partitions.sort_by_key(|p| p.meta.id);
         Ok(TierSet {
+            horizons: Horizons::new(manifest.horizon, &manifest.retention),
             manifest,
             partitions,
         })
@@ -61,6 +65,7 @@ impl TierSet {
         partitions.extend(added);
         partitions.sort_by_key(|p| p.meta.id);
         TierSet {
+            horizons: Horizons::new(manifest.horizon, &manifest.retention),
             manifest,
             partitions,
         }

@@ -163,6 +163,9 @@ pub struct PassPlan {
     pub seal_before: Option<i64>,
     /// Points older than this are gone: partitions whose window ended by then are deleted.
     pub expire_before: Option<i64>,
+    /// Retention per metric pattern (`*` for any run of characters), first match wins: points
+    /// of a series a pattern names older than its horizon are gone instead.
+    pub expire_rules: Vec<(String, i64)>,
     /// Move every window of the next tier that has ended and whose finer partitions are all
     /// ripe into one partition of that tier (cascading down the tiers in one pass).
     pub cascade: bool,

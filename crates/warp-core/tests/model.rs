@@ -282,6 +282,7 @@ fn run(ops: Vec<Op>, probe: i64) {
                     now,
                     seal_before: Some(now - live * HOUR),
                     expire_before: keep.map(|k| now - k * STEP),
+                    expire_rules: Vec::new(),
                     cascade: true,
                     ripe: engine
                         .partitions()

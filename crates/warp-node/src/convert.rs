@@ -436,6 +436,14 @@ pub struct NativeTierDurations {
 }
 
 /// One lifecycle pass, as the policy decides it (see the core's `PassPlan`).
+/// Points of series whose metric matches `metric` (`*`: any run of characters) older than
+/// `before` are gone.
+#[napi(object)]
+pub struct NativeExpireRule {
+    pub metric: String,
+    pub before: f64,
+}
+
 #[napi(object)]
 pub struct NativePassPlan {
     /// The pass's clock: windows that end after it are never moved.
@@ -444,6 +452,8 @@ pub struct NativePassPlan {
     pub seal_before: Option<f64>,
     /// Retention: points older than this are gone.
     pub expire_before: Option<f64>,
+    /// Retention per metric pattern, first match wins (instead of `expire_before`).
+    pub expire_rules: Option<Vec<NativeExpireRule>>,
     /// Ids of the partitions the policy judges ripe to move down a tier.
     pub ripe: Vec<f64>,
     /// A partition written by this pass is ripe once its window ended this long ago (absent:
@@ -466,6 +476,12 @@ pub fn pass_plan(p: NativePassPlan) -> warp_core::Result<PassPlan> {
         now: bound_from_f64(p.now)?,
         seal_before: bound(p.seal_before)?,
         expire_before: bound(p.expire_before)?,
+        expire_rules: p
+            .expire_rules
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| Ok((r.metric, bound_from_f64(r.before)?)))
+            .collect::<warp_core::Result<_>>()?,
         cascade: true,
         ripe: p
             .ripe

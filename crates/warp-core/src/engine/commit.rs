@@ -23,6 +23,7 @@ use crate::live::Newest;
 use crate::manifest::{self, Manifest};
 use crate::names;
 use crate::partition::{Partition, Tier};
+use crate::retention::Horizons;
 use crate::sample::Sample;
 use crate::series::{SeriesId, SeriesKind};
 use crate::tiers::TierSet;
@@ -51,8 +52,8 @@ impl Inner {
     /// copying one chunk. The result is a fuzzy snapshot: every write before the roll to
     /// `next_segment`, plus perhaps some after. That is enough, because replaying the segments
     /// from `next_segment` re-applies those later writes in order, and re-applying a write is
-    /// harmless (the last write wins). Points older than `horizon` are left out.
-    fn encode_checkpoint(&self, next_segment: u64, horizon: i64) -> Result<Vec<u8>> {
+    /// harmless (the last write wins). Points older than their series' horizon are left out.
+    fn encode_checkpoint(&self, next_segment: u64, horizons: &Horizons) -> Result<Vec<u8>> {
         let mut encoder = checkpoint::Encoder::new(next_segment);
         for id in 0.. {
             let kind = {
@@ -61,6 +62,13 @@ impl Inner {
                     break;
                 };
                 points.kind()
+            };
+            let horizon = if horizons.uniform() {
+                horizons.default_horizon()
+            } else {
+                self.catalog()
+                    .key(id)
+                    .map_or(horizons.default_horizon(), |k| horizons.of(k))
             };
             match kind {
                 SeriesKind::Numeric => self.copy_series::<f64>(&mut encoder, id, horizon)?,
@@ -121,7 +129,8 @@ impl Inner {
         let old = self.readable()?.tiers.clone();
         let written = match next_segment {
             Some(next) => {
-                let bytes = self.encode_checkpoint(next, manifest.horizon)?;
+                let horizons = Horizons::new(manifest.horizon, &manifest.retention);
+                let bytes = self.encode_checkpoint(next, &horizons)?;
                 let name = checkpoint::write(self.storage.as_ref(), &dir, &bytes, next)?;
                 manifest.checkpoint = Some(name);
                 Some((bytes.len() as u64, next))

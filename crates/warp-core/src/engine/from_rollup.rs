@@ -45,7 +45,9 @@ impl Inner {
             return Ok(None);
         }
         let st = self.readable()?;
-        let from = q.from.max(st.tiers.manifest.horizon);
+        // Cells may outlive raw points (retention per metric): the earliest horizon bounds
+        // what there is; each series' own applies when it is read.
+        let from = q.from.max(st.tiers.horizons.floor());
         let best = st
             .rollups
             .active()

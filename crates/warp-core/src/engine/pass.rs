@@ -34,6 +34,7 @@ use crate::live::{LiveTier, Points};
 use crate::manifest::Manifest;
 use crate::names;
 use crate::partition::{self, Built, Partition, PartitionMeta, PartitionWriter, Tier};
+use crate::retention::{self, Horizons, Rule};
 use crate::sample::Sample;
 use crate::series::{SeriesId, SeriesKind};
 use crate::tiers::{unique_dir, TierSet};
@@ -47,6 +48,16 @@ pub const FOLD_BELOW_BYTES: u64 = 8 << 20;
 
 impl Inner {
     pub(super) fn run_pass(&self, plan: &PassPlan) -> Result<PassReport> {
+        if plan.expire_rules.len() > retention::MAX_RULES {
+            return Err(Error::InvalidArgument(format!(
+                "{} retention rules (at most {})",
+                plan.expire_rules.len(),
+                retention::MAX_RULES
+            )));
+        }
+        for (metric, _) in &plan.expire_rules {
+            retention::glob(metric).map_err(Error::InvalidArgument)?;
+        }
         let _one_at_a_time = lock(&self.manifest_lock);
         self.writable().map(drop)?;
         let (base, series) = {
@@ -63,11 +74,27 @@ impl Inner {
             created: HashMap::new(),
             written: HashSet::new(),
             report: PassReport::default(),
+            horizons: Horizons::default(),
             cleanup_failures: 0,
         };
         if let Some(horizon) = plan.expire_before {
             stage.manifest.horizon = stage.manifest.horizon.max(horizon);
         }
+        let planned = plan
+            .expire_rules
+            .iter()
+            .map(|(metric, horizon)| Rule {
+                metric: metric.clone(),
+                horizon: *horizon,
+            })
+            .collect::<Vec<_>>();
+        stage.manifest.retention = retention::merge(
+            &stage.base.manifest.retention,
+            stage.base.manifest.horizon,
+            &planned,
+            stage.manifest.horizon,
+        );
+        stage.horizons = Horizons::new(stage.manifest.horizon, &stage.manifest.retention);
         let outcome = (|| {
             // Cells first, so most of them are sealed with their raw points; then again for
             // what came meanwhile, so nothing sealed is dirty (see `rollup::marks`).
@@ -149,16 +176,22 @@ impl Inner {
     /// A write to a dropped series' id revives it (see `write`). Returns how many.
     fn drop_expired(&self) -> Result<u64> {
         let mut st = self.writable()?;
-        let horizon = st.tiers.manifest.horizon;
-        if horizon <= st.dropped_below {
+        let tiers = st.tiers.clone();
+        let horizons = &tiers.horizons;
+        let horizon = horizons.floor();
+        if horizons.uniform() && horizon <= st.dropped_below {
             return Ok(0);
         }
         let ids: Vec<SeriesId> = {
             let catalog = self.catalog();
             st.live
                 .ids()
-                .filter(|&id| catalog.kind(id).is_some())
-                .filter(|&id| st.live.newest(id).is_some_and(|n| n.ts < horizon))
+                .filter(|&id| {
+                    let Some(key) = catalog.key(id) else {
+                        return false;
+                    };
+                    st.live.newest(id).is_some_and(|n| n.ts < horizons.of(key))
+                })
                 .collect()
         };
         st.dropped_below = horizon;
@@ -202,6 +235,8 @@ impl Inner {
 
 /// The generation a pass is building.
 struct Stage<'a> {
+    /// The retention of the manifest being built.
+    horizons: Horizons,
     inner: &'a Inner,
     /// The committed generation.
     base: Arc<TierSet>,
@@ -220,6 +255,17 @@ struct Stage<'a> {
 }
 
 impl Stage<'_> {
+    /// The horizon of series `id` in the manifest being built.
+    fn horizon(&self, id: SeriesId) -> i64 {
+        if self.horizons.uniform() {
+            return self.horizons.default_horizon();
+        }
+        self.inner
+            .catalog()
+            .key(id)
+            .map_or(self.horizons.default_horizon(), |key| self.horizons.of(key))
+    }
+
     fn temporal(&self) -> PathBuf {
         self.inner.layout.temporal()
     }
@@ -266,9 +312,9 @@ impl Stage<'_> {
 
     /// Writes sealed points to hourly partitions, dropping those past the horizon.
     fn seal(&mut self, sealed: &LiveTier, lz4: bool) -> Result<()> {
-        let horizon = self.manifest.horizon;
         let mut writers: BTreeMap<i64, PartitionWriter> = BTreeMap::new();
         for (id, points) in (0..=SeriesId::MAX).zip(sealed.iter()) {
+            let horizon = self.horizon(id);
             match points {
                 Points::Numeric(c) => self.seal_series::<f64>(&mut writers, id, c, horizon, lz4),
                 Points::Event(c) => self.seal_series::<Payload>(&mut writers, id, c, horizon, lz4),
@@ -304,9 +350,9 @@ impl Stage<'_> {
         }
     }
 
-    /// Deletes the partitions whose window ended by the horizon.
+    /// Deletes the partitions whose window ended by the earliest horizon of all.
     fn expire(&mut self) {
-        let horizon = self.manifest.horizon;
+        let horizon = self.horizons.floor();
         let expired: Vec<u64> = self
             .manifest
             .partitions
@@ -411,7 +457,6 @@ impl Stage<'_> {
             return Ok(());
         }
         let mut writer = self.writer(tier, start, lz4);
-        let horizon = self.manifest.horizon;
         let mut series: Vec<SeriesId> = inputs
             .iter()
             .map(|p| p.blocks())
@@ -425,11 +470,11 @@ impl Stage<'_> {
         for id in series {
             match self.series.get(id as usize) {
                 Some(SeriesKind::Event) => {
-                    let (ts, vs) = merged::<Payload>(&inputs, id, horizon)?;
+                    let (ts, vs) = merged::<Payload>(&inputs, id, self.horizon(id))?;
                     writer.add(id, &ts, &vs);
                 }
                 _ => {
-                    let (ts, vs) = merged::<f64>(&inputs, id, horizon)?;
+                    let (ts, vs) = merged::<f64>(&inputs, id, self.horizon(id))?;
                     writer.add(id, &ts, &vs);
                 }
             }

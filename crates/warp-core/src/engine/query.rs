@@ -49,6 +49,8 @@ pub(super) struct Selection {
 pub(super) struct InMemory {
     pub sealing: Run<f64>,
     pub live: Run<f64>,
+    /// The range's start for this series: moved up to its retention horizon.
+    pub from: i64,
 }
 
 /// Counts for `explain`, summed over threads.
@@ -96,11 +98,11 @@ enum Piece<'a> {
     Memory(&'a Run<f64>),
 }
 
-/// How series are read in a range: what every series' walk shares.
+/// How series are read in a range: what every series' walk shares (each series' start is
+/// its own: `InMemory::from`).
 pub(super) struct Scan<'a> {
     cache: &'a BlockCache,
     tiers: &'a TierSet,
-    from: i64,
     to: i64,
 }
 
@@ -199,7 +201,6 @@ impl Inner {
             scan: Scan {
                 cache: &self.cache,
                 tiers: &tiers,
-                from,
                 to,
             },
             grid: &grid,
@@ -215,7 +216,8 @@ impl Inner {
             selection
                 .ids
                 .iter()
-                .map(|&id| self.walk_as_of::<f64>(id, from - 1))
+                .zip(&memory)
+                .map(|(&id, m)| self.walk_as_of::<f64>(id, m.from - 1))
                 .collect::<Result<_>>()?
         } else {
             vec![None; selection.ids.len()]
@@ -352,14 +354,24 @@ impl Inner {
         to: i64,
     ) -> Result<(std::sync::Arc<TierSet>, Vec<InMemory>, i64)> {
         let mut out = Vec::with_capacity(ids.len());
-        let (tiers, from) = {
-            let st = self.readable()?;
-            (st.tiers.clone(), from.max(st.tiers.manifest.horizon))
-        };
-        for batch in ids.chunks(256).zip(kinds.chunks(256)) {
+        let tiers = self.readable()?.tiers.clone();
+        // Every series' start, moved up to its horizon; the earliest bounds the block search.
+        let starts: Vec<i64> = ids
+            .iter()
+            .map(|&id| from.max(self.horizon_of(&tiers, id)))
+            .collect();
+        let earliest = starts.iter().copied().min().unwrap_or(from);
+        for ((batch, kinds), starts) in ids
+            .chunks(256)
+            .zip(kinds.chunks(256))
+            .zip(starts.chunks(256))
+        {
             let mut st = self.readable()?;
-            for (&id, &kind) in batch.0.iter().zip(batch.1) {
-                let mut m = InMemory::default();
+            for ((&id, &kind), &from) in batch.iter().zip(kinds).zip(starts) {
+                let mut m = InMemory {
+                    from,
+                    ..InMemory::default()
+                };
                 if from < to {
                     let sealing = st.sealing.clone();
                     match kind {
@@ -390,7 +402,7 @@ impl Inner {
                 out.push(m);
             }
         }
-        Ok((tiers, out, from))
+        Ok((tiers, out, earliest))
     }
 }
 
@@ -460,7 +472,6 @@ impl Walker {
         let scan = Scan {
             cache,
             tiers: &self.tiers,
-            from: self.from,
             to: self.to,
         };
         let sources = Sources {
@@ -632,7 +643,7 @@ impl Scan<'_> {
             let mut runs: Vec<Run<f64>> = Vec::new();
             let mut by_partition: Vec<(usize, Run<f64>)> = Vec::new();
             for (p, r) in s.blocks {
-                let (ts, vs) = self.decoded(*p, r, s.numeric, stats)?;
+                let (ts, vs) = self.decoded(*p, r, s, stats)?;
                 match by_partition.last_mut() {
                     Some((q, run)) if q == p => {
                         run.0.extend(ts);
@@ -665,7 +676,7 @@ impl Scan<'_> {
                     let whole = s.numeric
                         && m.summary.is_some()
                         && !m.has_nan
-                        && m.min_ts >= self.from
+                        && m.min_ts >= s.memory.from
                         && m.max_ts < self.to;
                     if whole && sink.whole_block(m) {
                         stats.blocks += 1;
@@ -674,7 +685,7 @@ impl Scan<'_> {
                         e.0 += 1;
                         e.2 += 1;
                     } else {
-                        let (ts, vs) = self.decoded(p, r, s.numeric, stats)?;
+                        let (ts, vs) = self.decoded(p, r, s, stats)?;
                         sink.points(&ts, &vs);
                     }
                 }
@@ -689,7 +700,7 @@ impl Scan<'_> {
         &self,
         p: usize,
         r: &BlockRef,
-        numeric: bool,
+        s: &Sources<'_>,
         stats: &mut Stats,
     ) -> Result<Run<f64>> {
         let partition = &self.tiers.partitions[p];
@@ -701,11 +712,11 @@ impl Scan<'_> {
         e.0 += 1;
         e.1 += 1;
         let ts = points.timestamps();
-        let start = ts.partition_point(|&t| t < self.from);
+        let start = ts.partition_point(|&t| t < s.memory.from);
         let end = ts.partition_point(|&t| t < self.to);
-        let ts = ts[start..end].to_vec();
-        let vs = match (&*points, numeric) {
-            (BlockPoints::Numeric(_, vs), true) => vs[start..end].to_vec(),
+        let ts = ts[start..end.max(start)].to_vec();
+        let vs = match (&*points, s.numeric) {
+            (BlockPoints::Numeric(_, vs), true) => vs[start..end.max(start)].to_vec(),
             _ => vec![0.0; ts.len()],
         };
         Ok((ts, vs))

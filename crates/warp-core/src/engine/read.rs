@@ -16,17 +16,29 @@ use crate::live::Points;
 use crate::partition::{BlockRef, Partition};
 use crate::sample::Sample;
 use crate::series::{SeriesId, SeriesKind};
+use crate::tiers::TierSet;
 use crate::types::{RangeOptions, RangeResult, Value};
 
 /// Points from one source, sorted by time.
 pub type Run<V> = (Vec<i64>, Vec<V>);
 
 impl Inner {
+    /// The retention horizon of series `id` (see `retention`).
+    pub(super) fn horizon_of(&self, tiers: &TierSet, id: SeriesId) -> i64 {
+        let horizons = &tiers.horizons;
+        if horizons.uniform() {
+            return horizons.default_horizon();
+        }
+        self.catalog()
+            .key(id)
+            .map_or(horizons.default_horizon(), |key| horizons.of(key))
+    }
+
     /// Points of one series in `[from, to]` from every tier, merged.
     pub(super) fn range<V: Sample>(&self, id: SeriesId, from: i64, to: i64) -> Result<Run<V>> {
-        let (live, sealing, tiers) = {
+        let (live, sealing, tiers, from) = {
             let mut st = self.readable()?;
-            let from = from.max(st.tiers.manifest.horizon);
+            let from = from.max(self.horizon_of(&st.tiers, id));
             let live = if from <= to {
                 let (ts, vs) = st.live.column_mut::<V>(id)?.range(from, to);
                 (ts.to_vec(), vs.to_vec())
@@ -40,9 +52,8 @@ impl Inner {
                 .and_then(|c| c.range_sorted(from, to))
                 .map(|(ts, vs)| (ts.to_vec(), vs.to_vec()))
                 .unwrap_or_default();
-            (live, sealing, st.tiers.clone())
+            (live, sealing, st.tiers.clone(), from)
         };
-        let from = from.max(tiers.manifest.horizon);
         if from > to {
             return Ok((Vec::new(), Vec::new()));
         }
@@ -79,7 +90,7 @@ impl Inner {
     pub(super) fn as_of<V: Sample>(&self, id: SeriesId, at: i64) -> Result<Option<(i64, V)>> {
         let (newest, horizon) = {
             let st = self.readable()?;
-            (st.live.newest(id), st.tiers.manifest.horizon)
+            (st.live.newest(id), self.horizon_of(&st.tiers, id))
         };
         let Some(newest) = newest else {
             return Ok(None); // never written
@@ -119,7 +130,7 @@ impl Inner {
         ];
         let found = in_memory.iter().flatten().map(|c| c.0).max();
         let stored = partition_as_of::<V>(&self.cache, &tiers.partitions, id, at, found)?;
-        let horizon = tiers.manifest.horizon;
+        let horizon = self.horizon_of(&tiers, id);
         Ok(in_memory
             .into_iter()
             .chain([stored])
@@ -152,7 +163,6 @@ impl Inner {
             }
             (ids, spans, kinds, st.tiers.clone())
         };
-        let horizon = tiers.manifest.horizon;
         // The blocks of the wanted series: one walk of each partition's index.
         let mut slot_of = vec![usize::MAX; ids.iter().max().map_or(0, |&m| m as usize + 1)];
         for (slot, &id) in ids.iter().enumerate() {
@@ -169,6 +179,7 @@ impl Inner {
         }
         let mut counts = Vec::with_capacity(ids.len());
         for ((&id, spans), kind) in ids.iter().zip(spans.iter_mut()).zip(kinds) {
+            let horizon = self.horizon_of(&tiers, id);
             let mut count = 0;
             for (from, to, points) in overlapping_groups(spans) {
                 count += match points {

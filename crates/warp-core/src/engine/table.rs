@@ -141,13 +141,13 @@ impl Engine {
     pub fn lastpoint(&self, selector: &Selector) -> Result<Lastpoint> {
         let st = self.inner.readable()?;
         let catalog = self.inner.indexed_catalog();
-        let horizon = st.tiers.manifest.horizon;
+        let horizons = &st.tiers.horizons;
         let mut out = Lastpoint::default();
         for id in catalog.select(selector) {
             let (Some(key), Some(kind)) = (catalog.key(id), catalog.kind(id)) else {
                 continue;
             };
-            let Some(newest) = st.live.newest(id).filter(|n| n.ts >= horizon) else {
+            let Some(newest) = st.live.newest(id).filter(|n| n.ts >= horizons.of(key)) else {
                 continue;
             };
             if !out.keys.is_empty() {

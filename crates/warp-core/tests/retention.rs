@@ -1,0 +1,189 @@
+//! Retention per metric pattern: each series expires by the first rule naming its metric (or
+//! the default), through reads, queries, seals, compactions, checkpoints and reopens; horizons
+//! only move forward; rollup cells outlive the raw points they summarise.
+#![allow(clippy::unwrap_used, clippy::cast_precision_loss)]
+
+mod common;
+
+use common::{numeric, open, sync_options};
+use warp_core::query::{EverySpec, GroupBy, QuerySpec};
+use warp_core::storage::FaultyStorage;
+use warp_core::{Engine, Match, PassPlan, RangeOptions, RangeResult, RollupSpec, Selector};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % DAY;
+
+fn timestamps(engine: &Engine, id: u32) -> Vec<i64> {
+    match engine
+        .range(id, i64::MIN / 2, i64::MAX / 2, RangeOptions::default())
+        .unwrap()
+    {
+        RangeResult::Numeric { timestamps, .. } => timestamps,
+        RangeResult::Event { timestamps, .. } => timestamps,
+    }
+}
+
+/// One point an hour for 30 days.
+fn fill(engine: &Engine, id: u32) {
+    let ts: Vec<i64> = (0..30 * 24).map(|h| T0 + h * HOUR).collect();
+    let vs: Vec<f64> = ts.iter().map(|&t| ((t / HOUR) % 100) as f64).collect();
+    engine.put_batch(id, &ts, &vs).unwrap();
+}
+
+fn pass(engine: &Engine, now: i64, default_days: Option<i64>, rules: &[(&str, i64)]) {
+    engine
+        .run_pass(&PassPlan {
+            now,
+            seal_before: Some(now - 2 * HOUR),
+            expire_before: default_days.map(|d| now - d * DAY),
+            expire_rules: rules
+                .iter()
+                .map(|(m, days)| ((*m).to_owned(), now - days * DAY))
+                .collect(),
+            cascade: true,
+            ripe_after_ms: [Some(0), Some(0), Some(0), None],
+            ..PassPlan::default()
+        })
+        .unwrap();
+}
+
+#[test]
+fn each_series_expires_by_its_first_matching_rule() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let raw = numeric(&db, "raw{h=1}");
+    let kept = numeric(&db, "keep.me{h=1}");
+    let forever = numeric(&db, "archive{h=1}");
+    for id in [raw, kept, forever] {
+        fill(&db, id);
+    }
+    let now = T0 + 30 * DAY;
+    pass(&db, now, Some(7), &[("keep.*", 20), ("arch*", 100_000)]);
+    let oldest = |id| timestamps(&db, id).first().copied().unwrap();
+    assert_eq!(oldest(raw), now - 7 * DAY);
+    assert_eq!(oldest(kept), now - 20 * DAY);
+    assert_eq!(oldest(forever), T0);
+    assert_eq!(db.get(raw, now - 8 * DAY).unwrap(), None);
+    assert!(db.get(kept, now - 8 * DAY).unwrap().is_some());
+    let points: Vec<u64> = db.series().unwrap().iter().map(|s| s.points).collect();
+    assert_eq!(points, vec![7 * 24, 20 * 24, 30 * 24]);
+    let q = QuerySpec {
+        selector: Selector {
+            metric: None,
+            matchers: Vec::new(),
+        },
+        from: T0,
+        to: now,
+        aggregates: vec!["count".into()],
+        every: Some(EverySpec::Ms(DAY as f64)),
+        offset: None,
+        tz: None,
+        fill: None,
+        group_by: GroupBy::Series,
+        order_by: None,
+        limit: None,
+        having: Vec::new(),
+        explain: false,
+        rollups: true,
+        with_linked: false,
+    };
+    let counts: Vec<f64> = db
+        .query(&q)
+        .unwrap()
+        .groups
+        .iter()
+        .map(|g| g.columns[0].1.iter().sum())
+        .collect();
+    assert_eq!(
+        counts,
+        vec![(30 * 24) as f64, (20 * 24) as f64, (7 * 24) as f64]
+    );
+
+    // Reopened (and after a checkpoint), the same.
+    db.checkpoint().unwrap();
+    drop(db);
+    let db = open(&storage.crash(), sync_options()).unwrap();
+    assert_eq!(timestamps(&db, raw).first().copied(), Some(now - 7 * DAY));
+    assert_eq!(timestamps(&db, kept).first().copied(), Some(now - 20 * DAY));
+
+    // Horizons only move forward: a longer age, or a new rule, brings nothing back.
+    pass(&db, now + HOUR, Some(7), &[("keep.*", 25), ("raw", 30)]);
+    assert_eq!(timestamps(&db, kept).first().copied(), Some(now - 20 * DAY));
+    assert_eq!(timestamps(&db, raw).first().copied(), Some(now - 7 * DAY));
+    // A stricter rule cuts at once; dropped from the plan, it stays (frozen) until the
+    // default passes it, so its series never get points back.
+    pass(&db, now + 2 * HOUR, Some(7), &[("raw", 1)]);
+    assert_eq!(
+        timestamps(&db, raw).first().copied(),
+        Some(now + 2 * HOUR - DAY)
+    );
+    pass(&db, now + 3 * HOUR, Some(7), &[]);
+    assert_eq!(
+        timestamps(&db, raw).first().copied(),
+        Some(now + 2 * HOUR - DAY)
+    );
+    // A longer rule dropped from the plan: its series follow the default again.
+    assert_eq!(
+        timestamps(&db, kept).first().copied(),
+        Some(now + 3 * HOUR - 7 * DAY)
+    );
+    pass(&db, now + 10 * DAY, Some(7), &[]);
+    assert!(
+        timestamps(&db, raw).is_empty(),
+        "the default passed every point"
+    );
+}
+
+#[test]
+fn rollup_cells_outlive_the_raw_points_they_summarise() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let id = numeric(&db, "cpu{h=1}");
+    fill(&db, id);
+    db.create_rollup(RollupSpec {
+        name: "cpu_1d".into(),
+        metric: "cpu".into(),
+        id: 0,
+        conditions: Vec::new(),
+        every: DAY,
+        aggregates: vec!["avg".into(), "max".into()],
+    })
+    .unwrap();
+    let now = T0 + 30 * DAY;
+    let q = |rollups: bool| QuerySpec {
+        selector: Selector {
+            metric: Some(Match::Equal("cpu".into())),
+            matchers: Vec::new(),
+        },
+        from: T0,
+        to: T0 + 30 * DAY,
+        aggregates: vec!["avg".into(), "max".into()],
+        every: Some(EverySpec::Ms(DAY as f64)),
+        offset: None,
+        tz: None,
+        fill: None,
+        group_by: GroupBy::All,
+        order_by: None,
+        limit: None,
+        having: Vec::new(),
+        explain: true,
+        rollups,
+        with_linked: false,
+    };
+    let before = db.query(&q(true)).unwrap();
+    pass(&db, now, Some(3), &[("__rollup:cpu_1d@*", 365)]);
+    let raw = db.query(&q(false)).unwrap();
+    let from_rollup = db.query(&q(true)).unwrap();
+    assert_eq!(
+        from_rollup.explain.as_ref().unwrap().rollup.as_deref(),
+        Some("cpu_1d")
+    );
+    let avg = |r: &warp_core::query::QueryResult| r.groups[0].columns[0].1.clone();
+    // Raw points are gone but for the last three days; the daily cells all stay.
+    assert_eq!(avg(&raw).iter().filter(|v| !v.is_nan()).count(), 3);
+    assert_eq!(avg(&from_rollup), avg(&before));
+    drop(db);
+    let db = open(&storage.crash(), sync_options()).unwrap();
+    assert_eq!(avg(&db.query(&q(true)).unwrap()), avg(&before));
+}
