@@ -82,7 +82,7 @@ test('bad rollup declarations are INVALID_QUERY naming the field', async (t) => 
     [{ ...base, every: '1d' }, 'every'],
     [{ ...base, every: 0 }, 'every'],
     [{ ...base, every: {} }, 'every'],
-    [{ ...base, aggregates: ['median'] }, 'aggregates'],
+    [{ ...base, aggregates: ['movingAverage(3)'] }, 'aggregates'],
     [{ ...base, aggregates: ['rate'] }, 'aggregates'],
     [{ ...base, aggregates: [] }, 'aggregates'],
     [{ ...base, aggregates: 'avg' }, 'aggregates'],

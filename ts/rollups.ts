@@ -3,8 +3,8 @@ import { describe } from './args'
 import { guard, guardAsync } from './errors'
 import { TagMatch, invalid, toSelector } from './select'
 
-/** What a rollup can keep per bucket: everything a whole bucket's answer is derived from. */
-export type RollupAggregate = 'count' | 'sum' | 'avg' | 'min' | 'max' | 'first' | 'last' | 'spread' | 'stddev' | 'variance'
+/** What a rollup can keep per bucket: everything a whole bucket's answer is derived from. `median` or any `percentile(p)` keeps a quantile sketch per bucket, which answers every percentile within 1% relative error. */
+export type RollupAggregate = 'count' | 'sum' | 'avg' | 'min' | 'max' | 'first' | 'last' | 'spread' | 'stddev' | 'variance' | 'median' | `percentile(${number})`
 
 /** A rollup as declared. */
 export interface RollupDefinition {

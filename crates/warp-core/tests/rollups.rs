@@ -494,3 +494,74 @@ fn a_backup_keeps_its_rollups() {
         "backup and source",
     );
 }
+
+#[test]
+fn percentiles_from_a_rollup_are_within_the_sketch_bound() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let span = 2 * 60 * MINUTE;
+    let mut rng = Rng(77);
+    write_random(&db, &mut rng, 3000, start, span);
+    let mut spec = rollup_spec("q", MINUTE, Vec::new());
+    spec.aggregates = vec!["median".into(), "percentile(0.9)".into(), "count".into()];
+    db.create_rollup(spec).unwrap();
+    pass(&db, start + span + 60 * MINUTE, start + span / 2);
+    write_random(&db, &mut rng, 200, start, span);
+    db.refresh_rollups().unwrap();
+    // A dirty span at the end, read raw beside the sketches.
+    write_random(&db, &mut rng, 20, start + span - 15 * MINUTE, 15 * MINUTE);
+    // Every raw value, by time, to find each bucket's ranks.
+    let mut all: Vec<(i64, f64)> = Vec::new();
+    for info in db.series().unwrap() {
+        if let warp_core::RangeResult::Numeric { timestamps, values } = db
+            .range(
+                info.id,
+                start,
+                start + span,
+                warp_core::RangeOptions::default(),
+            )
+            .unwrap()
+        {
+            all.extend(
+                timestamps
+                    .into_iter()
+                    .zip(values)
+                    .filter(|(_, v)| !v.is_nan()),
+            );
+        }
+    }
+    for (p, agg) in [(0.5, "median"), (0.9, "percentile(0.9)")] {
+        let q = query(
+            start,
+            start + span,
+            10 * MINUTE,
+            &[agg, "count"],
+            GroupBy::All,
+            true,
+        );
+        let r = db.query(&q).unwrap();
+        let explain = r.explain.as_ref().unwrap();
+        assert_eq!(explain.rollup.as_deref(), Some("q"));
+        assert!(
+            explain.rollup_raw_points > 0 && explain.rollup_cells > 0,
+            "{explain:?}"
+        );
+        let g = &r.groups[0];
+        for (b, &t) in g.timestamps.iter().enumerate() {
+            let mut values: Vec<f64> = all
+                .iter()
+                .filter(|(ts, _)| *ts >= t && *ts < t + 10 * MINUTE)
+                .map(|&(_, v)| v)
+                .collect();
+            values.sort_by(f64::total_cmp);
+            assert_eq!(g.columns[1].1[b], values.len() as f64);
+            let rank = (p * (values.len() - 1) as f64).floor() as usize;
+            let (got, want) = (g.columns[0].1[b], values[rank]);
+            assert!(
+                (got - want).abs() <= 0.01 * want.abs() + 1e-9,
+                "{agg} of bucket {t}: {got} from the sketches, {want} exact"
+            );
+        }
+    }
+}

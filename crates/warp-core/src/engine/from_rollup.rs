@@ -11,11 +11,13 @@ use super::query::{finish, ms_since, Collect, Selection, Sink};
 use super::Inner;
 use crate::catalog::Match;
 use crate::codec::block::BlockMeta;
-use crate::error::Result;
+use crate::codec::Payload;
+use crate::error::{Error, Result};
 use crate::query::aggregate::{Agg, Cell, Needs};
 use crate::query::buckets::Grid;
 use crate::query::{Explain, Query, QueryResult};
 use crate::rollup::cells::{bucket, partial};
+use crate::rollup::sketch::Sketch;
 use crate::rollup::{Rollup, State};
 use crate::series::{SeriesId, SeriesKind};
 
@@ -104,9 +106,12 @@ impl Inner {
         // Every cell series, sorted for one walk of each partition's index: (id, source,
         // state).
         let mut flat: Vec<(SeriesId, usize, usize)> = Vec::new();
+        let mut sketches: Vec<Option<SeriesId>> = vec![None; n];
         for (i, &id) in sel.ids.iter().enumerate() {
             if let Some(cells) = self.existing_cells(route.slot, r, id) {
-                flat.extend(cells.iter().enumerate().map(|(k, &c)| (c, i, k)));
+                let states = r.states.len().min(cells.len());
+                flat.extend(cells[..states].iter().enumerate().map(|(k, &c)| (c, i, k)));
+                sketches[i] = cells.get(states).copied().filter(|_| needs.values);
             }
         }
         flat.sort_unstable_by_key(|f| f.0);
@@ -169,6 +174,9 @@ impl Inner {
                 continue; // no cells yet: the source is dirty over all its points
             }
             let skip = dirty[i];
+            if let Some(sketch) = sketches[i] {
+                rollup_cells += self.fold_sketches(grid, group, sketch, a, b, skip)?;
+            }
             if needs.moments {
                 // Squared deviations merge cell by cell (they need each cell's mean).
                 let runs = position[i]
@@ -349,6 +357,34 @@ impl Sink for StateFeed<'_> {
             }
             i = j;
         }
+    }
+}
+
+impl Inner {
+    /// Folds a source's stored sketches in `[a, b)` (outside its dirty span) into its group's
+    /// cells; how many.
+    fn fold_sketches(
+        &self,
+        grid: &Grid,
+        group: &mut [Cell],
+        series: SeriesId,
+        a: i64,
+        b: i64,
+        skip: Option<(i64, i64)>,
+    ) -> Result<u64> {
+        let (ts, payloads) = self.range::<Payload>(series, a, b - 1)?;
+        let mut folded = 0;
+        for (t, payload) in ts.into_iter().zip(payloads) {
+            if skip.is_some_and(|(lo, hi)| t >= lo && t < hi) {
+                continue;
+            }
+            let sketch = Sketch::decode(payload.as_ref()).map_err(|reason| {
+                Error::InvalidArgument(format!("a damaged rollup sketch at {t}: {reason}"))
+            })?;
+            group[grid.index(t)].merge_sketch(&sketch);
+            folded += 1;
+        }
+        Ok(folded)
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{lock, Engine, Inner, State as EngineState};
+use super::{Target, Write};
 use crate::catalog::{Match, Selector};
 use crate::error::{Error, Result};
 use crate::names;
@@ -360,10 +361,16 @@ impl Inner {
             if a == b {
                 continue;
             }
-            let computed = compute(&rts[a..b], &rvs[a..b], every, &r.states);
+            let computed = compute(&rts[a..b], &rvs[a..b], every, &r.states, r.sketch);
             let Some(cells) = self.cells_for(slot, r, id)? else {
                 continue;
             };
+            if let Some(&sketches) = cells.get(r.states.len()) {
+                for (&start, payload) in computed.starts.iter().zip(&computed.sketches) {
+                    let write = Write::Event { ts: start, payload };
+                    self.write(Target::Id(sketches), write)?;
+                }
+            }
             for (state, column) in computed.columns.iter().enumerate() {
                 for (&start, &v) in computed.starts.iter().zip(column) {
                     cell_ids.push(cells[state]);
@@ -379,8 +386,9 @@ impl Inner {
         Ok(Some((ts.len() as u64, seq)))
     }
 
-    /// The cell series of `source` for the rollup in `slot`, created if missing; none if the
-    /// source is gone.
+    /// The cell series of `source` for the rollup in `slot` (its states in order, then its
+    /// sketches' event series if it keeps them), created if missing; none if the source is
+    /// gone.
     fn cells_for(
         &self,
         slot: usize,
@@ -393,12 +401,15 @@ impl Inner {
         let Some(key) = self.catalog().key(source).map(str::to_owned) else {
             return Ok(None);
         };
-        let ids: Arc<[SeriesId]> = r
+        let mut ids = r
             .states
             .iter()
             .map(|&s| self.ensure_canonical(&r.cell_key(s, &key), SeriesKind::Numeric))
-            .collect::<Result<Vec<_>>>()?
-            .into();
+            .collect::<Result<Vec<_>>>()?;
+        if r.sketch {
+            ids.push(self.ensure_canonical(&r.sketch_key(&key), SeriesKind::Event)?);
+        }
+        let ids: Arc<[SeriesId]> = ids.into();
         lock(&self.state)
             .rollups
             .cells
@@ -418,12 +429,15 @@ impl Inner {
         }
         let catalog = self.catalog();
         let key = catalog.key(source)?;
-        let ids: Arc<[SeriesId]> = r
+        let mut ids = r
             .states
             .iter()
             .map(|&s| catalog.id(&r.cell_key(s, key)))
-            .collect::<Option<Vec<_>>>()?
-            .into();
+            .collect::<Option<Vec<_>>>()?;
+        if r.sketch {
+            ids.push(catalog.id(&r.sketch_key(key))?);
+        }
+        let ids: Arc<[SeriesId]> = ids.into();
         drop(catalog);
         lock(&self.state)
             .rollups

@@ -118,10 +118,47 @@ impl Engine {
     /// Applies one write; returns the series' id and the write's sequence number (see
     /// [`wait_durable`](Engine::wait_durable)).
     pub fn write(&self, target: Target<'_>, write: Write<'_>) -> Result<(SeriesId, u64)> {
+        self.inner.write(target, write)
+    }
+
+    /// The id of a series, creating it (as `kind`) if it does not exist.
+    pub fn ensure_series(&self, key: &SeriesKey, kind: SeriesKind) -> Result<SeriesId> {
+        self.inner.ensure_canonical(&key.canonical(), kind)
+    }
+
+    /// Appends one numeric point to an existing series; returns the write's sequence number.
+    pub fn put_numeric(&self, id: SeriesId, ts: i64, value: f64) -> Result<u64> {
+        self.write(Target::Id(id), Write::Number { ts, value })
+            .map(|(_, seq)| seq)
+    }
+
+    /// Appends many numeric points of one series; returns the write's sequence number.
+    pub fn put_batch(&self, id: SeriesId, timestamps: &[i64], values: &[f64]) -> Result<u64> {
+        self.write(Target::Id(id), Write::Batch { timestamps, values })
+            .map(|(_, seq)| seq)
+    }
+
+    /// Appends one event (opaque payload bytes); returns the write's sequence number.
+    pub fn put_event(&self, id: SeriesId, ts: i64, payload: &[u8]) -> Result<u64> {
+        self.write(Target::Id(id), Write::Event { ts, payload })
+            .map(|(_, seq)| seq)
+    }
+
+    /// Appends numeric points of any series (point i is `ids[i]`, `ts[i]`, `values[i]`), all or
+    /// none: everything is checked before anything is applied. Returns the sequence number.
+    pub fn put_points(&self, ids: &[SeriesId], ts: &[i64], values: &[f64]) -> Result<u64> {
+        self.inner.put_points(ids, ts, values)
+    }
+}
+
+impl Inner {
+    /// Applies one write; returns the series' id and the write's sequence number (see
+    /// `Engine::wait_durable`).
+    pub(super) fn write(&self, target: Target<'_>, write: Write<'_>) -> Result<(SeriesId, u64)> {
         write.validate()?;
         // Text that is a known series' canonical key needs no parse.
         let target = match target {
-            Target::Text(text) => self.inner.catalog().id(text).map_or(target, Target::Id),
+            Target::Text(text) => self.catalog().id(text).map_or(target, Target::Id),
             other => other,
         };
         // The canonical key of a series the write names by key (none for an id).
@@ -130,7 +167,7 @@ impl Engine {
             Target::Key(key) => Some(key.canonical()),
             Target::Text(text) => Some(canonical_of(text)?),
         };
-        let inner = &self.inner;
+        let inner = self;
         let mut st = inner.writable()?;
         let kind = write.kind();
         let (id, new) = {
@@ -174,37 +211,6 @@ impl Engine {
         Ok((id, seq))
     }
 
-    /// The id of a series, creating it (as `kind`) if it does not exist.
-    pub fn ensure_series(&self, key: &SeriesKey, kind: SeriesKind) -> Result<SeriesId> {
-        self.inner.ensure_canonical(&key.canonical(), kind)
-    }
-
-    /// Appends one numeric point to an existing series; returns the write's sequence number.
-    pub fn put_numeric(&self, id: SeriesId, ts: i64, value: f64) -> Result<u64> {
-        self.write(Target::Id(id), Write::Number { ts, value })
-            .map(|(_, seq)| seq)
-    }
-
-    /// Appends many numeric points of one series; returns the write's sequence number.
-    pub fn put_batch(&self, id: SeriesId, timestamps: &[i64], values: &[f64]) -> Result<u64> {
-        self.write(Target::Id(id), Write::Batch { timestamps, values })
-            .map(|(_, seq)| seq)
-    }
-
-    /// Appends one event (opaque payload bytes); returns the write's sequence number.
-    pub fn put_event(&self, id: SeriesId, ts: i64, payload: &[u8]) -> Result<u64> {
-        self.write(Target::Id(id), Write::Event { ts, payload })
-            .map(|(_, seq)| seq)
-    }
-
-    /// Appends numeric points of any series (point i is `ids[i]`, `ts[i]`, `values[i]`), all or
-    /// none: everything is checked before anything is applied. Returns the sequence number.
-    pub fn put_points(&self, ids: &[SeriesId], ts: &[i64], values: &[f64]) -> Result<u64> {
-        self.inner.put_points(ids, ts, values)
-    }
-}
-
-impl Inner {
     /// The id of the series with canonical key `canonical` (trusted: built by a `SeriesKey` or
     /// by the engine itself), created as `kind` if it does not exist.
     pub(super) fn ensure_canonical(&self, canonical: &str, kind: SeriesKind) -> Result<SeriesId> {

@@ -13,6 +13,8 @@
 //!   first sample, when none came before); no reset handling (gauges).
 //! - `derivative`: `delta` per second between those two samples.
 
+use crate::rollup::sketch::Sketch;
+
 /// One aggregate of a query.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Agg {
@@ -180,6 +182,9 @@ pub struct Cell {
     pub m2: f64,
     /// The values, when a quantile needs them.
     pub values: Vec<f64>,
+    /// Values summarised by a rollup's sketches: a quantile then comes from the sketch (with
+    /// `values` added), within its relative error.
+    pub sketch: Option<Box<Sketch>>,
     /// Counter functions summed over series: increase, delta, derivative, and how many
     /// series gave each.
     pub increase: (f64, u32),
@@ -199,6 +204,7 @@ impl Default for Cell {
             mean: 0.0,
             m2: 0.0,
             values: Vec::new(),
+            sketch: None,
             increase: (0.0, 0),
             delta: (0.0, 0),
             derivative: (0.0, 0),
@@ -322,6 +328,9 @@ impl Cell {
             self.last = other.last;
         }
         self.values.extend(other.values);
+        if let Some(theirs) = other.sketch {
+            self.merge_sketch(&theirs);
+        }
         for (mine, theirs) in [
             (&mut self.increase, other.increase),
             (&mut self.delta, other.delta),
@@ -329,6 +338,25 @@ impl Cell {
         ] {
             mine.0 += theirs.0;
             mine.1 += theirs.1;
+        }
+    }
+
+    /// Folds a rollup bucket's sketch in.
+    pub fn merge_sketch(&mut self, sketch: &Sketch) {
+        self.sketch
+            .get_or_insert_with(Default::default)
+            .merge(sketch);
+    }
+
+    /// The `p`-quantile: exact over the values, or from the sketch when there is one.
+    fn quantile(&mut self, p: f64) -> f64 {
+        match &self.sketch {
+            Some(sketch) => {
+                let mut all = (**sketch).clone();
+                self.values.iter().for_each(|&v| all.add(v));
+                all.quantile(p)
+            }
+            None => quantile(&mut self.values, p),
         }
     }
 
@@ -349,8 +377,8 @@ impl Cell {
             // The population variance, as InfluxDB's and DuckDB's var_pop.
             Agg::Variance => some(self.m2 / n),
             Agg::Stddev => some((self.m2 / n).sqrt()),
-            Agg::Median => quantile(&mut self.values, 0.5),
-            Agg::Percentile(p) => quantile(&mut self.values, *p),
+            Agg::Median => self.quantile(0.5),
+            Agg::Percentile(p) => self.quantile(*p),
             Agg::Increase => counted(self.increase),
             Agg::Rate => counted(self.increase) / seconds,
             Agg::Delta => counted(self.delta),

@@ -1,6 +1,7 @@
 //! A rollup's cells: computed from a source's raw points bucket by bucket, and read back as
 //! partial [`Cell`]s that a query folds exactly as it folds points.
 
+use super::sketch::Sketch;
 use super::State;
 use crate::query::aggregate::{Cell, Needs};
 
@@ -10,6 +11,8 @@ pub struct Computed {
     pub starts: Vec<i64>,
     /// One column per state, in `states` order.
     pub columns: Vec<Vec<f64>>,
+    /// With sketches asked: each bucket's sketch, encoded.
+    pub sketches: Vec<Vec<u8>>,
 }
 
 /// The start of the bucket of `every` holding `t`.
@@ -17,10 +20,11 @@ pub fn bucket(t: i64, every: i64) -> i64 {
     t.div_euclid(every) * every
 }
 
-pub fn compute(ts: &[i64], vs: &[f64], every: i64, states: &[State]) -> Computed {
+pub fn compute(ts: &[i64], vs: &[f64], every: i64, states: &[State], sketches: bool) -> Computed {
     let mut out = Computed {
         starts: Vec::new(),
         columns: vec![Vec::new(); states.len()],
+        sketches: Vec::new(),
     };
     let needs = Needs {
         moments: states.contains(&State::M2),
@@ -35,6 +39,11 @@ pub fn compute(ts: &[i64], vs: &[f64], every: i64, states: &[State]) -> Computed
         out.starts.push(start);
         for (column, &state) in out.columns.iter_mut().zip(states) {
             column.push(state_of(&cell, state));
+        }
+        if sketches {
+            let mut sketch = Sketch::default();
+            vs[i..end].iter().for_each(|&v| sketch.add(v));
+            out.sketches.push(sketch.encode());
         }
         i = end;
     }
@@ -102,7 +111,8 @@ mod tests {
         let ts = [-5, 0, 3, 9, 10, 11, 25];
         let vs = [1.0, 2.0, f64::NAN, 4.0, 8.0, 16.0, f64::NAN];
         let states = State::ALL;
-        let c = compute(&ts, &vs, 10, &states);
+        let c = compute(&ts, &vs, 10, &states, true);
+        assert_eq!(c.sketches.len(), c.starts.len());
         assert_eq!(c.starts, vec![-10, 0, 10, 20]);
         let needs = Needs {
             moments: true,

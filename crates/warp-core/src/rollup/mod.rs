@@ -13,6 +13,7 @@
 
 pub mod cells;
 pub mod marks;
+pub mod sketch;
 
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +85,8 @@ impl State {
             Agg::First => &[State::Count, State::First, State::FirstAt],
             Agg::Last => &[State::Count, State::Last, State::LastAt],
             Agg::Stddev | Agg::Variance => &[State::Count, State::Sum, State::M2],
+            // And the bucket's sketch (see `Rollup::sketch`).
+            Agg::Median | Agg::Percentile(_) => &[State::Count],
             _ => return None,
         })
     }
@@ -167,8 +170,11 @@ pub struct RollupSpec {
 pub struct Rollup {
     pub spec: RollupSpec,
     pub matchers: Vec<Matcher>,
-    /// Sorted, `Count` first.
+    /// The numeric states, sorted, `Count` first.
     pub states: Vec<State>,
+    /// Whether it keeps a quantile sketch per bucket (for `median` and `percentile(p)`), in an
+    /// event series beside the numeric ones.
+    pub sketch: bool,
     /// Whether every source's cells were computed once (a rollup declared over existing data
     /// is not used by queries until then).
     pub ready: bool,
@@ -213,6 +219,7 @@ impl Rollup {
             return Err(invalid("aggregates", "needs at least one aggregate"));
         }
         let mut states = vec![State::Count];
+        let mut sketch = false;
         for text in &spec.aggregates {
             let agg = Agg::parse(text).map_err(|e| invalid("aggregates", e))?;
             let needs = State::of(&agg)
@@ -222,11 +229,12 @@ impl Rollup {
                         "aggregates",
                         format!(
                         "'{text}' cannot be kept per bucket (count, sum, avg, min, max, first, \
-                         last, spread, stddev, variance can)"
+                         last, spread, stddev, variance, median, percentile(p) can)"
                     ),
                     )
                 })?;
             states.extend_from_slice(needs);
+            sketch |= agg.needs_values();
         }
         states.sort();
         states.dedup();
@@ -234,6 +242,7 @@ impl Rollup {
             spec,
             matchers,
             states,
+            sketch,
             ready: false,
         })
     }
@@ -267,10 +276,17 @@ impl Rollup {
         format!("{}{}{tags}", self.cell_prefix(), state.name())
     }
 
+    /// The canonical key of the event series holding the sketches of source `key`.
+    pub fn sketch_key(&self, key: &str) -> String {
+        let tags = &key[canonical_metric(key).len()..];
+        format!("{}sketch{tags}", self.cell_prefix())
+    }
+
     /// Whether it keeps every state `aggs` need.
     pub fn derives(&self, aggs: &[Agg]) -> bool {
         aggs.iter().all(|a| {
             State::of(a).is_some_and(|needs| needs.iter().all(|s| self.states.contains(s)))
+                && (self.sketch || !a.needs_values())
         })
     }
 
@@ -375,7 +391,10 @@ mod tests {
         assert!(r.derives(&[Agg::Count, Agg::Sum, Agg::Avg]));
         assert!(!r.derives(&[Agg::Min]));
         assert!(!r.derives(&[Agg::Median]));
-        for bad in [&["median"][..], &["rate"], &["movingAverage(3)"], &[]] {
+        assert!(Rollup::new(spec(&["median"]))
+            .unwrap()
+            .derives(&[Agg::Percentile(0.9)]));
+        for bad in [&["rate"][..], &["movingAverage(3)"], &[]] {
             assert!(Rollup::new(spec(bad)).is_err(), "{bad:?}");
         }
     }
