@@ -41,6 +41,22 @@ async function main(): Promise<void> {
   console.log('all deploys    →', deploys.map((d) => `${new Date(d.ts).toISOString()} ${JSON.stringify(d.value)}`))
   console.log('series         →', db.series())
 
+  // Aggregation in Rust: hourly average and p95 per host, over the tag index.
+  const hourly = await db.query({ metric: 'cpu.usage_user', from: start, to: start + 6 * 3_600_000, every: '1h', aggregate: ['avg', 'percentile(0.95)'], groupBy: 'host', explain: true })
+  for (const g of hourly.groups) console.log(`hourly avg, host ${g.tags.host}:`, Array.from(g.columns.avg, (v) => v.toFixed(1)).join(' '))
+  console.log(`  answered in ${hourly.explain!.totalMs.toFixed(2)} ms over ${hourly.explain!.series} series`)
+  console.log('latest of each →', db.lastpoint({ metric: 'cpu.usage_user' }).values)
+
+  // A rollup (continuous aggregate): later queries that fit read it instead of raw points.
+  await db.rollups.create({ name: 'cpu_1m', metric: 'cpu.usage_user', every: '1m', aggregates: ['avg', 'max'] })
+  const viaRollup = await db.query({ metric: 'cpu.usage_user', from: start, to: start + 86_400_000, every: '6h', aggregate: 'max', explain: true })
+  console.log(`6-hourly max from rollup ${viaRollup.explain!.rollup}:`, Array.from(viaRollup.groups[0].columns.max))
+
+  // Related series, followed by queries that ask for them.
+  db.link('cpu.usage_user{host="a"}', 'mem.used{host="a"}', { kind: 'same-host' })
+  const linked = db.querySync({ metric: 'cpu.usage_user', where: { host: 'a' }, from: start, to: start + 3_600_000, aggregate: 'max', withLinked: true })
+  console.log('linked to cpu of host a →', linked.linked!.map((g) => `${g.key}: max ${g.columns.max[0]}`))
+
   // Let the day age: one lifecycle pass, as if run two days later, seals the live points into
   // hourly partitions and folds the ended day into a compressed daily partition.
   await db.lifecycle.setRules({ lifecycle: { intervalSeconds: 0 } })

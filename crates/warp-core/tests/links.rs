@@ -6,7 +6,7 @@ mod common;
 use common::{numeric, open, sync_options};
 use warp_core::query::{GroupBy, QuerySpec};
 use warp_core::storage::FaultyStorage;
-use warp_core::{ErrorCode, LinkOrigin, Match, Selector};
+use warp_core::{ErrorCode, LinkOrigin, Match, RollupSpec, Selector};
 
 fn spec(metric: &str, with_linked: bool) -> QuerySpec {
     QuerySpec {
@@ -85,6 +85,20 @@ fn links_are_kept_followed_and_survive_reopen() {
     assert_eq!(r.linked[0].columns[0].1, vec![20.0]);
     let plain = db.query(&spec("power", false)).unwrap();
     assert!(plain.linked.is_empty());
+    // A rollup answering the query stands for its own series only, never the linked ones
+    // (whose tags its cells share).
+    db.create_rollup(RollupSpec {
+        name: "power_1s".into(),
+        metric: "power".into(),
+        id: 0,
+        conditions: Vec::new(),
+        every: 1,
+        aggregates: vec!["sum".into()],
+    })
+    .unwrap();
+    let routed = db.query(&spec("power", true)).unwrap();
+    assert_eq!(routed.groups[0].columns[0].1, vec![300.0]);
+    assert_eq!(routed.linked[0].columns[0].1, vec![20.0]);
 
     for (a, b, kind, code) in [
         (

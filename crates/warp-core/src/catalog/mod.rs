@@ -119,11 +119,6 @@ impl Catalog {
         0..SeriesId::try_from(self.kinds.len()).unwrap_or(SeriesId::MAX)
     }
 
-    /// The number of live series.
-    pub fn count(&self) -> usize {
-        self.live
-    }
-
     pub fn id(&self, key: &str) -> Option<SeriesId> {
         self.keys.find(key)
     }
@@ -360,7 +355,7 @@ mod tests {
         catalog.persisted(&second);
         let loaded = Catalog::load(&[first.bytes.clone(), second.bytes.clone()]).unwrap();
         assert_eq!(loaded.len(), 11);
-        assert_eq!(loaded.count(), 8);
+        assert_eq!(loaded.iter().count(), 8);
         assert_eq!(loaded.id("m{i=\"2\"}"), None);
         assert_eq!(loaded.key(4), Some("m{i=\"4\"}"));
         assert_eq!(loaded.kind(10), None);

@@ -19,7 +19,7 @@ use crate::query::{Explain, Query, QueryResult};
 use crate::rollup::cells::{bucket, partial};
 use crate::rollup::sketch::Sketch;
 use crate::rollup::{Rollup, State};
-use crate::series::{SeriesId, SeriesKind};
+use crate::series::{canonical_metric, SeriesId, SeriesKind};
 
 /// The rollup a query reads.
 pub(super) struct Route {
@@ -39,7 +39,10 @@ impl Inner {
         let Some(Match::Equal(metric)) = &q.selector.metric else {
             return Ok(None);
         };
-        if sel.ids.is_empty() || sel.kinds.iter().any(|&k| k != SeriesKind::Numeric) {
+        if sel.ids.is_empty()
+            || sel.kinds.iter().any(|&k| k != SeriesKind::Numeric)
+            || sel.keys.iter().any(|k| canonical_metric(k) != metric)
+        {
             return Ok(None);
         }
         let bases: Vec<Agg> = q.aggregates.iter().map(|a| a.base().clone()).collect();

@@ -409,7 +409,12 @@ impl Engine {
         let horizon = st.tiers.manifest.horizon;
         let (series, catalog_bytes) = {
             let catalog = inner.catalog();
-            (catalog.count() as u64, catalog.heap_bytes() as u64)
+            // The engine's own series (rollup cells) are not counted.
+            let visible = catalog
+                .iter()
+                .filter(|(_, k, _)| !k.starts_with("__"))
+                .count();
+            (visible as u64, catalog.heap_bytes() as u64)
         };
         Ok(Stats {
             series,

@@ -136,10 +136,12 @@ impl Inner {
             .transpose()?;
         let mut result = self.run_selected(q, selection, started)?;
         if let Some(linked) = linked {
+            // Linked series are not what the query selects: no rollup stands for them.
             let each = Query {
                 group_by: GroupBy::Series,
                 order_by: None,
                 limit: None,
+                rollups: false,
                 ..q.clone()
             };
             result.linked = self.run_selected(&each, linked, Instant::now())?.groups;
