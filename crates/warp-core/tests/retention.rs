@@ -187,3 +187,60 @@ fn rollup_cells_outlive_the_raw_points_they_summarise() {
     let db = open(&storage.crash(), sync_options()).unwrap();
     assert_eq!(avg(&db.query(&q(true)).unwrap()), avg(&before));
 }
+
+#[test]
+fn cells_that_expire_before_their_raw_points_leave_the_raw_answer() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let id = numeric(&db, "cpu{h=1}");
+    fill(&db, id);
+    db.create_rollup(RollupSpec {
+        name: "short".into(),
+        metric: "cpu".into(),
+        id: 0,
+        conditions: Vec::new(),
+        every: HOUR,
+        aggregates: vec!["sum".into(), "max".into()],
+    })
+    .unwrap();
+    let now = T0 + 30 * DAY;
+    pass(&db, now, Some(20), &[("__rollup:short@*", 2)]);
+    let q = |rollups: bool| QuerySpec {
+        selector: Selector {
+            metric: Some(Match::Equal("cpu".into())),
+            matchers: Vec::new(),
+        },
+        from: T0,
+        to: now,
+        aggregates: vec!["sum".into(), "max".into(), "count".into()],
+        every: Some(EverySpec::Ms(DAY as f64)),
+        offset: None,
+        tz: None,
+        fill: None,
+        group_by: GroupBy::All,
+        order_by: None,
+        limit: None,
+        having: Vec::new(),
+        explain: true,
+        rollups,
+        with_linked: false,
+    };
+    let (routed, raw) = (db.query(&q(true)).unwrap(), db.query(&q(false)).unwrap());
+    assert_eq!(
+        routed.explain.as_ref().unwrap().rollup.as_deref(),
+        Some("short")
+    );
+    assert_eq!(
+        format!("{:?}", routed.groups[0].columns),
+        format!("{:?}", raw.groups[0].columns)
+    );
+    assert_eq!(
+        raw.groups[0].columns[2]
+            .1
+            .iter()
+            .filter(|&&c| c > 0.0)
+            .count(),
+        20,
+        "twenty days of raw points"
+    );
+}

@@ -93,30 +93,54 @@ impl Inner {
         let kinds = vec![SeriesKind::Numeric; n];
         // Dirty spans as rollup buckets inside [a, b), taken before the cells are read: a
         // refresh settling meanwhile only makes the cells read fresher.
-        let dirty: Vec<Option<(i64, i64)>> = {
+        let (spans, tiers) = {
             let mut st = self.readable()?;
             st.rollups.queries += 1;
-            sel.ids
+            let spans: Vec<Option<(i64, i64)>> = sel
+                .ids
                 .iter()
                 .map(|&id| {
                     let span = st.rollups.marks.span(id)?;
-                    let lo = bucket(span.min, every).max(a);
-                    let hi = bucket(span.max, every).saturating_add(every).min(b);
-                    (lo < hi).then_some((lo, hi))
+                    Some((
+                        bucket(span.min, every),
+                        bucket(span.max, every).saturating_add(every),
+                    ))
                 })
-                .collect()
+                .collect();
+            (spans, st.tiers.clone())
         };
         // Every cell series, sorted for one walk of each partition's index: (id, source,
         // state).
         let mut flat: Vec<(SeriesId, usize, usize)> = Vec::new();
         let mut sketches: Vec<Option<SeriesId>> = vec![None; n];
+        // Where each source's cells start: `a`, or later where its cells expired first (or it
+        // has none: a rollup dropped meanwhile); raw points are read before that.
+        let mut cells_from = vec![b; n];
         for (i, &id) in sel.ids.iter().enumerate() {
             if let Some(cells) = self.existing_cells(route.slot, r, id) {
                 let states = r.states.len().min(cells.len());
                 flat.extend(cells[..states].iter().enumerate().map(|(k, &c)| (c, i, k)));
                 sketches[i] = cells.get(states).copied().filter(|_| needs.values);
+                if let Some(&count) = cells.first() {
+                    cells_from[i] = ceil(self.horizon_of(&tiers, count).max(a), every).min(b);
+                }
             }
         }
+        // The spans each source is read raw in, inside [a, b): its dirty span and the part
+        // before its cells, as one span (the gap between them is read raw too).
+        let dirty: Vec<Option<(i64, i64)>> = (0..n)
+            .map(|i| {
+                let before = (a < cells_from[i]).then_some((a, cells_from[i]));
+                let (lo, hi) = match (spans[i], before) {
+                    (Some(d), Some(p)) => (d.0.min(p.0), d.1.max(p.1)),
+                    (Some(d), None) => d,
+                    (None, Some(p)) => p,
+                    (None, None) => return None,
+                };
+                let (lo, hi) = (lo.max(a), hi.min(b));
+                (lo < hi).then_some((lo, hi))
+            })
+            .collect();
         flat.sort_unstable_by_key(|f| f.0);
         let cell_ids: Vec<SeriesId> = flat.iter().map(|f| f.0).collect();
         let walker = self.walker(&cell_ids, &vec![SeriesKind::Numeric; cell_ids.len()], a, b)?;
@@ -174,7 +198,7 @@ impl Inner {
                 fold_points(grid, group, ts, vs, needs);
             }
             if position[i].len() != r.states.len() {
-                continue; // no cells yet: the source is dirty over all its points
+                continue; // no cells: read raw over [a, b) as its dirty span
             }
             let skip = dirty[i];
             if let Some(sketch) = sketches[i] {
