@@ -371,6 +371,14 @@ fn rollup_cells_stay_out_of_sight() {
             ErrorCode::InvalidQuery
         );
     }
+    let empty = db
+        .create_rollup(RollupSpec {
+            metric: "nothing".into(),
+            ..rollup_spec("e", MINUTE, Vec::new())
+        })
+        .unwrap();
+    assert!(empty.ready && empty.sources == 0);
+    assert!(db.drop_rollup("e").unwrap());
     assert!(db.drop_rollup("r").unwrap());
     assert!(!db.drop_rollup("r").unwrap());
     assert!(db.rollups().unwrap().is_empty());
@@ -564,4 +572,24 @@ fn percentiles_from_a_rollup_are_within_the_sketch_bound() {
             );
         }
     }
+}
+
+#[test]
+fn a_rollup_over_days_of_stored_data_is_computed_a_window_at_a_time() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let span = 10 * 24 * 60 * MINUTE;
+    let mut rng = Rng(31);
+    write_random(&db, &mut rng, 4000, start, span);
+    pass(&db, start + span + 60 * MINUTE, start + span - 60 * MINUTE);
+    let info = db
+        .create_rollup(rollup_spec("long", 5 * MINUTE, Vec::new()))
+        .unwrap();
+    assert!(info.ready && info.dirty == 0);
+    for every in [5 * MINUTE, 60 * MINUTE, 24 * 60 * MINUTE] {
+        let q = query(start, start + span, every, &AGGS, GroupBy::Series, true);
+        assert!(check(&db, &q, "ten days"));
+    }
+    assert!(db.stats().unwrap().rollups.cells_written >= 4 * 10 * 24 * 5);
 }

@@ -19,8 +19,10 @@ use crate::storage::write_replacing;
 use crate::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
 use crate::types::RollupInfo;
 
-/// Sources refreshed per read of their raw points (bounds a refresh's memory).
-const REFRESH_BATCH: usize = 1024;
+/// Sources refreshed together (with a day of raw points at a time, this bounds a refresh's
+/// memory).
+const REFRESH_BATCH: usize = 64;
+const DAY: i64 = 86_400_000;
 
 /// The rollups of a database and what feeds them (part of the engine's state).
 #[derive(Default)]
@@ -281,10 +283,15 @@ impl Inner {
     pub(super) fn refresh_rollups(&self) -> Result<()> {
         let (dirty, slots) = {
             let st = self.readable()?;
-            if st.rollups.marks.is_empty() {
+            let all_ready = st.rollups.active().all(|(_, r)| r.ready);
+            if all_ready && st.rollups.marks.dirty_count() == 0 {
                 return Ok(());
             }
             (st.rollups.marks.dirty(), st.rollups.slots.clone())
+        };
+        let bounds = match dirty.is_empty() {
+            true => (0, -1),
+            false => self.data_bounds()?.unwrap_or((0, -1)),
         };
         let mut written = 0u64;
         let mut last_seq = None;
@@ -295,7 +302,7 @@ impl Inner {
                 .filter(|d| d.rollups & (1 << slot) != 0)
                 .collect();
             for batch in mine.chunks(REFRESH_BATCH) {
-                if let Some((n, seq)) = self.refresh_batch(slot, r, batch)? {
+                if let Some((n, seq)) = self.refresh_batch(slot, r, batch, bounds)? {
                     written += n;
                     last_seq = Some(seq);
                 }
@@ -339,51 +346,92 @@ impl Inner {
         slot: usize,
         r: &Rollup,
         batch: &[&Dirty],
+        (first, last): (i64, i64),
     ) -> Result<Option<(u64, u64)>> {
         let every = r.spec.every;
+        // Each source's span as whole buckets, cut to where there are points at all (a
+        // rollup declared over stored data marks all time).
         let spans: Vec<(i64, i64)> = batch
             .iter()
             .map(|d| {
-                let lo = bucket(d.span.min, every);
-                let hi = bucket(d.span.max, every).saturating_add(every);
+                let lo = bucket(d.span.min.max(first), every);
+                let hi = bucket(d.span.min.max(d.span.max.min(last)), every).saturating_add(every);
                 (lo, hi.min(MAX_TIMESTAMP + 1))
             })
             .collect();
         let lo = spans.iter().map(|s| s.0).min().unwrap_or(0);
         let hi = spans.iter().map(|s| s.1).max().unwrap_or(0);
-        let ids: Vec<SeriesId> = batch.iter().map(|d| d.id).collect();
-        let kinds = vec![SeriesKind::Numeric; ids.len()];
-        let runs = self.points_of(&ids, &kinds, lo, hi)?;
-        let (mut cell_ids, mut ts, mut vs) = (Vec::new(), Vec::new(), Vec::new());
-        for ((&id, (lo, hi)), (rts, rvs)) in ids.iter().zip(spans).zip(runs) {
-            let a = rts.partition_point(|&t| t < lo);
-            let b = rts.partition_point(|&t| t < hi);
-            if a == b {
-                continue;
-            }
-            let computed = compute(&rts[a..b], &rvs[a..b], every, &r.states, r.sketch);
-            let Some(cells) = self.cells_for(slot, r, id)? else {
-                continue;
-            };
-            if let Some(&sketches) = cells.get(r.states.len()) {
-                for (&start, payload) in computed.starts.iter().zip(&computed.sketches) {
-                    let write = Write::Event { ts: start, payload };
-                    self.write(Target::Id(sketches), write)?;
+        // A window of raw points at a time (a day, or one bucket if longer): memory stays
+        // bounded whatever the span.
+        let window = every.saturating_mul((DAY / every).max(1));
+        let (mut written, mut seq) = (0u64, None);
+        let mut start = lo;
+        while start < hi {
+            let end = start.saturating_add(window).min(hi);
+            let members: Vec<usize> = (0..batch.len())
+                .filter(|&i| spans[i].0 < end && spans[i].1 > start)
+                .collect();
+            let ids: Vec<SeriesId> = members.iter().map(|&i| batch[i].id).collect();
+            let runs = self.points_of(&ids, &vec![SeriesKind::Numeric; ids.len()], start, end)?;
+            let (mut cell_ids, mut ts, mut vs) = (Vec::new(), Vec::new(), Vec::new());
+            for (&i, (rts, rvs)) in members.iter().zip(runs) {
+                let (lo, hi) = spans[i];
+                let a = rts.partition_point(|&t| t < lo);
+                let b = rts.partition_point(|&t| t < hi);
+                if a == b {
+                    continue;
+                }
+                let computed = compute(&rts[a..b], &rvs[a..b], every, &r.states, r.sketch);
+                let Some(cells) = self.cells_for(slot, r, batch[i].id)? else {
+                    continue;
+                };
+                if let Some(&sketches) = cells.get(r.states.len()) {
+                    for (&at, payload) in computed.starts.iter().zip(&computed.sketches) {
+                        let write = Write::Event { ts: at, payload };
+                        self.write(Target::Id(sketches), write)?;
+                    }
+                }
+                for (state, column) in computed.columns.iter().enumerate() {
+                    for (&at, &v) in computed.starts.iter().zip(column) {
+                        cell_ids.push(cells[state]);
+                        ts.push(at);
+                        vs.push(v);
+                    }
                 }
             }
-            for (state, column) in computed.columns.iter().enumerate() {
-                for (&start, &v) in computed.starts.iter().zip(column) {
-                    cell_ids.push(cells[state]);
-                    ts.push(start);
-                    vs.push(v);
-                }
+            if !ts.is_empty() {
+                // After the sketches: its sequence number covers them.
+                seq = Some(self.put_points(&cell_ids, &ts, &vs)?);
+                written += ts.len() as u64;
+            }
+            start = end;
+        }
+        Ok(seq.map(|seq| (written, seq)))
+    }
+
+    /// The earliest and latest timestamp stored anywhere (`None` if nothing is).
+    fn data_bounds(&self) -> Result<Option<(i64, i64)>> {
+        let mut st = self.readable()?;
+        let mut bounds: Option<(i64, i64)> = None;
+        let mut widen = |lo: i64, hi: i64| {
+            bounds = Some(bounds.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        };
+        for p in &st.tiers.partitions {
+            widen(p.meta.min_ts, p.meta.max_ts);
+        }
+        // Points being sealed come sorted out of the split.
+        if let Some(sealing) = st.sealing.clone() {
+            for (lo, hi, _) in sealing.iter().filter_map(|p| p.span()) {
+                widen(lo, hi);
             }
         }
-        if ts.is_empty() {
-            return Ok(None);
+        for points in st.live.iter_mut() {
+            points.normalize();
+            if let Some((lo, hi, _)) = points.span() {
+                widen(lo, hi);
+            }
         }
-        let seq = self.put_points(&cell_ids, &ts, &vs)?;
-        Ok(Some((ts.len() as u64, seq)))
+        Ok(bounds)
     }
 
     /// The cell series of `source` for the rollup in `slot` (its states in order, then its
