@@ -6,7 +6,7 @@ mod common;
 use common::{numeric, open, sync_options};
 use warp_core::query::{GroupBy, QuerySpec};
 use warp_core::storage::FaultyStorage;
-use warp_core::{ErrorCode, LinkOrigin, Match, RollupSpec, Selector};
+use warp_core::{ErrorCode, LinkOrigin, Match, RollupSpec, Selector, SeriesKey, SeriesKind};
 
 fn spec(metric: &str, with_linked: bool) -> QuerySpec {
     QuerySpec {
@@ -99,6 +99,31 @@ fn links_are_kept_followed_and_survive_reopen() {
     let routed = db.query(&spec("power", true)).unwrap();
     assert_eq!(routed.groups[0].columns[0].1, vec![300.0]);
     assert_eq!(routed.linked[0].columns[0].1, vec![20.0]);
+    // A linked event series cannot answer a sum: it is left out, not an error.
+    let deploys = db
+        .ensure_series(
+            &SeriesKey::parse("deploy{room=a}").unwrap(),
+            SeriesKind::Event,
+        )
+        .unwrap();
+    db.put_event(deploys, 1, b"v2").unwrap();
+    db.link(
+        "power{room=a}",
+        "deploy{room=a}",
+        "changes",
+        LinkOrigin::Declared,
+        None,
+    )
+    .unwrap();
+    let with_events = db.query(&spec("power", true)).unwrap();
+    assert_eq!(with_events.linked.len(), 1);
+    let counted = db
+        .query(&QuerySpec {
+            aggregates: vec!["count".into()],
+            ..spec("power", true)
+        })
+        .unwrap();
+    assert_eq!(counted.linked.len(), 2);
 
     for (a, b, kind, code) in [
         (
@@ -137,11 +162,11 @@ fn links_are_kept_followed_and_survive_reopen() {
     drop(db);
     let db = open(&storage.crash(), sync_options()).unwrap();
     let links = db.links(None).unwrap();
-    assert_eq!(links.len(), 2);
+    assert_eq!(links.len(), 3);
     assert_eq!(links[1].score, Some(0.93));
     assert_eq!(db.unlink("temp{room=a}", "power{room=a}", None).unwrap(), 1);
     assert_eq!(db.unlink("temp{room=a}", "power{room=a}", None).unwrap(), 0);
-    assert_eq!(db.links(None).unwrap().len(), 1);
+    assert_eq!(db.links(None).unwrap().len(), 2);
 }
 
 #[test]

@@ -244,3 +244,105 @@ fn cells_that_expire_before_their_raw_points_leave_the_raw_answer() {
         "twenty days of raw points"
     );
 }
+
+#[test]
+fn a_source_whose_raw_points_expired_keeps_its_cells_selectable() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let old = numeric(&db, "cpu{h=old}");
+    let current = numeric(&db, "cpu{h=new}");
+    let ts: Vec<i64> = (0..48).map(|h| T0 + h * HOUR).collect();
+    let vs: Vec<f64> = (0..48).map(f64::from).collect();
+    db.put_batch(old, &ts, &vs).unwrap();
+    fill(&db, current);
+    db.create_rollup(RollupSpec {
+        name: "cpu_1d".into(),
+        metric: "cpu".into(),
+        id: 0,
+        conditions: Vec::new(),
+        every: DAY,
+        aggregates: vec!["max".into()],
+    })
+    .unwrap();
+    let now = T0 + 30 * DAY;
+    pass(&db, now, None, &[("__rollup:*", 365), ("cpu", 2)]);
+    pass(&db, now + HOUR, None, &[("__rollup:*", 365), ("cpu", 2)]);
+    let q = QuerySpec {
+        selector: Selector {
+            metric: Some(Match::Equal("cpu".into())),
+            matchers: Vec::new(),
+        },
+        from: T0,
+        to: T0 + 2 * DAY,
+        aggregates: vec!["max".into()],
+        every: Some(EverySpec::Ms(DAY as f64)),
+        offset: None,
+        tz: None,
+        fill: None,
+        group_by: GroupBy::Series,
+        order_by: None,
+        limit: None,
+        having: Vec::new(),
+        explain: true,
+        rollups: true,
+        with_linked: false,
+    };
+    let r = db.query(&q).unwrap();
+    let keys: Vec<_> = r.groups.iter().filter_map(|g| g.key.clone()).collect();
+    assert_eq!(keys, vec![r#"cpu{h="new"}"#, r#"cpu{h="old"}"#]);
+    assert_eq!(r.groups[1].columns[0].1, vec![23.0, 47.0]);
+}
+
+#[test]
+fn rollup_buckets_that_start_before_year_zero_do_not_stop_the_lifecycle() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let id = numeric(&db, "x{h=a}");
+    let first = warp_core::MIN_TIMESTAMP;
+    db.put_batch(id, &[first + 5, first + 9 * DAY], &[2.0, 3.0])
+        .unwrap();
+    for every in [7 * DAY, 366 * DAY, 7000] {
+        db.create_rollup(RollupSpec {
+            name: format!("r{every}"),
+            metric: "x".into(),
+            id: 0,
+            conditions: Vec::new(),
+            every,
+            aggregates: vec!["max".into(), "median".into()],
+        })
+        .unwrap();
+    }
+    db.put_numeric(id, first + 1, 1.0).unwrap();
+    db.refresh_rollups().unwrap();
+    pass(&db, first + 400 * DAY, None, &[]);
+    for every in [7 * DAY, 14 * DAY] {
+        let q = QuerySpec {
+            selector: Selector {
+                metric: Some(Match::Equal("x".into())),
+                matchers: Vec::new(),
+            },
+            from: first,
+            to: first + 20 * DAY,
+            aggregates: vec!["max".into()],
+            every: Some(EverySpec::Ms(every as f64)),
+            offset: None,
+            tz: None,
+            fill: None,
+            group_by: GroupBy::All,
+            order_by: None,
+            limit: None,
+            having: Vec::new(),
+            explain: false,
+            rollups: true,
+            with_linked: false,
+        };
+        let routed = db.query(&q).unwrap();
+        let raw = db
+            .query(&QuerySpec {
+                rollups: false,
+                ..q
+            })
+            .unwrap();
+        assert_eq!(format!("{:?}", routed.groups), format!("{:?}", raw.groups));
+    }
+}

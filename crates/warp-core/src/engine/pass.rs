@@ -191,6 +191,8 @@ impl Inner {
                         return false;
                     };
                     st.live.newest(id).is_some_and(|n| n.ts < horizons.of(key))
+                        // A source whose rollup cells outlive it stays selectable for them.
+                        && !st.rollups.has_cells(&catalog, id, key)
                 })
                 .collect()
         };

@@ -132,7 +132,15 @@ impl Inner {
         let selection = self.select_groups(q)?;
         let linked = q
             .with_linked
-            .then(|| self.grouped(self.linked_ids(&selection.ids), &GroupBy::Series))
+            .then(|| {
+                let mut ids = self.linked_ids(&selection.ids);
+                // Linked event series answer only what events can (a count).
+                if q.aggregates.iter().any(Agg::needs_numbers) {
+                    let catalog = self.catalog();
+                    ids.retain(|&id| catalog.kind(id) == Some(SeriesKind::Numeric));
+                }
+                self.grouped(ids, &GroupBy::Series)
+            })
             .transpose()?;
         let mut result = self.run_selected(q, selection, started)?;
         if let Some(linked) = linked {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{lock, Engine, Inner, State as EngineState};
 use super::{Target, Write};
-use crate::catalog::{Match, Selector};
+use crate::catalog::{Catalog, Match, Selector};
 use crate::error::{Error, Result};
 use crate::names;
 use crate::rollup::cells::{bucket, compute};
@@ -55,6 +55,18 @@ impl Rollups {
             .iter()
             .enumerate()
             .filter_map(|(i, r)| Some((i, r.as_ref()?)))
+    }
+
+    /// Whether any rollup still holds cells of series `id` (key `key`).
+    pub fn has_cells(&self, catalog: &Catalog, id: SeriesId, key: &str) -> bool {
+        let mask = self.marks.rollups_of(id);
+        self.active()
+            .filter(|(slot, _)| mask & (1 << slot) != 0)
+            .any(|(_, r)| {
+                catalog
+                    .id(&r.cell_key(crate::rollup::State::Count, key))
+                    .is_some()
+            })
     }
 
     pub fn cells_of(&self, slot: usize, source: SeriesId) -> Option<Arc<[SeriesId]>> {
@@ -387,14 +399,17 @@ impl Inner {
                 };
                 if let Some(&sketches) = cells.get(r.states.len()) {
                     for (&at, payload) in computed.starts.iter().zip(&computed.sketches) {
-                        let write = Write::Event { ts: at, payload };
+                        let write = Write::Event {
+                            ts: stored_at(at),
+                            payload,
+                        };
                         self.write(Target::Id(sketches), write)?;
                     }
                 }
                 for (state, column) in computed.columns.iter().enumerate() {
                     for (&at, &v) in computed.starts.iter().zip(column) {
                         cell_ids.push(cells[state]);
-                        ts.push(at);
+                        ts.push(stored_at(at));
                         vs.push(v);
                     }
                 }
@@ -493,4 +508,10 @@ impl Inner {
             .insert((slot, source), ids.clone());
         Some(ids)
     }
+}
+
+/// Where a cell of the bucket starting at `start` is stored: its start, or the first storable
+/// time for the bucket that holds it (queries read that bucket raw: it is cut by any range).
+fn stored_at(start: i64) -> i64 {
+    start.max(MIN_TIMESTAMP)
 }

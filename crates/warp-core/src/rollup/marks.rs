@@ -74,6 +74,11 @@ impl Marks {
         }
     }
 
+    /// The rollups (by slot bit) series `id` feeds.
+    pub fn rollups_of(&self, id: SeriesId) -> u64 {
+        self.sources.get(&id).map_or(0, |s| s.rollups)
+    }
+
     /// The dirty span of series `id`, if any.
     pub fn span(&self, id: SeriesId) -> Option<Span> {
         self.sources.get(&id).and_then(|s| s.dirty)
