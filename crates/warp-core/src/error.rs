@@ -61,6 +61,12 @@ pub enum Error {
     #[error("corrupt manifest {path}: {reason} (opening with repair rebuilds it from the files)")]
     CorruptManifest { path: PathBuf, reason: String },
 
+    /// A definitions file beside the manifest (rollups, links) that does not parse or check.
+    #[error(
+        "corrupt {path}: {reason} (opening with repair sets it aside, renamed *.damaged, and opens without it)"
+    )]
+    CorruptDefinitions { path: PathBuf, reason: String },
+
     #[error("storage failed earlier ({0}); writes are refused until the database is reopened")]
     StorageFailed(String),
 
@@ -182,7 +188,9 @@ impl Error {
             Error::CorruptCatalog { .. } => ErrorCode::CorruptCatalog,
             Error::CorruptCheckpoint { .. } => ErrorCode::CorruptCheckpoint,
             Error::CorruptPartition { .. } => ErrorCode::CorruptPartition,
-            Error::CorruptManifest { .. } => ErrorCode::CorruptManifest,
+            Error::CorruptManifest { .. } | Error::CorruptDefinitions { .. } => {
+                ErrorCode::CorruptManifest
+            }
             Error::StorageFailed(_) => ErrorCode::StorageFailed,
             Error::Io { .. } => ErrorCode::Io,
             Error::Internal(_) => ErrorCode::Internal,

@@ -33,7 +33,7 @@ pub struct Link {
     pub since: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Links {
     all: Vec<Link>,
     /// Positions in `all` by series key.
@@ -147,10 +147,20 @@ impl Links {
         let mut links = Links::default();
         for link in file.links {
             check_kind(&link.kind)?;
-            if link.a == link.b {
-                return Err(format!("a link of {} with itself", link.a));
+            for key in [&link.a, &link.b] {
+                if crate::series::canonical_of(key).ok().as_ref() != Some(key) {
+                    return Err(format!("{key:?} is not a canonical series key"));
+                }
             }
-            links.put(link)?;
+            if link.a >= link.b {
+                return Err(format!("a link of {} and {} out of order", link.a, link.b));
+            }
+            if link.score.is_some_and(|s| !s.is_finite()) {
+                return Err(format!("a link score of {:?}", link.score));
+            }
+            if !links.put(link)? {
+                return Err("a link given twice".into());
+            }
         }
         Ok(links)
     }
@@ -204,5 +214,12 @@ mod tests {
         )
         .is_err());
         assert!(Links::decode(br#"{"version":9,"links":[]}"#).is_err());
+        for bad in [
+            r#"{"version":1,"links":[{"a":"a{","b":"b","kind":"x","origin":"declared","since":0}]}"#,
+            r#"{"version":1,"links":[{"a":"b","b":"a","kind":"x","origin":"declared","since":0}]}"#,
+            r#"{"version":1,"links":[{"a":"a","b":"b","kind":"x","origin":"declared","since":0},{"a":"a","b":"b","kind":"x","origin":"declared","since":0}]}"#,
+        ] {
+            assert!(Links::decode(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 }

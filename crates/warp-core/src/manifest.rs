@@ -95,6 +95,7 @@ pub fn load(storage: &dyn Storage, temporal: &Path) -> Result<Option<Manifest>> 
             envelope.manifest.version
         )));
     }
+    crate::retention::check(&envelope.manifest.retention).map_err(corrupt)?;
     Ok(Some(envelope.manifest))
 }
 

@@ -26,8 +26,10 @@ pub struct Rule {
     pub horizon: i64,
 }
 
-/// The most rules a manifest keeps.
+/// The most rules a pass may plan.
 pub const MAX_RULES: usize = 256;
+/// The most rules a manifest keeps: planned ones and frozen ones still in force.
+pub const MAX_KEPT: usize = 4 * MAX_RULES;
 
 /// A glob over metric names as an anchored regex; the reason if it is not one.
 pub fn glob(pattern: &str) -> Result<Regex, String> {
@@ -44,6 +46,24 @@ pub fn glob(pattern: &str) -> Result<Regex, String> {
     Regex::new(&format!("^(?:{body})$")).map_err(|e| e.to_string())
 }
 
+/// Checks a manifest's rules: at most [`MAX_KEPT`], each pattern valid and named once (a rule
+/// left out could bring expired points back, so a bad list is damage, not something to skip).
+pub fn check(rules: &[Rule]) -> Result<(), String> {
+    if rules.len() > MAX_KEPT {
+        return Err(format!(
+            "{} retention rules (at most {MAX_KEPT})",
+            rules.len()
+        ));
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        glob(&rule.metric)?;
+        if rules[..i].iter().any(|r| r.metric == rule.metric) {
+            return Err(format!("retention rule '{}' given twice", rule.metric));
+        }
+    }
+    Ok(())
+}
+
 /// The horizons of one manifest, ready to ask per series.
 pub struct Horizons {
     default: i64,
@@ -56,8 +76,7 @@ impl Horizons {
     pub fn new(default: i64, rules: &[Rule]) -> Horizons {
         Horizons {
             default,
-            // A pattern in a manifest was checked when planned; one that no longer compiles
-            // (never expected) is left out rather than failing every read.
+            // Manifests are checked when loaded (`check`) and plans when run.
             rules: rules
                 .iter()
                 .filter_map(|r| Some((glob(&r.metric).ok()?, r.horizon)))
@@ -170,6 +189,16 @@ mod tests {
         assert_eq!(h.of("mem"), 50);
         assert_eq!(h.floor(), 50);
         assert_eq!(Horizons::new(100, &[]).of("x"), 100);
+    }
+
+    #[test]
+    fn a_manifest_with_a_bad_rule_list_is_damaged() {
+        assert!(check(&[rule("a*", 1), rule("b", 2)]).is_ok());
+        assert!(check(&[rule("a", 1), rule("a", 2)]).is_err());
+        assert!(check(&[rule("", 1)]).is_err());
+        assert!(check(&[rule("a\u{7}", 1)]).is_err());
+        let many: Vec<Rule> = (0..=MAX_KEPT).map(|i| rule(&format!("m{i}"), 0)).collect();
+        assert!(check(&many).is_err());
     }
 
     #[test]

@@ -593,3 +593,53 @@ fn a_rollup_over_days_of_stored_data_is_computed_a_window_at_a_time() {
     }
     assert!(db.stats().unwrap().rollups.cells_written >= 4 * 10 * 24 * 5);
 }
+
+#[test]
+fn damaged_definition_files_are_refused_or_set_aside_by_repair() {
+    use warp_core::storage::Storage;
+    let storage = FaultyStorage::new();
+    let rollups = std::path::Path::new(DIR).join("temporal/recent/aggregations/rollups.json");
+    let links = std::path::Path::new(DIR).join("temporal/live/indices/links.json");
+    {
+        let db = open(&storage, sync_options()).unwrap();
+        write_random(&db, &mut Rng(4), 50, 0, 600_000);
+        let first = db
+            .create_rollup(rollup_spec("r", MINUTE, Vec::new()))
+            .unwrap();
+        assert!(db.drop_rollup("r").unwrap());
+        let again = db
+            .create_rollup(rollup_spec("r", MINUTE, Vec::new()))
+            .unwrap();
+        assert!(again.spec.id > first.spec.id, "an id is never given twice");
+        db.link(
+            "cpu{host=h0}",
+            "cpu{host=h1}",
+            "x",
+            warp_core::LinkOrigin::Declared,
+            None,
+        )
+        .unwrap();
+        db.close().unwrap();
+    }
+    for (path, bytes) in [(&rollups, &b"{garbage"[..]), (&links, &b"[]"[..])] {
+        let image = storage.crash();
+        warp_core::storage::write_replacing(&image, path, bytes).unwrap();
+        let err = open(&image, sync_options()).err().unwrap();
+        assert_eq!(err.code(), ErrorCode::CorruptManifest, "{err}");
+        assert!(err.to_string().contains("repair sets it aside"), "{err}");
+        let repaired = open(
+            &image,
+            warp_core::Options {
+                repair: true,
+                ..sync_options()
+            },
+        )
+        .unwrap();
+        assert!(image.read(path).is_err(), "set aside");
+        let mut aside = path.as_os_str().to_owned();
+        aside.push(".damaged");
+        assert_eq!(image.read(std::path::Path::new(&aside)).unwrap(), bytes);
+        let q = query(0, 600_000, MINUTE, &AGGS, GroupBy::Series, true);
+        check(&repaired, &q, "repaired");
+    }
+}

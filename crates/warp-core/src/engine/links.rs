@@ -80,10 +80,10 @@ impl Inner {
             return Ok(());
         }
         let bytes = storage.read(&path).map_err(Error::io("read", &path))?;
-        *lock(&self.links) = Links::decode(&bytes).map_err(|reason| Error::CorruptManifest {
-            path: path.clone(),
-            reason,
-        })?;
+        match Links::decode(&bytes) {
+            Ok(links) => *lock(&self.links) = links,
+            Err(reason) => self.set_aside(&path, reason)?,
+        }
         Ok(())
     }
 
@@ -92,8 +92,7 @@ impl Inner {
     fn change_links<T>(&self, change: impl FnOnce(&mut Links) -> Result<T>) -> Result<T> {
         let _one_at_a_time = lock(&self.manifest_lock);
         self.writable().map(drop)?;
-        let mut links = Links::decode(&lock(&self.links).encode())
-            .map_err(|e| Error::InvalidArgument(format!("links: {e}")))?;
+        let mut links = lock(&self.links).clone();
         let out = change(&mut links)?;
         let dir = self.layout.indices();
         let path = dir.join(names::LINKS);

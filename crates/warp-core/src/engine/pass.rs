@@ -94,6 +94,14 @@ impl Inner {
             &planned,
             stage.manifest.horizon,
         );
+        if stage.manifest.retention.len() > retention::MAX_KEPT {
+            return Err(Error::InvalidArgument(format!(
+                "{} retention rules would be in force (at most {}): rules removed from the \
+                 plan stay until the default horizon passes them",
+                stage.manifest.retention.len(),
+                retention::MAX_KEPT
+            )));
+        }
         stage.horizons = Horizons::new(stage.manifest.horizon, &stage.manifest.retention);
         let outcome = (|| {
             // Cells first, so most of them are sealed with their raw points; then again for

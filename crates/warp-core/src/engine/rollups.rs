@@ -35,6 +35,8 @@ pub(super) struct Rollups {
     pub refreshes: u64,
     pub cells_written: u64,
     pub queries: u64,
+    /// The smallest id the next rollup may get (persisted with the definitions).
+    pub next_id: u64,
 }
 
 impl Rollups {
@@ -101,6 +103,7 @@ impl Engine {
                 ));
             }
             rollup.spec.id = inner.next_rollup_id(&st);
+            st.rollups.next_id = rollup.spec.id.saturating_add(1);
             let slot = st
                 .rollups
                 .slots
@@ -216,15 +219,40 @@ impl Inner {
             return Ok(());
         }
         let bytes = storage.read(&path).map_err(Error::io("read", &path))?;
-        let rollups = rollup::decode(&bytes).map_err(|reason| Error::CorruptManifest {
-            path: path.clone(),
-            reason,
-        })?;
+        let (rollups, next_id) = match rollup::decode(&bytes) {
+            Ok(decoded) => decoded,
+            Err(reason) => return self.set_aside(&path, reason),
+        };
         let mut st = lock(&self.state);
+        st.rollups.next_id = next_id;
         for (slot, r) in rollups.into_iter().enumerate() {
             let ready = r.ready;
             st.rollups.slots.push(Some(Arc::new(r)));
             self.feed_all(&mut st, slot, ready);
+        }
+        Ok(())
+    }
+
+    /// A damaged definitions file: with `repair`, renamed `*.damaged` (and the open goes on
+    /// without it), else the error.
+    pub(super) fn set_aside(&self, path: &std::path::Path, reason: String) -> Result<()> {
+        if !self.options.repair {
+            return Err(Error::CorruptDefinitions {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
+        let mut aside = path.as_os_str().to_owned();
+        aside.push(".damaged");
+        let aside = std::path::PathBuf::from(aside);
+        let storage = self.storage.as_ref();
+        storage
+            .rename(path, &aside)
+            .map_err(Error::io("set aside", path))?;
+        if let Some(dir) = path.parent() {
+            storage
+                .sync_dir(dir)
+                .map_err(Error::io("fsync directory", dir))?;
         }
         Ok(())
     }
@@ -266,22 +294,23 @@ impl Inner {
         let used = st
             .rollups
             .active()
-            .map(|(_, r)| r.spec.id + 1)
+            .map(|(_, r)| r.spec.id.saturating_add(1))
             .max()
             .unwrap_or(0);
-        now.max(used)
+        now.max(used).max(st.rollups.next_id)
     }
 
     /// Writes the definitions file (atomically, durably). The caller holds `manifest_lock`.
     fn save_rollups(&self) -> Result<()> {
-        let rollups: Vec<Rollup> = {
+        let (rollups, next_id): (Vec<Rollup>, u64) = {
             let st = self.readable()?;
-            st.rollups.active().map(|(_, r)| (**r).clone()).collect()
+            let all = st.rollups.active().map(|(_, r)| (**r).clone()).collect();
+            (all, st.rollups.next_id)
         };
         let dir = self.layout.aggregations();
         let path = dir.join(names::ROLLUPS);
         let storage = self.storage.as_ref();
-        write_replacing(storage, &path, &rollup::encode(&rollups))
+        write_replacing(storage, &path, &rollup::encode(&rollups, next_id))
             .map_err(Error::io("write", &path))?;
         storage
             .sync_dir(&dir)

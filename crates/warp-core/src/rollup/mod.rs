@@ -302,6 +302,10 @@ impl Rollup {
 #[derive(Serialize, Deserialize)]
 pub struct File {
     pub version: u32,
+    /// The smallest id a rollup declared next may get: ids of dropped rollups are never
+    /// given again (their cell series' keys carry them).
+    #[serde(default)]
+    pub next_id: u64,
     pub rollups: Vec<Stored>,
 }
 
@@ -315,9 +319,10 @@ pub struct Stored {
 pub const FILE_VERSION: u32 = 1;
 
 /// The definitions file's bytes.
-pub fn encode(rollups: &[Rollup]) -> Vec<u8> {
+pub fn encode(rollups: &[Rollup], next_id: u64) -> Vec<u8> {
     let file = File {
         version: FILE_VERSION,
+        next_id,
         rollups: rollups
             .iter()
             .map(|r| Stored {
@@ -331,8 +336,9 @@ pub fn encode(rollups: &[Rollup]) -> Vec<u8> {
     bytes
 }
 
-/// The rollups a definitions file declares; the reason if it is damaged.
-pub fn decode(bytes: &[u8]) -> std::result::Result<Vec<Rollup>, String> {
+/// The rollups a definitions file declares and the next id to give; the reason if it is
+/// damaged.
+pub fn decode(bytes: &[u8]) -> std::result::Result<(Vec<Rollup>, u64), String> {
     let file: File = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if file.version != FILE_VERSION {
         return Err(format!("unsupported version {}", file.version));
@@ -352,7 +358,7 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<Vec<Rollup>, String> {
         rollup.ready = stored.ready;
         out.push(rollup);
     }
-    Ok(out)
+    Ok((out, file.next_id))
 }
 
 #[cfg(test)]
@@ -410,7 +416,8 @@ mod tests {
             r.cell_key(State::Sum, r#"cpu{dc="eu-1",host="a"}"#),
             r#"__rollup:cpu_1m@0:sum{dc="eu-1",host="a"}"#
         );
-        let round = decode(&encode(std::slice::from_ref(&r))).unwrap();
+        let (round, next) = decode(&encode(std::slice::from_ref(&r), 7)).unwrap();
+        assert_eq!(next, 7);
         assert_eq!(round[0].spec, r.spec);
         assert!(round[0].covers(&r.matchers));
         assert!(!round[0].covers(&[]));
@@ -418,7 +425,7 @@ mod tests {
 
     #[test]
     fn damaged_definitions_are_refused() {
-        let good = encode(&[Rollup::new(spec(&["avg"])).unwrap()]);
+        let good = encode(&[Rollup::new(spec(&["avg"])).unwrap()], 0);
         for cut in 0..good.len() {
             let _ = decode(&good[..cut]);
         }

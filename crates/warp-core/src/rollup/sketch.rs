@@ -18,11 +18,12 @@ use crate::cursor::Cursor;
 
 /// The relative accuracy: a quantile is within 1% of the value of its rank.
 pub const ALPHA: f64 = 0.01;
-/// Magnitudes below this count as zero.
-const MIN_MAGNITUDE: f64 = 1e-9;
+/// Magnitudes below this (subnormal numbers) count as zero: the bound holds for every normal
+/// float.
+const MIN_MAGNITUDE: f64 = f64::MIN_POSITIVE;
 const VERSION: u8 = 1;
-/// Bins one side of a decoded sketch may hold (a sketch of 1% accuracy spans 10^±308 in
-/// about 71,000 bins).
+/// Bins one side of a decoded sketch may hold (a sketch of 1% accuracy spans every normal
+/// magnitude, 10^±308, in about 71,000 bins).
 const MAX_BINS: u64 = 80_000;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,9 +42,10 @@ fn index(magnitude: f64) -> i32 {
     (magnitude.ln() / gamma().ln()).ceil() as i32
 }
 
-/// The value a bin stands for: within a factor 1 ± α of every value in it.
+/// The value a bin stands for: within a factor 1 ± α of every value in it (the largest float
+/// for the top bin, whose middle is past it).
 fn value(index: i32) -> f64 {
-    2.0 * gamma().powi(index) / (gamma() + 1.0)
+    (gamma().powi(index - 1) * (2.0 * gamma() / (gamma() + 1.0))).min(f64::MAX)
 }
 
 impl Sketch {
@@ -62,19 +64,24 @@ impl Sketch {
     }
 
     pub fn merge(&mut self, other: &Sketch) {
-        self.zeros += other.zeros;
+        self.zeros = self.zeros.saturating_add(other.zeros);
         for (side, theirs) in [
             (&mut self.positive, &other.positive),
             (&mut self.negative, &other.negative),
         ] {
             for (&i, &n) in theirs {
-                *side.entry(i).or_default() += n;
+                let c = side.entry(i).or_default();
+                *c = c.saturating_add(n);
             }
         }
     }
 
+    /// Values added (saturating: a crafted sketch cannot wrap it).
     pub fn count(&self) -> u64 {
-        self.zeros + self.positive.values().sum::<u64>() + self.negative.values().sum::<u64>()
+        self.positive
+            .values()
+            .chain(self.negative.values())
+            .fold(self.zeros, |n, &c| n.saturating_add(c))
     }
 
     /// The `q`-quantile: the value of rank ⌊q·(n − 1)⌋ within a factor 1 ± α; NaN if empty.
@@ -89,20 +96,20 @@ impl Sketch {
             clippy::cast_sign_loss
         )]
         let rank = (q.clamp(0.0, 1.0) * (n - 1) as f64).floor() as u64;
-        let mut seen = 0;
+        let mut seen = 0u64;
         // Ascending values: the most negative first.
         for (&i, &c) in self.negative.iter().rev() {
-            seen += c;
+            seen = seen.saturating_add(c);
             if seen > rank {
                 return -value(i);
             }
         }
-        seen += self.zeros;
+        seen = seen.saturating_add(self.zeros);
         if seen > rank {
             return 0.0;
         }
         for (&i, &c) in &self.positive {
-            seen += c;
+            seen = seen.saturating_add(c);
             if seen > rank {
                 return value(i);
             }
@@ -183,7 +190,10 @@ mod tests {
         #[test]
         fn quantiles_are_within_alpha_of_their_rank_and_merge_exactly(
             a in prop::collection::vec(-1e6f64..1e6, 1..300),
-            b in prop::collection::vec(prop_oneof![Just(0.0), 1e-3f64..1e9], 0..300),
+            b in prop::collection::vec(
+                prop_oneof![Just(0.0), 1e-3f64..1e9, 1e-300f64..1e-290, 1e306f64..f64::MAX],
+                0..300,
+            ),
             q in 0.0f64..=1.0,
         ) {
             let (mut sa, mut sb) = (Sketch::default(), Sketch::default());
