@@ -85,8 +85,14 @@ async function fixture(seed: number, parallelQueryPoints?: number): Promise<Fixt
   for (let t = BASE; t < BASE + 2 * DAY; t += 10_000) write('steady', 'z', t)
   await db.runLifecycle({ now: BASE + 2 * DAY + 3 * HOUR })
   phase(BASE, BASE + 3 * DAY, 60) // late points, overwrites of sealed ones, and new ones
+  // Retention for one metric only: its points before the horizon are gone (mid-partition,
+  // mid-block), the other metrics' stay.
+  await db.lifecycle.setRules({ retention: { version: 1, maxAgeDays: null, metrics: [{ metric: 'me*', maxAgeDays: 1.37 }] } })
   await db.runLifecycle({ now: BASE + 3 * DAY })
+  const horizon = Math.floor(BASE + 3 * DAY - 1.37 * DAY)
   phase(BASE + DAY, BASE + 3 * DAY + 12 * HOUR, 40) // live points over sealed ones
+  // Writes older than the horizon are accepted and vanish.
+  for (const s of series) if (s.metric === 'mem') for (const t of [...s.points.keys()]) if (t < horizon) s.points.delete(t)
   return { db, series }
 }
 
