@@ -3,31 +3,15 @@
 
 mod common;
 
-use common::{numeric, open, sync_options};
+use common::{aggregation, numeric, open, sync_options};
 use warp_core::query::{GroupBy, QuerySpec};
 use warp_core::storage::FaultyStorage;
 use warp_core::{ErrorCode, LinkOrigin, Match, RollupSpec, Selector, SeriesKey, SeriesKind};
 
 fn spec(metric: &str, with_linked: bool) -> QuerySpec {
     QuerySpec {
-        selector: Selector {
-            metric: Some(Match::Equal(metric.into())),
-            matchers: Vec::new(),
-        },
-        from: 0,
-        to: 1000,
-        aggregates: vec!["sum".into()],
-        every: None,
-        offset: None,
-        tz: None,
-        fill: None,
-        group_by: GroupBy::All,
-        order_by: None,
-        limit: None,
-        having: Vec::new(),
-        explain: false,
-        rollups: true,
         with_linked,
+        ..aggregation(Some(metric), 0, 1000, &["sum"], None, GroupBy::All)
     }
 }
 

@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{numeric, open, sync_options};
-use warp_core::query::{EverySpec, GroupBy, QuerySpec};
+use common::{aggregation, numeric, open, sync_options};
+use warp_core::query::{GroupBy, QuerySpec};
 use warp_core::storage::FaultyStorage;
-use warp_core::{Engine, Match, PassPlan, RangeOptions, RangeResult, RollupSpec, Selector};
+use warp_core::{Engine, PassPlan, RangeOptions, RangeResult, RollupSpec};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -69,24 +69,8 @@ fn each_series_expires_by_its_first_matching_rule() {
     let points: Vec<u64> = db.series().unwrap().iter().map(|s| s.points).collect();
     assert_eq!(points, vec![7 * 24, 20 * 24, 30 * 24]);
     let q = QuerySpec {
-        selector: Selector {
-            metric: None,
-            matchers: Vec::new(),
-        },
-        from: T0,
-        to: now,
-        aggregates: vec!["count".into()],
-        every: Some(EverySpec::Ms(DAY as f64)),
-        offset: None,
-        tz: None,
-        fill: None,
-        group_by: GroupBy::Series,
-        order_by: None,
-        limit: None,
-        having: Vec::new(),
         explain: false,
-        rollups: true,
-        with_linked: false,
+        ..aggregation(None, T0, now, &["count"], Some(DAY), GroupBy::Series)
     };
     let counts: Vec<f64> = db
         .query(&q)
@@ -152,24 +136,15 @@ fn rollup_cells_outlive_the_raw_points_they_summarise() {
     .unwrap();
     let now = T0 + 30 * DAY;
     let q = |rollups: bool| QuerySpec {
-        selector: Selector {
-            metric: Some(Match::Equal("cpu".into())),
-            matchers: Vec::new(),
-        },
-        from: T0,
-        to: T0 + 30 * DAY,
-        aggregates: vec!["avg".into(), "max".into()],
-        every: Some(EverySpec::Ms(DAY as f64)),
-        offset: None,
-        tz: None,
-        fill: None,
-        group_by: GroupBy::All,
-        order_by: None,
-        limit: None,
-        having: Vec::new(),
-        explain: true,
         rollups,
-        with_linked: false,
+        ..aggregation(
+            Some("cpu"),
+            T0,
+            T0 + 30 * DAY,
+            &["avg", "max"],
+            Some(DAY),
+            GroupBy::All,
+        )
     };
     let before = db.query(&q(true)).unwrap();
     pass(&db, now, Some(3), &[("__rollup:cpu_1d@*", 365)]);
@@ -206,24 +181,15 @@ fn cells_that_expire_before_their_raw_points_leave_the_raw_answer() {
     let now = T0 + 30 * DAY;
     pass(&db, now, Some(20), &[("__rollup:short@*", 2)]);
     let q = |rollups: bool| QuerySpec {
-        selector: Selector {
-            metric: Some(Match::Equal("cpu".into())),
-            matchers: Vec::new(),
-        },
-        from: T0,
-        to: now,
-        aggregates: vec!["sum".into(), "max".into(), "count".into()],
-        every: Some(EverySpec::Ms(DAY as f64)),
-        offset: None,
-        tz: None,
-        fill: None,
-        group_by: GroupBy::All,
-        order_by: None,
-        limit: None,
-        having: Vec::new(),
-        explain: true,
         rollups,
-        with_linked: false,
+        ..aggregation(
+            Some("cpu"),
+            T0,
+            now,
+            &["sum", "max", "count"],
+            Some(DAY),
+            GroupBy::All,
+        )
     };
     let (routed, raw) = (db.query(&q(true)).unwrap(), db.query(&q(false)).unwrap());
     assert_eq!(
@@ -267,26 +233,14 @@ fn a_source_whose_raw_points_expired_keeps_its_cells_selectable() {
     let now = T0 + 30 * DAY;
     pass(&db, now, None, &[("__rollup:*", 365), ("cpu", 2)]);
     pass(&db, now + HOUR, None, &[("__rollup:*", 365), ("cpu", 2)]);
-    let q = QuerySpec {
-        selector: Selector {
-            metric: Some(Match::Equal("cpu".into())),
-            matchers: Vec::new(),
-        },
-        from: T0,
-        to: T0 + 2 * DAY,
-        aggregates: vec!["max".into()],
-        every: Some(EverySpec::Ms(DAY as f64)),
-        offset: None,
-        tz: None,
-        fill: None,
-        group_by: GroupBy::Series,
-        order_by: None,
-        limit: None,
-        having: Vec::new(),
-        explain: true,
-        rollups: true,
-        with_linked: false,
-    };
+    let q = aggregation(
+        Some("cpu"),
+        T0,
+        T0 + 2 * DAY,
+        &["max"],
+        Some(DAY),
+        GroupBy::Series,
+    );
     let r = db.query(&q).unwrap();
     let keys: Vec<_> = r.groups.iter().filter_map(|g| g.key.clone()).collect();
     assert_eq!(keys, vec![r#"cpu{h="new"}"#, r#"cpu{h="old"}"#]);
@@ -317,24 +271,15 @@ fn rollup_buckets_that_start_before_year_zero_do_not_stop_the_lifecycle() {
     pass(&db, first + 400 * DAY, None, &[]);
     for every in [7 * DAY, 14 * DAY] {
         let q = QuerySpec {
-            selector: Selector {
-                metric: Some(Match::Equal("x".into())),
-                matchers: Vec::new(),
-            },
-            from: first,
-            to: first + 20 * DAY,
-            aggregates: vec!["max".into()],
-            every: Some(EverySpec::Ms(every as f64)),
-            offset: None,
-            tz: None,
-            fill: None,
-            group_by: GroupBy::All,
-            order_by: None,
-            limit: None,
-            having: Vec::new(),
             explain: false,
-            rollups: true,
-            with_linked: false,
+            ..aggregation(
+                Some("x"),
+                first,
+                first + 20 * DAY,
+                &["max"],
+                Some(every),
+                GroupBy::All,
+            )
         };
         let routed = db.query(&q).unwrap();
         let raw = db

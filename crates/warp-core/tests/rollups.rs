@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{open, sync_options, DIR};
+use common::{aggregation, open, sync_options, DIR};
 use warp_core::query::{EverySpec, GroupBy, QueryResult, QuerySpec};
 use warp_core::storage::FaultyStorage;
 use warp_core::{
@@ -61,24 +61,8 @@ fn query(
     rollups: bool,
 ) -> QuerySpec {
     QuerySpec {
-        selector: Selector {
-            metric: Some(Match::Equal("cpu".into())),
-            matchers: Vec::new(),
-        },
-        from,
-        to,
-        aggregates: aggs.iter().map(|s| (*s).to_owned()).collect(),
-        every: Some(EverySpec::Ms(every as f64)),
-        offset: None,
-        tz: None,
-        fill: None,
-        group_by,
-        order_by: None,
-        limit: None,
-        having: Vec::new(),
-        explain: true,
         rollups,
-        with_linked: false,
+        ..aggregation(Some("cpu"), from, to, aggs, Some(every), group_by)
     }
 }
 

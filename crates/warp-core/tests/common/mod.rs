@@ -116,3 +116,36 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// An aggregation query of `metric` (every metric: `None`) over `[from, to)`, in buckets of
+/// `every` ms (one bucket: `None`), grouped by `group_by`; explained, rollups allowed.
+pub fn aggregation(
+    metric: Option<&str>,
+    from: i64,
+    to: i64,
+    aggregates: &[&str],
+    every: Option<i64>,
+    group_by: warp_core::query::GroupBy,
+) -> warp_core::query::QuerySpec {
+    #[allow(clippy::cast_precision_loss)]
+    warp_core::query::QuerySpec {
+        selector: warp_core::Selector {
+            metric: metric.map(|m| warp_core::Match::Equal(m.to_owned())),
+            matchers: Vec::new(),
+        },
+        from,
+        to,
+        aggregates: aggregates.iter().map(|&a| a.to_owned()).collect(),
+        every: every.map(|ms| warp_core::query::EverySpec::Ms(ms as f64)),
+        offset: None,
+        tz: None,
+        fill: None,
+        group_by,
+        order_by: None,
+        limit: None,
+        having: Vec::new(),
+        explain: true,
+        rollups: true,
+        with_linked: false,
+    }
+}
