@@ -31,6 +31,20 @@ fn fill(engine: &Engine, id: u32) {
     engine.put_batch(id, &ts, &vs).unwrap();
 }
 
+/// Declares a rollup of `metric` keeping `aggregates` per bucket of `every` ms.
+fn declare(engine: &Engine, name: &str, metric: &str, every: i64, aggregates: &[&str]) {
+    engine
+        .create_rollup(RollupSpec {
+            name: name.to_owned(),
+            metric: metric.to_owned(),
+            id: 0,
+            conditions: Vec::new(),
+            every,
+            aggregates: aggregates.iter().map(|&a| a.to_owned()).collect(),
+        })
+        .unwrap();
+}
+
 fn pass(engine: &Engine, now: i64, default_days: Option<i64>, rules: &[(&str, i64)]) {
     engine
         .run_pass(&PassPlan {
@@ -125,15 +139,7 @@ fn rollup_cells_outlive_the_raw_points_they_summarise() {
     let db = open(&storage, sync_options()).unwrap();
     let id = numeric(&db, "cpu{h=1}");
     fill(&db, id);
-    db.create_rollup(RollupSpec {
-        name: "cpu_1d".into(),
-        metric: "cpu".into(),
-        id: 0,
-        conditions: Vec::new(),
-        every: DAY,
-        aggregates: vec!["avg".into(), "max".into()],
-    })
-    .unwrap();
+    declare(&db, "cpu_1d", "cpu", DAY, &["avg", "max"]);
     let now = T0 + 30 * DAY;
     let q = |rollups: bool| QuerySpec {
         rollups,
@@ -169,15 +175,7 @@ fn cells_that_expire_before_their_raw_points_leave_the_raw_answer() {
     let db = open(&storage, sync_options()).unwrap();
     let id = numeric(&db, "cpu{h=1}");
     fill(&db, id);
-    db.create_rollup(RollupSpec {
-        name: "short".into(),
-        metric: "cpu".into(),
-        id: 0,
-        conditions: Vec::new(),
-        every: HOUR,
-        aggregates: vec!["sum".into(), "max".into()],
-    })
-    .unwrap();
+    declare(&db, "short", "cpu", HOUR, &["sum", "max"]);
     let now = T0 + 30 * DAY;
     pass(&db, now, Some(20), &[("__rollup:short@*", 2)]);
     let q = |rollups: bool| QuerySpec {
@@ -221,15 +219,7 @@ fn a_source_whose_raw_points_expired_keeps_its_cells_selectable() {
     let vs: Vec<f64> = (0..48).map(f64::from).collect();
     db.put_batch(old, &ts, &vs).unwrap();
     fill(&db, current);
-    db.create_rollup(RollupSpec {
-        name: "cpu_1d".into(),
-        metric: "cpu".into(),
-        id: 0,
-        conditions: Vec::new(),
-        every: DAY,
-        aggregates: vec!["max".into()],
-    })
-    .unwrap();
+    declare(&db, "cpu_1d", "cpu", DAY, &["max"]);
     let now = T0 + 30 * DAY;
     pass(&db, now, None, &[("__rollup:*", 365), ("cpu", 2)]);
     pass(&db, now + HOUR, None, &[("__rollup:*", 365), ("cpu", 2)]);
@@ -256,15 +246,7 @@ fn rollup_buckets_that_start_before_year_zero_do_not_stop_the_lifecycle() {
     db.put_batch(id, &[first + 5, first + 9 * DAY], &[2.0, 3.0])
         .unwrap();
     for every in [7 * DAY, 366 * DAY, 7000] {
-        db.create_rollup(RollupSpec {
-            name: format!("r{every}"),
-            metric: "x".into(),
-            id: 0,
-            conditions: Vec::new(),
-            every,
-            aggregates: vec!["max".into(), "median".into()],
-        })
-        .unwrap();
+        declare(&db, &format!("r{every}"), "x", every, &["max", "median"]);
     }
     db.put_numeric(id, first + 1, 1.0).unwrap();
     db.refresh_rollups().unwrap();
