@@ -72,6 +72,12 @@ export declare class NativeEngine {
   tagValues(name?: string | undefined | null): Array<NativeTagValue>
   /** An aggregation query, run on the thread pool (and on every core when it is large). */
   query(query: NativeQuery): Promise<NativeQueryResult>
+  /** The synchronous twin of `query`, for small queries. */
+  querySync(query: NativeQuery): NativeQueryResult
+  /** A table query, run on the thread pool. */
+  table(table: NativeTable): Promise<NativeQueryResult>
+  /** The synchronous twin of `table`. */
+  tableSync(table: NativeTable): NativeQueryResult
   /** Declares a rollup and computes its cells over the stored data, on the thread pool. */
   createRollup(spec: NativeRollupSpec): Promise<NativeRollup>
   /** Drops a rollup and its cells; whether it existed. */
@@ -85,12 +91,6 @@ export declare class NativeEngine {
   unlink(a: string, b: string, kind?: string | undefined | null): number
   /** The links of one series, or all. */
   links(series?: string | undefined | null): Array<NativeLink>
-  /** The synchronous twin of `query`, for small queries. */
-  querySync(query: NativeQuery): NativeQueryResult
-  /** A table query, run on the thread pool. */
-  table(table: NativeTable): Promise<NativeQueryResult>
-  /** The synchronous twin of `table`. */
-  tableSync(table: NativeTable): NativeQueryResult
   /** The newest point of every selected series. */
   lastpoint(selector: NativeSelector): NativeLastpoint
   /** The series a selection matches, in id order: at most `limit`, after id `after`. */

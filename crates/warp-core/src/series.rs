@@ -14,6 +14,15 @@ pub const MAX_KEY_BYTES: usize = 8192;
 /// reserved).
 pub const METRIC_TAG: &str = "__name__";
 
+/// Metric names and tag keys starting with this are the engine's: tag keys for pseudo-tags,
+/// metrics for its own series (rollup cells), which selections skip unless named exactly.
+pub const RESERVED: &str = "__";
+
+/// Whether a canonical key names one of the engine's own series.
+pub fn is_engine_series(key: &str) -> bool {
+    key.starts_with(RESERVED)
+}
+
 /// A dense, per-database series number; the index of the series everywhere.
 pub type SeriesId = u32;
 
@@ -280,7 +289,7 @@ fn check_metric(metric: &str) -> Result<()> {
             metric.len()
         )));
     }
-    if metric.starts_with("__") {
+    if metric.starts_with(RESERVED) {
         return Err(invalid(format!(
             "metric name '{metric}' starts with '__', which is reserved for the engine's own \
              series (rollup cells)"
@@ -305,7 +314,7 @@ fn check_tag(key: &str, value: &str) -> Result<()> {
             "tag key '{key}' must match [A-Za-z_][A-Za-z0-9_.-]*"
         )));
     }
-    if key.starts_with("__") {
+    if key.starts_with(RESERVED) {
         return Err(invalid(format!(
             "tag key '{key}' starts with '__', which is reserved (__name__ is the metric)"
         )));

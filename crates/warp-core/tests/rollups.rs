@@ -37,6 +37,8 @@ impl Rng {
 }
 
 const MINUTE: i64 = 60_000;
+/// A whole hour to start the data at.
+const START: i64 = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
 const AGGS: [&str; 10] = [
     "count", "sum", "avg", "min", "max", "first", "last", "spread", "stddev", "variance",
 ];
@@ -153,7 +155,7 @@ fn a_rollup_answers_as_raw_points_do() {
     let storage = FaultyStorage::new();
     let db = open(&storage, sync_options()).unwrap();
     let mut rng = Rng(0x5eed);
-    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let start = START;
     let span = 3 * 60 * MINUTE;
     write_random(&db, &mut rng, 3000, start, span);
     let info = db
@@ -186,7 +188,7 @@ fn a_query_uses_the_rollup_only_where_it_fits() {
     let storage = FaultyStorage::new();
     let db = open(&storage, sync_options()).unwrap();
     let mut rng = Rng(7);
-    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let start = START;
     write_random(&db, &mut rng, 500, start, 60 * MINUTE);
     let dc = Condition {
         name: "host".into(),
@@ -238,7 +240,7 @@ fn a_query_uses_the_rollup_only_where_it_fits() {
 fn rollups_survive_reopen_and_crash_exactly() {
     let storage = FaultyStorage::new();
     let mut rng = Rng(99);
-    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let start = START;
     let span = 2 * 60 * MINUTE;
     {
         let db = open(&storage, sync_options()).unwrap();
@@ -273,7 +275,7 @@ fn rollups_survive_reopen_and_crash_exactly() {
 
 #[test]
 fn a_failure_at_any_step_of_a_declaration_leaves_exact_answers() {
-    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let start = START;
     let q = query(
         start,
         start + 60 * MINUTE,
@@ -381,7 +383,7 @@ fn rollup_cells_stay_out_of_sight() {
 fn writes_during_refreshes_are_never_lost_from_the_rollup() {
     let storage = FaultyStorage::new();
     let db = std::sync::Arc::new(open(&storage, sync_options()).unwrap());
-    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let start = START;
     write_random(&db, &mut Rng(5), 200, start, 30 * MINUTE);
     db.create_rollup(rollup_spec("r", MINUTE, Vec::new()))
         .unwrap();
@@ -417,7 +419,7 @@ fn writes_during_refreshes_are_never_lost_from_the_rollup() {
 fn whole_blocks_of_cells_answer_from_their_summaries() {
     let storage = FaultyStorage::new();
     let db = open(&storage, sync_options()).unwrap();
-    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let start = START;
     let span = 3 * 60 * MINUTE;
     let mut rng = Rng(21);
     for host in 0..2 {
@@ -461,7 +463,7 @@ fn whole_blocks_of_cells_answer_from_their_summaries() {
 fn a_backup_keeps_its_rollups() {
     let storage = FaultyStorage::new();
     let db = open(&storage, sync_options()).unwrap();
-    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let start = START;
     write_random(&db, &mut Rng(8), 500, start, 60 * MINUTE);
     db.create_rollup(rollup_spec("r", MINUTE, Vec::new()))
         .unwrap();
@@ -491,7 +493,7 @@ fn a_backup_keeps_its_rollups() {
 fn percentiles_from_a_rollup_are_within_the_sketch_bound() {
     let storage = FaultyStorage::new();
     let db = open(&storage, sync_options()).unwrap();
-    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let start = START;
     let span = 2 * 60 * MINUTE;
     let mut rng = Rng(77);
     write_random(&db, &mut rng, 3000, start, span);
@@ -562,7 +564,7 @@ fn percentiles_from_a_rollup_are_within_the_sketch_bound() {
 fn a_rollup_over_days_of_stored_data_is_computed_a_window_at_a_time() {
     let storage = FaultyStorage::new();
     let db = open(&storage, sync_options()).unwrap();
-    let start = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE);
+    let start = START;
     let span = 10 * 24 * 60 * MINUTE;
     let mut rng = Rng(31);
     write_random(&db, &mut rng, 4000, start, span);

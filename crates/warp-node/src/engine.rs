@@ -449,6 +449,29 @@ impl NativeEngine {
         Ok(job(move || engine.query(&spec), query::query_result))
     }
 
+    /// The synchronous twin of `query`, for small queries.
+    #[napi]
+    pub fn query_sync(&self, query: NativeQuery) -> Result<NativeQueryResult> {
+        guarded(|| self.engine.query(&query::query_spec(query)?)).map(query::query_result)
+    }
+
+    /// A table query, run on the thread pool.
+    #[napi(ts_return_type = "Promise<NativeQueryResult>")]
+    pub fn table(
+        &self,
+        table: NativeTable,
+    ) -> Result<AsyncTask<Job<warp_core::query::TableResult, NativeQueryResult>>> {
+        let spec = query::table_spec(table).js()?;
+        let engine = self.engine.clone();
+        Ok(job(move || engine.table(&spec), query::table_result))
+    }
+
+    /// The synchronous twin of `table`.
+    #[napi]
+    pub fn table_sync(&self, table: NativeTable) -> Result<NativeQueryResult> {
+        guarded(|| self.engine.table(&query::table_spec(table)?)).map(query::table_result)
+    }
+
     /// Declares a rollup and computes its cells over the stored data, on the thread pool.
     #[napi(ts_return_type = "Promise<NativeRollup>")]
     pub fn create_rollup(
@@ -521,29 +544,6 @@ impl NativeEngine {
                 })
                 .collect()
         })
-    }
-
-    /// The synchronous twin of `query`, for small queries.
-    #[napi]
-    pub fn query_sync(&self, query: NativeQuery) -> Result<NativeQueryResult> {
-        guarded(|| self.engine.query(&query::query_spec(query)?)).map(query::query_result)
-    }
-
-    /// A table query, run on the thread pool.
-    #[napi(ts_return_type = "Promise<NativeQueryResult>")]
-    pub fn table(
-        &self,
-        table: NativeTable,
-    ) -> Result<AsyncTask<Job<warp_core::query::TableResult, NativeQueryResult>>> {
-        let spec = query::table_spec(table).js()?;
-        let engine = self.engine.clone();
-        Ok(job(move || engine.table(&spec), query::table_result))
-    }
-
-    /// The synchronous twin of `table`.
-    #[napi]
-    pub fn table_sync(&self, table: NativeTable) -> Result<NativeQueryResult> {
-        guarded(|| self.engine.table(&query::table_spec(table)?)).map(query::table_result)
     }
 
     /// The newest point of every selected series.

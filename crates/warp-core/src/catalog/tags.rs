@@ -6,10 +6,7 @@ use regex::Regex;
 
 use super::interner::Interner;
 use super::postings::{self, Postings};
-use crate::series::{canonical_metric, canonical_tags, SeriesId};
-
-/// Metrics of the engine's own series start with this (see `rollup`).
-const RESERVED: &str = "__";
+use crate::series::{canonical_metric, canonical_tags, SeriesId, RESERVED};
 
 /// How a tag value (or the metric name) is matched.
 #[derive(Debug, Clone)]
@@ -29,6 +26,16 @@ static COMPILED: std::sync::Mutex<Option<std::collections::HashMap<String, Regex
 const MAX_COMPILED: usize = 256;
 
 impl Match {
+    /// Whether one value matches (the index answers whole selections from postings instead).
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            Match::Equal(e) => value == e,
+            Match::OneOf(all) => all.iter().any(|e| value == e),
+            Match::Regex(re) => re.is_match(value),
+            Match::Any => true,
+        }
+    }
+
     /// A regular expression that must match a whole value (the `regex` crate's syntax; linear
     /// time whatever the input). Compiled once, its size bounded.
     pub fn regex(pattern: &str) -> Result<Match, String> {
@@ -119,7 +126,7 @@ impl Values {
         match m {
             Match::Equal(v) => self.postings(v).to_vec(),
             Match::OneOf(vs) => postings::union(vs.iter().map(|v| self.postings(v))),
-            Match::Regex(re) => postings::union(self.each(|v| re.is_match(v))),
+            Match::Regex(_) => postings::union(self.each(|v| m.matches(v))),
             Match::Any => postings::union(self.each(|_| true)),
         }
     }

@@ -163,24 +163,17 @@ impl Inner {
                 }
             }
         }
-        let dirty_ids: Vec<usize> = (0..n).filter(|&i| dirty[i].is_some()).collect();
-        if !dirty_ids.is_empty() {
-            let lo = dirty_ids
-                .iter()
-                .filter_map(|&i| dirty[i])
-                .map(|d| d.0)
-                .min()
-                .unwrap_or(a);
-            let hi = dirty_ids
-                .iter()
-                .filter_map(|&i| dirty[i])
-                .map(|d| d.1)
-                .max()
-                .unwrap_or(b);
-            let ids: Vec<SeriesId> = dirty_ids.iter().map(|&i| sel.ids[i]).collect();
+        // The dirty sources, read over the union of their spans, each cut to its own.
+        let spans_read: Vec<(usize, (i64, i64))> =
+            (0..n).filter_map(|i| Some((i, dirty[i]?))).collect();
+        let union = spans_read
+            .iter()
+            .map(|&(_, d)| d)
+            .reduce(|x, y| (x.0.min(y.0), x.1.max(y.1)));
+        if let Some((lo, hi)) = union {
+            let ids: Vec<SeriesId> = spans_read.iter().map(|&(i, _)| sel.ids[i]).collect();
             let runs = self.points_of(&ids, &kinds[..ids.len()], lo, hi)?;
-            for (&i, (ts, vs)) in dirty_ids.iter().zip(runs) {
-                let (dlo, dhi) = dirty[i].unwrap_or((0, 0));
+            for (&(i, (dlo, dhi)), (ts, vs)) in spans_read.iter().zip(runs) {
                 let s = ts.partition_point(|&t| t < dlo);
                 let e = ts.partition_point(|&t| t < dhi);
                 raw[i].push((ts[s..e].to_vec(), vs[s..e].to_vec()));

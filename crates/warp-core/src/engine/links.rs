@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::links::{check_kind, Link, Links, Origin};
 use crate::names;
 use crate::series::{canonical_of, SeriesId};
-use crate::storage::write_replacing;
+use crate::storage::{read_if_present, replace_durably};
 
 impl Engine {
     /// Links two existing series (any text form of their keys) with a kind; a discovered
@@ -75,11 +75,9 @@ impl Inner {
     /// Loads the links at open (none if the file is missing).
     pub(super) fn load_links(&self) -> Result<()> {
         let path = self.layout.indices().join(names::LINKS);
-        let storage = self.storage.as_ref();
-        if storage.is_dir(&path).map_err(Error::io("inspect", &path))? != Some(false) {
+        let Some(bytes) = read_if_present(self.storage.as_ref(), &path)? else {
             return Ok(());
-        }
-        let bytes = storage.read(&path).map_err(Error::io("read", &path))?;
+        };
         match Links::decode(&bytes) {
             Ok(links) => *lock(&self.links) = links,
             Err(reason) => self.set_aside(&path, reason)?,
@@ -94,13 +92,8 @@ impl Inner {
         self.writable().map(drop)?;
         let mut links = lock(&self.links).clone();
         let out = change(&mut links)?;
-        let dir = self.layout.indices();
-        let path = dir.join(names::LINKS);
-        let storage = self.storage.as_ref();
-        write_replacing(storage, &path, &links.encode()).map_err(Error::io("write", &path))?;
-        storage
-            .sync_dir(&dir)
-            .map_err(Error::io("fsync directory", &dir))?;
+        let path = self.layout.indices().join(names::LINKS);
+        replace_durably(self.storage.as_ref(), &path, &links.encode())?;
         *lock(&self.links) = links;
         Ok(out)
     }

@@ -38,7 +38,7 @@ use crate::layout::Layout;
 use crate::live::LiveTier;
 use crate::options::{Durability, Options};
 use crate::partition::{PartitionMeta, Tier};
-use crate::series::{SeriesId, SeriesKey, SeriesKind};
+use crate::series::{is_engine_series, SeriesId, SeriesKey, SeriesKind};
 use crate::storage::{FsStorage, LockGuard, Storage};
 use crate::tiers::{self, TierSet};
 use crate::types::{
@@ -266,7 +266,7 @@ impl Engine {
         let catalog = self.inner.catalog();
         Ok(catalog
             .iter()
-            .filter(|(_, key, _)| !key.starts_with("__"))
+            .filter(|(_, key, _)| !is_engine_series(key))
             .map(|(id, key, kind)| SeriesInfo {
                 id,
                 key: key.to_owned(),
@@ -412,7 +412,7 @@ impl Engine {
             // The engine's own series (rollup cells) are not counted.
             let visible = catalog
                 .iter()
-                .filter(|(_, k, _)| !k.starts_with("__"))
+                .filter(|(_, k, _)| !is_engine_series(k))
                 .count();
             (visible as u64, catalog.heap_bytes() as u64)
         };

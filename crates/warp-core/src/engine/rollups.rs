@@ -15,7 +15,7 @@ use crate::rollup::cells::{bucket, compute};
 use crate::rollup::marks::{Dirty, Marks};
 use crate::rollup::{self, Rollup, RollupSpec, MAX_ROLLUPS};
 use crate::series::{SeriesId, SeriesKind};
-use crate::storage::write_replacing;
+use crate::storage::{read_if_present, replace_durably};
 use crate::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
 use crate::types::RollupInfo;
 
@@ -214,11 +214,9 @@ impl Inner {
     /// point of a source (see `rollup::marks`), everything of a rollup not ready.
     pub(super) fn load_rollups(&self) -> Result<()> {
         let path = self.layout.aggregations().join(names::ROLLUPS);
-        let storage = self.storage.as_ref();
-        if storage.is_dir(&path).map_err(Error::io("inspect", &path))? != Some(false) {
+        let Some(bytes) = read_if_present(self.storage.as_ref(), &path)? else {
             return Ok(());
-        }
-        let bytes = storage.read(&path).map_err(Error::io("read", &path))?;
+        };
         let (rollups, next_id) = match rollup::decode(&bytes) {
             Ok(decoded) => decoded,
             Err(reason) => return self.set_aside(&path, reason),
@@ -307,14 +305,12 @@ impl Inner {
             let all = st.rollups.active().map(|(_, r)| (**r).clone()).collect();
             (all, st.rollups.next_id)
         };
-        let dir = self.layout.aggregations();
-        let path = dir.join(names::ROLLUPS);
-        let storage = self.storage.as_ref();
-        write_replacing(storage, &path, &rollup::encode(&rollups, next_id))
-            .map_err(Error::io("write", &path))?;
-        storage
-            .sync_dir(&dir)
-            .map_err(Error::io("fsync directory", &dir))
+        let path = self.layout.aggregations().join(names::ROLLUPS);
+        replace_durably(
+            self.storage.as_ref(),
+            &path,
+            &rollup::encode(&rollups, next_id),
+        )
     }
 
     /// Recomputes every dirty span from raw points and writes the cells; a rollup not ready

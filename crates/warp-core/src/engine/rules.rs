@@ -5,7 +5,7 @@
 use super::{lock, Engine};
 use crate::error::{Error, Result};
 use crate::names;
-use crate::storage::write_replacing;
+use crate::storage::{read_if_present, write_replacing};
 
 impl Engine {
     /// The rule files there are, by name, as stored.
@@ -15,12 +15,8 @@ impl Engine {
         let storage = self.inner.storage.as_ref();
         let mut out = Vec::new();
         for name in names::RULE_FILES {
-            let path = dir.join(name);
-            if storage.is_dir(&path).map_err(Error::io("inspect", &path))? == Some(false) {
-                out.push((
-                    name.to_owned(),
-                    storage.read(&path).map_err(Error::io("read", &path))?,
-                ));
+            if let Some(bytes) = read_if_present(storage, &dir.join(name))? {
+                out.push((name.to_owned(), bytes));
             }
         }
         Ok(out)

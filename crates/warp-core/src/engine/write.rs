@@ -280,11 +280,14 @@ impl Inner {
                 st.live.revive(*id, SeriesKind::Numeric);
             }
         }
+        let marking = !st.rollups.marks.is_empty();
         for ((&id, &t), &v) in ids.iter().zip(ts).zip(values) {
             let id = target(id);
             st.live.numeric_mut(id)?.push(t, v);
             st.live.note(id, t, v);
-            st.rollups.marks.mark(id, t, t);
+            if marking {
+                st.rollups.marks.mark(id, t, t);
+            }
         }
         drop(st);
         inner.wal.after_write(seq, inner.has_flusher())?;

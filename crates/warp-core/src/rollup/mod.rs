@@ -20,15 +20,12 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Match, Matcher};
 use crate::error::{Error, Result};
 use crate::query::aggregate::Agg;
-use crate::series::canonical_metric;
-use crate::series::canonical_tags;
+use crate::series::{canonical_metric, canonical_tags, RESERVED};
 
 /// The most rollups a database may have (each source series keeps a bitmask of its rollups).
 pub const MAX_ROLLUPS: usize = 64;
 /// The widest rollup bucket: a year.
 pub const MAX_EVERY: i64 = 366 * 86_400_000;
-/// Metrics starting with this are the engine's own; no write or selection names them by accident.
-pub const RESERVED_PREFIX: &str = "__";
 
 /// One partial aggregate a rollup keeps per bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -251,23 +248,16 @@ impl Rollup {
     pub fn selects(&self, key: &str) -> bool {
         canonical_metric(key) == self.spec.metric
             && self.matchers.iter().all(|m| {
-                let value = canonical_tags(key).find(|(n, _)| *n == m.name).map(|t| t.1);
-                let hit = value.is_some_and(|v| match &m.matching {
-                    Match::Equal(e) => *v == **e,
-                    Match::OneOf(all) => all.iter().any(|e| *v == **e),
-                    Match::Regex(re) => re.is_match(&v),
-                    Match::Any => true,
-                });
+                let hit = canonical_tags(key)
+                    .find(|(n, _)| *n == m.name)
+                    .is_some_and(|(_, v)| m.matching.matches(&v));
                 hit != m.negated
             })
     }
 
     /// The metric of its cell series, up to the state's name.
     pub fn cell_prefix(&self) -> String {
-        format!(
-            "{RESERVED_PREFIX}rollup:{}@{}:",
-            self.spec.name, self.spec.id
-        )
+        format!("{RESERVED}rollup:{}@{}:", self.spec.name, self.spec.id)
     }
 
     /// The canonical key of the series holding `state` cells of source `key`.

@@ -98,6 +98,35 @@ pub fn create_dir_durably(storage: &dyn Storage, dir: &Path) -> io::Result<()> {
     }
 }
 
+/// The bytes of the file at `path`, or `None` if there is none.
+pub fn read_if_present(
+    storage: &dyn Storage,
+    path: &Path,
+) -> crate::error::Result<Option<Vec<u8>>> {
+    use crate::error::Error;
+    if storage.is_dir(path).map_err(Error::io("inspect", path))? != Some(false) {
+        return Ok(None);
+    }
+    storage
+        .read(path)
+        .map(Some)
+        .map_err(Error::io("read", path))
+}
+
+/// [`write_replacing`], then an fsync of the directory: the new bytes are the file's, durably.
+pub fn replace_durably(
+    storage: &dyn Storage,
+    path: &Path,
+    bytes: &[u8],
+) -> crate::error::Result<()> {
+    use crate::error::Error;
+    write_replacing(storage, path, bytes).map_err(Error::io("write", path))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    storage
+        .sync_dir(dir)
+        .map_err(Error::io("fsync directory", dir))
+}
+
 /// Deletes the files in `dir` that `doomed` picks, and makes their removal durable.
 pub fn remove_files(
     storage: &dyn Storage,
