@@ -104,3 +104,34 @@ test('bad rollup declarations are INVALID_QUERY naming the field', async (t) => 
   await db.close()
   t.is(await codeOf(() => db.rollups.list()), 'CLOSED')
 })
+
+test('rollups and links against a bad day: inherited fields, mutated arguments, close during work', async (t) => {
+  const db = await filled()
+  // Inherited properties are never read; a definition changed after the call changes nothing.
+  const proto = Object.prototype as Record<string, unknown>
+  proto.where = { host: 'nope' }
+  proto.kind = 'polluted'
+  try {
+    const def = { name: 'p', metric: 'cpu', every: '1m', aggregates: ['max'] as ['max'] }
+    const created = db.rollups.create(def)
+    def.name = 'changed'
+    def.aggregates.push('min' as never)
+    const r = await created
+    t.like(r, { name: 'p', sources: 3 })
+    t.deepEqual(r.aggregates, ['max'])
+    t.true(db.link('cpu{host=h0,dc=eu}', 'cpu{host=h1,dc=eu}'))
+    t.is(db.links()[0].kind, 'related')
+  } finally {
+    delete proto.where
+    delete proto.kind
+  }
+  // Close while a refresh and a query run: each finishes or fails with a code, never hangs.
+  db.series({ metric: 'cpu', tags: { host: 'h0', dc: 'eu' } }).put(1, 7_000_000)
+  const refresh = db.rollups.refresh().then(() => 'done', (e: { code: string }) => e.code)
+  const query = db.query({ metric: 'cpu', from: 0, to: 100 * 60_000, every: '10m', aggregate: 'max' }).then(() => 'done', (e: { code: string }) => e.code)
+  await Promise.all([db.close(), db.close()])
+  t.true(['done', 'CLOSED'].includes(await refresh))
+  t.true(['done', 'CLOSED'].includes(await query))
+  t.is(await codeOf(() => db.rollups.refresh()), 'CLOSED')
+  t.is(await codeOf(() => db.link('a', 'b')), 'CLOSED')
+})

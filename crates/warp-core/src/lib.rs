@@ -49,6 +49,7 @@ pub use error::{Error, ErrorCode, Result};
 pub use links::{Link, Origin as LinkOrigin, MAX_LINKS};
 pub use options::{Durability, Options};
 pub use partition::{PartitionMeta, Tier};
+pub use retention::MAX_RULES as MAX_RETENTION_RULES;
 pub use rollup::{Condition, RollupSpec};
 pub use series::{
     SeriesId, SeriesKey, SeriesKind, MAX_KEY_BYTES, MAX_METRIC_BYTES, MAX_TAGS, MAX_TAG_KEY_BYTES,

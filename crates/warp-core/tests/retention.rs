@@ -273,3 +273,31 @@ fn rollup_buckets_that_start_before_year_zero_do_not_stop_the_lifecycle() {
         assert_eq!(format!("{:?}", routed.groups), format!("{:?}", raw.groups));
     }
 }
+
+#[test]
+fn retention_rule_limits_hold_at_and_one_past() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    let plan = |n: usize| PassPlan {
+        now: T0,
+        expire_rules: (0..n).map(|i| (format!("m{i}*"), T0 - DAY)).collect(),
+        ..PassPlan::default()
+    };
+    let err = db
+        .run_pass(&plan(warp_core::MAX_RETENTION_RULES + 1))
+        .unwrap_err();
+    assert_eq!(err.code(), warp_core::ErrorCode::InvalidArgument);
+    db.run_pass(&plan(warp_core::MAX_RETENTION_RULES)).unwrap();
+    let bad = PassPlan {
+        now: T0,
+        expire_rules: vec![(String::new(), T0)],
+        ..PassPlan::default()
+    };
+    assert_eq!(
+        db.run_pass(&bad).unwrap_err().code(),
+        warp_core::ErrorCode::InvalidArgument
+    );
+    drop(db);
+    let db = open(&storage.crash(), sync_options()).unwrap();
+    db.run_pass(&plan(1)).unwrap(); // the other 255 stay, frozen: stricter than the default
+}

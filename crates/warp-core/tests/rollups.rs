@@ -629,3 +629,62 @@ fn damaged_definition_files_are_refused_or_set_aside_by_repair() {
         check(&repaired, &q, "repaired");
     }
 }
+
+#[test]
+fn rollup_limits_hold_at_and_one_past_on_write_and_reopen() {
+    let storage = FaultyStorage::new();
+    let db = open(&storage, sync_options()).unwrap();
+    write_random(&db, &mut Rng(12), 20, START, 60 * MINUTE);
+    let named = |name: String| RollupSpec {
+        name,
+        ..rollup_spec("x", MINUTE, Vec::new())
+    };
+    let code = |spec: RollupSpec| db.create_rollup(spec).unwrap_err().code();
+    // Names: 64 characters, not 65.
+    assert_eq!(code(named("n".repeat(65))), ErrorCode::InvalidQuery);
+    db.create_rollup(named("n".repeat(64))).unwrap();
+    // Bucket widths: 1 ms to 366 days.
+    for every in [0, -1, 366 * 24 * 60 * MINUTE + 1] {
+        assert_eq!(
+            code(RollupSpec {
+                every,
+                ..named("w".into())
+            }),
+            ErrorCode::InvalidQuery
+        );
+    }
+    for (i, every) in [1, 366 * 24 * 60 * MINUTE].into_iter().enumerate() {
+        db.create_rollup(RollupSpec {
+            every,
+            ..named(format!("edge{i}"))
+        })
+        .unwrap();
+    }
+    // At most 64 rollups.
+    for i in 3..64 {
+        db.create_rollup(named(format!("r{i}"))).unwrap();
+    }
+    assert_eq!(db.rollups().unwrap().len(), 64);
+    assert_eq!(code(named("one-more".into())), ErrorCode::InvalidQuery);
+    drop(db);
+    let db = open(&storage.crash(), sync_options()).unwrap();
+    assert_eq!(db.rollups().unwrap().len(), 64);
+    let q = query(
+        START,
+        START + 60 * MINUTE,
+        60 * MINUTE,
+        &AGGS,
+        GroupBy::Series,
+        true,
+    );
+    assert!(check(&db, &q, "64 rollups, reopened"));
+    assert_eq!(
+        db.create_rollup(named("one-more".into()))
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidQuery
+    );
+    // A slot freed is taken again.
+    assert!(db.drop_rollup("r10").unwrap());
+    db.create_rollup(named("again".into())).unwrap();
+}
