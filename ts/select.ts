@@ -24,7 +24,9 @@ export interface Selection {
 
 /** The native form of a selection; `INVALID_QUERY` naming the field for anything else. */
 export function toSelector(selection: Selection): NativeSelector {
-  const { metric, where } = selection
+  // Own properties only: an inherited `where` (a polluted Object.prototype) selects nothing.
+  const metric = Object.hasOwn(selection, 'metric') ? selection.metric : undefined
+  const where = Object.hasOwn(selection, 'where') ? selection.where : undefined
   const selector: NativeSelector = { metric: undefined, tags: [] }
   if (metric !== undefined) selector.metric = matcher('', metric, false, 'metric')
   if (where === undefined) return selector
