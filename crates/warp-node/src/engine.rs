@@ -191,6 +191,13 @@ impl NativeEngine {
         })
     }
 
+    /// The id of the stream layer's series `__stream:<name>` (its log, its result logs),
+    /// created as `kind` if new.
+    #[napi]
+    pub fn stream_series(&self, name: String, kind: SeriesKind) -> Result<u32> {
+        guarded(|| self.engine.stream_series(&name, kind.into()))
+    }
+
     /// The id of an existing series, or null.
     #[napi]
     pub fn series_id(&self, key: String) -> Result<Option<u32>> {

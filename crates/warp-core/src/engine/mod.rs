@@ -19,6 +19,7 @@ mod read;
 mod recovery;
 mod rollups;
 mod rules;
+mod streams;
 mod table;
 mod write;
 
