@@ -14,6 +14,8 @@ const HANDLES = 65_536
 const SERIES_CACHE = 1_048_576
 import { Query, QueryResult, runQuery, runQuerySync } from './query'
 import { Rollups } from './rollups'
+import { StreamHub } from './stream/hub'
+import { Stream, StreamOptions, StreamStats } from './stream/stream'
 
 export interface OpenOptions<D extends Durability = Durability> {
   /**
@@ -86,6 +88,8 @@ export type Stats = NativeStats & {
   caches: { names: number; handles: number }
   /** The lifecycle policy: last pass, last background error, every partition's entropy. */
   policy: ReturnType<Lifecycle['status']>
+  /** Each stream opened in this process, by name. */
+  streams: Record<string, StreamStats>
 }
 
 /**
@@ -115,6 +119,8 @@ export class WarpEngine<D extends Durability = 'interval'> {
   readonly lifecycle: Lifecycle
   /** Rollups (continuous aggregates): `create`, `list`, `drop`, `refresh`. */
   readonly rollups: Rollups
+  /** The streams and their operators. */
+  readonly #hub: StreamHub
 
   private constructor(
     readonly dir: string,
@@ -122,6 +128,7 @@ export class WarpEngine<D extends Durability = 'interval'> {
     engine: NativeEngine,
     rules: Rules,
     seriesCache: number,
+    flushIntervalMs: number,
   ) {
     this.#native = engine
     const handles = Math.min(HANDLES, seriesCache)
@@ -138,6 +145,7 @@ export class WarpEngine<D extends Durability = 'interval'> {
     this.lifecycle = new Lifecycle(() => this.#live())
     this.rollups = new Rollups(() => this.#live())
     this.lifecycle.use(rules)
+    this.#hub = new StreamHub({ ...this.#owner, dir, flushIntervalMs })
   }
 
   /** Opens the database in `dir`, creating it if needed, and recovers its WAL. */
@@ -155,7 +163,7 @@ export class WarpEngine<D extends Durability = 'interval'> {
     delete own.seriesCacheSize
     const engine = await guardAsync(() => native.open(dir, own))
     try {
-      return new WarpEngine(dir, durability, engine, await loadRules(engine), seriesCache)
+      return new WarpEngine(dir, durability, engine, await loadRules(engine), seriesCache, own.flushIntervalMs ?? 100)
     } catch (e) {
       await engine.close()
       throw e
@@ -284,6 +292,35 @@ export class WarpEngine<D extends Durability = 'interval'> {
     return this.#handle(series).range(from, to, opts)
   }
 
+  /**
+   * The stream `name` (made on first use; later calls with the same options return it):
+   * events in, their fields stored as series `<name>.<field>{<key>=…}`, and windows, joins,
+   * patterns, alerts and correlations over them. See docs/streams.md.
+   *
+   * ```ts
+   * const s = db.stream('cpu', { key: 'host', timestamp: 'ts', fields: ['usage'] })
+   * const w = s.window({ name: 'cpu_1m', type: 'tumbling', size: '1m', aggregate: { avg: { avg: 'usage' } } })
+   * s.write({ host: 'a', ts: Date.now(), usage: 0.42 })
+   * for await (const r of w) console.log(r.key, r.start, r.values.avg)
+   * ```
+   */
+  stream(name: string, options: StreamOptions): Stream {
+    this.#engine()
+    const existing = this.#hub.streams.get(name)
+    const own = optionsOf(options, 'stream options')
+    const fingerprint = JSON.stringify(own, (_k, v) => (typeof v === 'function' ? String(v) : v))
+    if (existing) {
+      if (this.#streamSpecs.get(name) !== fingerprint) throw new WarpError('INVALID_ARGUMENT', `stream '${name}' is already open with other options`)
+      return existing
+    }
+    const stream = new Stream(name, own as StreamOptions, { hub: this.#hub, engine: () => this.#engine(), buffer: (id, ts, v) => this.#pending.push(id, ts, v) })
+    this.#hub.streams.set(name, stream)
+    this.#streamSpecs.set(name, fingerprint)
+    return stream
+  }
+
+  readonly #streamSpecs = new Map<string, string>()
+
   /** Writes and fsyncs every point accepted so far. */
   async flush(): Promise<void> {
     const engine = this.#live()
@@ -327,6 +364,7 @@ export class WarpEngine<D extends Durability = 'interval'> {
 
   /** Snapshots the live tier and retires the WAL segments it covers. */
   async checkpoint(): Promise<{ bytes: number }> {
+    await this.#hub.snapshot()
     const engine = this.#live()
     const bytes = await guardAsync(() => engine.checkpoint())
     return { bytes }
@@ -335,7 +373,8 @@ export class WarpEngine<D extends Durability = 'interval'> {
   stats(): Stats {
     const engine = this.#live()
     const caches = { names: this.#ids.size, handles: this.#handles.size + this.#byText.size + this.#byObject.size }
-    return { ...guard(() => engine.stats()), durability: this.durability, caches, policy: this.lifecycle.status() }
+    const streams = Object.fromEntries([...this.#hub.streams].map(([name, s]) => [name, s.stats()]))
+    return { ...guard(() => engine.stats()), durability: this.durability, caches, policy: this.lifecycle.status(), streams }
   }
 
   /** Runs one full lifecycle pass now (seal, tier moves, recompression, retention). */
@@ -373,6 +412,7 @@ export class WarpEngine<D extends Durability = 'interval'> {
   async #shutdown(): Promise<void> {
     if (this.#native === null) return
     await this.lifecycle.settle()
+    await this.#hub.close()
     const engine = this.#live()
     this.#native = null
     await guardAsync(() => engine.close())

@@ -3,9 +3,10 @@ import type { ErrorCode } from './native'
 /**
  * Every failure WarpEngine reports is a `WarpError` with a stable `code`: one the engine gives
  * (the native `ErrorCode`, declared once in Rust), or `INVALID_CONFIG` for a rule file the
- * lifecycle policy refuses.
+ * lifecycle policy refuses, or `INVALID_EVENT` for an event a stream refuses (with
+ * `onInvalid: 'throw'`).
  */
-export type WarpErrorCode = ErrorCode | 'INVALID_CONFIG'
+export type WarpErrorCode = ErrorCode | 'INVALID_CONFIG' | 'INVALID_EVENT'
 
 export class WarpError extends Error {
   readonly code: WarpErrorCode

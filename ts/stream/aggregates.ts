@@ -1,0 +1,285 @@
+import { WarpError } from '../errors'
+import { describe } from '../args'
+import { Sketch, SketchState } from './sketch'
+
+/**
+ * A custom aggregate: `init` makes an empty state, `add` folds one value in (in arrival
+ * order), `merge` combines the states of two panes, `result` reads it. The state must be a
+ * JSON value: it is checkpointed with the window.
+ */
+export interface Reducer<S = unknown, R = unknown> {
+  init(): S
+  add(state: S, value: number | undefined, event: Readonly<Record<string, unknown>>): S
+  merge(a: S, b: S): S
+  result(state: S): R
+}
+
+/**
+ * One aggregate of a window, named by its key in `aggregate`. The names are the query
+ * engine's (`count`, `sum`, `avg`, `min`, `max`, `first`, `last`, `stddev`, `variance`,
+ * `median`, `percentile`); each reads one numeric field of the stream. An event without the
+ * field is left out of that aggregate, as the query engine leaves gaps out.
+ */
+export type WindowAggregate =
+  | 'count'
+  | { count: string }
+  | { sum: string }
+  | { avg: string }
+  | { min: string }
+  | { max: string }
+  | { first: string }
+  | { last: string }
+  | { stddev: string }
+  | { variance: string }
+  | { median: string }
+  | { percentile: number; of: string }
+  | { reduce: Reducer; of?: string }
+
+const FIELD_KINDS = ['count', 'sum', 'avg', 'min', 'max', 'first', 'last', 'stddev', 'variance', 'median'] as const
+type FieldKind = (typeof FIELD_KINDS)[number]
+
+/** A pane's or a window's partial aggregates. */
+export interface Acc {
+  /** Events in it. */
+  n: number
+  /** Number slots (sums, counts, extremes…), laid out by `Aggregates`. */
+  s: Float64Array
+  /** Percentile sketches and custom states, in the order of their aggregates. */
+  k: Sketch[]
+  c: unknown[]
+}
+
+interface Part {
+  name: string
+  add(acc: Acc, ts: number, event: Readonly<Record<string, unknown>>): void
+  merge(into: Acc, from: Acc): void
+  result(acc: Acc): unknown
+}
+
+/** A window's aggregates, compiled: where each keeps its state, and how it adds and merges. */
+export class Aggregates {
+  readonly names: string[]
+  private readonly parts: Part[] = []
+  private readonly init: Float64Array
+  private readonly sketches: number
+  private readonly reducers: Reducer[] = []
+
+  constructor(spec: unknown) {
+    if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
+      throw bad('aggregate', `must be an object of named aggregates such as { n: 'count', avg_cpu: { avg: 'cpu' } }, not ${describe(spec)}`)
+    }
+    const names = Object.keys(spec)
+    if (names.length === 0) throw bad('aggregate', 'names no aggregate')
+    const slots: number[] = []
+    let sketches = 0
+    const slot = (init: number): number => slots.push(init) - 1
+    for (const name of names) {
+      const a = (spec as Record<string, unknown>)[name]
+      this.parts.push(this.compile(name, a, slot, () => sketches++))
+    }
+    this.names = names
+    this.init = Float64Array.from(slots)
+    this.sketches = sketches
+  }
+
+  empty(): Acc {
+    return { n: 0, s: this.init.slice(), k: Array.from({ length: this.sketches }, () => new Sketch()), c: this.reducers.map((r) => r.init()) }
+  }
+
+  add(acc: Acc, ts: number, event: Readonly<Record<string, unknown>>): void {
+    acc.n++
+    for (const p of this.parts) p.add(acc, ts, event)
+  }
+
+  /** Folds `from` into `into`; `from` is older (earlier panes) when `into` is newer and vice versa does not matter except for custom reducers, which get (older, newer). */
+  merge(into: Acc, from: Acc): void {
+    into.n += from.n
+    for (const p of this.parts) p.merge(into, from)
+  }
+
+  /** A copy of `acc` (so merging into it leaves panes untouched). */
+  copy(acc: Acc): Acc {
+    const c = this.empty()
+    this.merge(c, acc)
+    return c
+  }
+
+  result(acc: Acc): Record<string, unknown> {
+    const out: Record<string, unknown> = {}
+    for (const p of this.parts) out[p.name] = p.result(acc)
+    return out
+  }
+
+  toJSON(acc: Acc): unknown {
+    return { n: acc.n, s: Array.from(acc.s, (v) => (Number.isFinite(v) ? v : String(v))), k: acc.k.map((k) => k.toJSON()), c: acc.c }
+  }
+
+  fromJSON(state: unknown): Acc {
+    const j = state as { n: number; s: (number | string)[]; k: SketchState[]; c: unknown[] }
+    return { n: j.n, s: Float64Array.from(j.s, Number), k: j.k.map(Sketch.from), c: j.c }
+  }
+
+  private compile(name: string, a: unknown, slot: (init: number) => number, sketch: () => number): Part {
+    if (a === 'count') {
+      const i = slot(0)
+      return { name, add: (acc) => void (acc.s[i] += 1), merge: (x, y) => void (x.s[i] += y.s[i]), result: (acc) => acc.s[i] }
+    }
+    if (a === null || typeof a !== 'object' || Array.isArray(a)) throw bad(name, `must be 'count' or an object such as { avg: 'cpu' }, not ${describe(a)}`)
+    const own = Object.keys(a)
+    if (Object.hasOwn(a, 'reduce')) return this.reducer(name, a as { reduce: unknown; of?: unknown })
+    if (Object.hasOwn(a, 'percentile')) {
+      const { percentile: q, of } = a as { percentile: unknown; of: unknown }
+      if (typeof q !== 'number' || !(q >= 0 && q <= 1)) throw bad(name, `percentile must be a number from 0 to 1, not ${describe(q)}`)
+      return this.quantile(name, q, field(name, of), sketch())
+    }
+    const kind = own.length === 1 ? (own[0] as FieldKind) : undefined
+    if (kind === undefined || !FIELD_KINDS.includes(kind)) {
+      throw bad(name, `must be one of ${FIELD_KINDS.map((k) => `{ ${k}: field }`).join(', ')}, { percentile, of } or { reduce, of }, not an object with ${own.join(', ') || 'no keys'}`)
+    }
+    const f = field(name, (a as Record<string, unknown>)[kind])
+    if (kind === 'median') return this.quantile(name, 0.5, f, sketch())
+    return numberPart(name, kind, f, slot)
+  }
+
+  private quantile(name: string, q: number, f: string, k: number): Part {
+    return {
+      name,
+      add: (acc, _ts, e) => {
+        const v = e[f]
+        if (typeof v === 'number') acc.k[k].add(v)
+      },
+      merge: (x, y) => x.k[k].merge(y.k[k]),
+      result: (acc) => (acc.k[k].count === 0 ? null : acc.k[k].quantile(q)),
+    }
+  }
+
+  private reducer(name: string, a: { reduce: unknown; of?: unknown }): Part {
+    const r = a.reduce as Reducer
+    if (r === null || typeof r !== 'object' || !['init', 'add', 'merge', 'result'].every((m) => typeof (r as unknown as Record<string, unknown>)[m] === 'function')) {
+      throw bad(name, 'reduce must be an object with init, add, merge and result functions')
+    }
+    const f = a.of === undefined ? undefined : field(name, a.of)
+    const i = this.reducers.push(r) - 1
+    return {
+      name,
+      add: (acc, _ts, e) => {
+        const v = f === undefined ? undefined : e[f]
+        acc.c[i] = r.add(acc.c[i], typeof v === 'number' ? v : undefined, e)
+      },
+      merge: (x, y) => void (x.c[i] = r.merge(x.c[i], y.c[i])),
+      result: (acc) => r.result(acc.c[i]),
+    }
+  }
+}
+
+/** The number aggregates: slots and their arithmetic (Welford's for the spread, merged by Chan's rule). */
+function numberPart(name: string, kind: FieldKind, f: string, slot: (init: number) => number): Part {
+  const num = (e: Readonly<Record<string, unknown>>): number | undefined => {
+    const v = e[f]
+    return typeof v === 'number' ? v : undefined
+  }
+  const orNull = (v: number): number | null => (Number.isFinite(v) ? v : null)
+  switch (kind) {
+    case 'count': {
+      const i = slot(0)
+      return { name, add: (acc, _t, e) => void (num(e) !== undefined && (acc.s[i] += 1)), merge: (x, y) => void (x.s[i] += y.s[i]), result: (acc) => acc.s[i] }
+    }
+    case 'sum':
+    case 'avg': {
+      const sum = slot(0)
+      const n = slot(0)
+      const add = (acc: Acc, _t: number, e: Readonly<Record<string, unknown>>) => {
+        const v = num(e)
+        if (v !== undefined) {
+          acc.s[sum] += v
+          acc.s[n] += 1
+        }
+      }
+      const merge = (x: Acc, y: Acc) => {
+        x.s[sum] += y.s[sum]
+        x.s[n] += y.s[n]
+      }
+      const result = kind === 'sum' ? (acc: Acc) => (acc.s[n] === 0 ? null : acc.s[sum]) : (acc: Acc) => (acc.s[n] === 0 ? null : acc.s[sum] / acc.s[n])
+      return { name, add, merge, result }
+    }
+    case 'min':
+    case 'max': {
+      const i = slot(kind === 'min' ? Infinity : -Infinity)
+      const pick = kind === 'min' ? Math.min : Math.max
+      return {
+        name,
+        add: (acc, _t, e) => {
+          const v = num(e)
+          if (v !== undefined) acc.s[i] = pick(acc.s[i], v)
+        },
+        merge: (x, y) => void (x.s[i] = pick(x.s[i], y.s[i])),
+        result: (acc) => orNull(acc.s[i]),
+      }
+    }
+    case 'first':
+    case 'last': {
+      // The value with the earliest (latest) event time; among equal times the first (last) to arrive.
+      const at = slot(kind === 'first' ? Infinity : -Infinity)
+      const val = slot(NaN)
+      const wins = kind === 'first' ? (t: number, best: number) => t < best : (t: number, best: number) => t >= best
+      return {
+        name,
+        add: (acc, t, e) => {
+          const v = num(e)
+          if (v !== undefined && wins(t, acc.s[at])) {
+            acc.s[at] = t
+            acc.s[val] = v
+          }
+        },
+        merge: (x, y) => {
+          if (y.s[at] !== x.s[at] ? wins(y.s[at], x.s[at]) : kind === 'last' && Number.isFinite(y.s[at])) {
+            x.s[at] = y.s[at]
+            x.s[val] = y.s[val]
+          }
+        },
+        result: (acc) => orNull(acc.s[val]),
+      }
+    }
+    case 'stddev':
+    case 'variance': {
+      const n = slot(0)
+      const mean = slot(0)
+      const m2 = slot(0)
+      return {
+        name,
+        add: (acc, _t, e) => {
+          const v = num(e)
+          if (v === undefined) return
+          const s = acc.s
+          s[n] += 1
+          const d = v - s[mean]
+          s[mean] += d / s[n]
+          s[m2] += d * (v - s[mean])
+        },
+        merge: (x, y) => {
+          const a = x.s
+          const b = y.s
+          if (b[n] === 0) return
+          const total = a[n] + b[n]
+          const d = b[mean] - a[mean]
+          a[m2] += b[m2] + (d * d * a[n] * b[n]) / total
+          a[mean] += (d * b[n]) / total
+          a[n] = total
+        },
+        // The population variance, as the query engine's `variance` and `stddev`.
+        result: (acc) => (acc.s[n] === 0 ? null : kind === 'variance' ? acc.s[m2] / acc.s[n] : Math.sqrt(acc.s[m2] / acc.s[n])),
+      }
+    }
+    case 'median':
+      throw new Error('unreachable: median is a quantile')
+  }
+}
+
+function field(name: string, f: unknown): string {
+  if (typeof f !== 'string' || f.length === 0) throw bad(name, `needs a field name, not ${describe(f)}`)
+  return f
+}
+
+function bad(name: string, message: string): WarpError {
+  return new WarpError('INVALID_ARGUMENT', `aggregate '${name}' ${message}`)
+}

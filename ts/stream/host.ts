@@ -1,0 +1,120 @@
+import type { NativeEngine } from '../native'
+import { guard } from '../errors'
+import { Emitter, Operator, Output, StreamEvent } from './operator'
+import type { Stream } from './stream'
+
+/** A final result the hub still has to record (and then deliver). */
+interface Pending<T> {
+  seq: number
+  result: T
+}
+
+/** What a host needs from the database. */
+export interface HostOwner {
+  engine(): NativeEngine
+}
+
+/**
+ * An operator at work: fed by its input streams, its final results numbered in the order the
+ * operator makes them. Because an operator is a deterministic function of its logged inputs,
+ * result n is the same result before and after a crash; the host records final results in the
+ * operator's result log (a stream series in the WAL, after the log batch that caused them) and
+ * delivers them only once that record is durable. After a crash the restored operator replays
+ * the log and the host skips the results the result log already holds: each final result is
+ * recorded once and delivered once (see docs/streams.md for a consumer that itself crashed).
+ */
+export class Host<T = unknown> implements Emitter<T> {
+  readonly output = new Output<T>()
+  /** Final results made so far (the last one's number). */
+  emitted = 0
+  /** Results up to this number are in the result log from an earlier run: replay skips them. */
+  private recorded = 0
+  private pending: Pending<T>[] = []
+  /** Recorded results waiting for their WAL write to be durable, with that write's number. */
+  private awaiting: { wal: number; results: T[] }[] = []
+  /** Each input's watermark, as this operator last saw it (watermarks only rise). */
+  readonly watermarks: number[]
+  private resultLog = -1
+  /** Whether results are being replayed from the log (none of them is new to a consumer). */
+  replaying = false
+
+  /** Set right after construction: the operator needs its host as its emitter. */
+  op!: Operator
+
+  constructor(
+    readonly inputs: Stream[],
+    private readonly owner: HostOwner,
+    /** Writes a final result where the user asked (derived series), if anywhere. */
+    private readonly store: ((result: T) => void) | undefined,
+  ) {
+    this.watermarks = inputs.map(() => -Infinity)
+  }
+
+  get name(): string {
+    return this.op.name
+  }
+
+  emit(result: T, final = true): void {
+    if (!final) {
+      if (!this.replaying) this.output.push(result)
+      return
+    }
+    const seq = ++this.emitted
+    if (seq <= this.recorded) return
+    this.store?.(result)
+    this.pending.push({ seq, result })
+  }
+
+  late(input: number, event: StreamEvent): void {
+    if (!this.replaying) this.inputs[input].lateOutput.push({ operator: this.name, key: event.key, ts: event.ts, event: event.event })
+  }
+
+  event(input: number, e: StreamEvent): void {
+    this.op.onEvent(input, e)
+  }
+
+  watermark(input: number, wm: number): void {
+    if (wm <= this.watermarks[input]) return
+    this.watermarks[input] = wm
+    this.op.onWatermark(input, wm)
+  }
+
+  /** Recovery: where the result log ends (results an earlier run recorded). */
+  resume(emitted: number): void {
+    this.emitted = emitted
+    const last = guard(() => this.owner.engine().latest(this.resultLogId()))
+    this.recorded = last ? last.ts : 0
+  }
+
+  /** Writes the results made since the last call to the result log; the WAL write's number, if any. */
+  record(): number | undefined {
+    if (this.pending.length === 0) return undefined
+    const results = this.pending
+    this.pending = []
+    const payload = Buffer.from(JSON.stringify({ first: results[0].seq, results: results.map((p) => p.result) }))
+    const engine = this.owner.engine()
+    const wal = guard(() => engine.putEvent(this.resultLogId(), results[results.length - 1].seq, payload))
+    this.awaiting.push({ wal, results: results.map((p) => p.result) })
+    return wal
+  }
+
+  /** Delivers every recorded result whose WAL write is at or before `durable`. */
+  deliver(durable: number): void {
+    let i = 0
+    while (i < this.awaiting.length && this.awaiting[i].wal <= durable) {
+      for (const r of this.awaiting[i].results) this.output.push(r)
+      i++
+    }
+    if (i > 0) this.awaiting.splice(0, i)
+  }
+
+  /** Results made but not yet delivered. */
+  get undelivered(): number {
+    return this.pending.length + this.awaiting.reduce((n, a) => n + a.results.length, 0)
+  }
+
+  private resultLogId(): number {
+    if (this.resultLog < 0) this.resultLog = guard(() => this.owner.engine().streamSeries(`out:${this.name}`, 'event'))
+    return this.resultLog
+  }
+}

@@ -1,0 +1,298 @@
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import type { Durability, NativeEngine } from '../native'
+import { WarpError, guard, guardAsync, toWarpError } from '../errors'
+import { LogBatch, LogRecord, decodeBatch } from './log'
+import { Host } from './host'
+import type { Stream } from './stream'
+
+/** What the hub needs from its database. */
+export interface HubOwner {
+  readonly dir: string
+  readonly durability: Durability
+  readonly flushIntervalMs: number
+  /** The native engine with buffered puts applied (reads, ordered writes), or `CLOSED`. */
+  live(): NativeEngine
+  engine(): NativeEngine
+  buffer(id: number, ts: number, value: number): void
+}
+
+/** An operator's checkpoint: its state after the log record at `position`. */
+interface Snapshot {
+  version: 1
+  operator: string
+  inputs: string[]
+  /** The log position (the log point's timestamp) the state includes everything up to. */
+  position: number
+  emitted: number
+  watermarks: (number | null)[]
+  state: unknown
+}
+
+/** Records per log batch: a batch is one event point in the WAL (≤ 4 MiB). */
+const BATCH_RECORDS = 8192
+/** Snapshots are taken at least this often, so a recovery replays at most this much log. */
+const SNAPSHOT_EVERY_MS = 60_000
+
+/**
+ * The streams of one database and their operators: the shared arrival log (one log for all
+ * streams, so replay sees events of different streams in the order they came), the commit
+ * cycle that records and delivers final results, snapshots and recovery.
+ */
+export class StreamHub {
+  readonly streams = new Map<string, Stream>()
+  readonly hosts = new Map<string, Host>()
+  readonly batch = new LogBatch()
+  private logId = -1
+  /** The newest log position written (log points are at strictly rising timestamps). */
+  private position = 0
+  private scheduled = false
+  private commitTimer: NodeJS.Timeout | null = null
+  private snapshotTimer: NodeJS.Timeout | null = null
+  private committing: Promise<void> | null = null
+  /** The newest WAL write holding recorded results. */
+  private recordedUpto = 0
+  private failure: WarpError | null = null
+  private readonly folder: string
+
+  constructor(private readonly owner: HubOwner) {
+    this.folder = path.join(owner.dir, 'temporal', 'live', 'streams')
+  }
+
+  /** The log is written only for streams whose events an operator (now or in a snapshot) needs. */
+  hasSnapshots(stream: string): boolean {
+    return this.snapshotFiles().some((s) => s.inputs.includes(stream))
+  }
+
+  /** A record was added to the batch: write it out when full, or on the next turn of the event loop. */
+  logged(): void {
+    if (this.failure) throw this.failure
+    if (this.batch.size >= BATCH_RECORDS) this.flushLog()
+    else if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => {
+        this.scheduled = false
+        try {
+          this.flushLog()
+        } catch (e) {
+          this.failure = toWarpError(e)
+        }
+      })
+    }
+  }
+
+  /** Writes the log batch, then the results it caused, to the WAL; schedules their delivery. */
+  flushLog(): void {
+    const engine = this.owner.engine()
+    if (this.batch.size > 0) {
+      const payload = this.batch.encode()
+      this.batch.clear()
+      this.position = Math.max(this.position + 1, Date.now())
+      guard(() => engine.putEvent(this.logSeries(), this.position, payload))
+    }
+    let last: number | undefined
+    for (const h of this.hosts.values()) last = h.record() ?? last
+    if (last !== undefined) this.commitLater(last)
+  }
+
+  /** Delivers recorded results once durable: at once in `sync` mode (one fsync shared by all),
+   * with the next periodic flush in `interval` mode, at once in `none` mode (which never fsyncs). */
+  private commitLater(wal: number): void {
+    this.recordedUpto = Math.max(this.recordedUpto, wal)
+    if (this.owner.durability === 'none') return this.deliver(wal)
+    const delay = this.owner.durability === 'sync' ? 0 : this.owner.flushIntervalMs
+    if (this.commitTimer) return
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = null
+      this.committing = this.commit().finally(() => (this.committing = null))
+    }, delay)
+  }
+
+  private async commit(): Promise<void> {
+    try {
+      const engine = this.owner.engine()
+      const upto = this.recordedUpto
+      await guardAsync(() => engine.waitDurable(upto))
+      this.deliver(upto)
+    } catch (e) {
+      this.failure ??= toWarpError(e)
+    }
+  }
+
+  private deliver(durable: number): void {
+    for (const h of this.hosts.values()) h.deliver(durable)
+  }
+
+  /**
+   * Attaches an operator: restores its snapshot if it has one and replays the log since it,
+   * or starts it fresh at the log's end (and snapshots it, so a crash before the first
+   * periodic snapshot still knows where it began).
+   */
+  attach(host: Host): void {
+    const { op, inputs } = host
+    if (this.hosts.has(op.name)) throw new WarpError('INVALID_ARGUMENT', `a stream operator named '${op.name}' is already attached`)
+    this.flushLog()
+    const snapshot = this.readSnapshot(op.name)
+    if (snapshot) {
+      const names = inputs.map((s) => s.name)
+      if (snapshot.inputs.join('\n') !== names.join('\n')) {
+        throw new WarpError('INVALID_ARGUMENT', `operator '${op.name}' was checkpointed reading ${snapshot.inputs.join(', ')}, not ${names.join(', ')}: give it another name`)
+      }
+      op.restore(snapshot.state)
+      snapshot.watermarks.forEach((w, i) => (host.watermarks[i] = w ?? -Infinity))
+      host.resume(snapshot.emitted)
+      this.replay(host, inputs, snapshot.position)
+    } else host.resume(0)
+    this.hosts.set(op.name, host)
+    for (const s of inputs) s.hosts.push({ host: host, input: inputs.indexOf(s) })
+    this.startSnapshots()
+    if (!snapshot) this.writeSnapshots([this.capture(host)])
+  }
+
+  /** Feeds `host` every logged record of its inputs after `position`, as they came. */
+  private replay(host: Host, inputs: Stream[], position: number): void {
+    const engine = this.owner.engine()
+    const r = guard(() => engine.rangeSync(this.logSeries(), position + 1, Number.MAX_SAFE_INTEGER, undefined, undefined))
+    const index = new Map(inputs.map((s, i) => [s.name, i]))
+    host.replaying = true
+    try {
+      for (const payload of r.payloads ?? []) {
+        for (const rec of decodeBatch(payload)) {
+          const input = index.get(rec.stream)
+          if (input === undefined) continue
+          const stream = inputs[input]
+          if ('watermark' in rec) host.watermark(input, rec.watermark)
+          else {
+            host.event(input, stream.fromLog(rec as Extract<LogRecord, { key: string }>))
+            host.watermark(input, stream.watermarkAfter(rec.ts, host.watermarks[input]))
+          }
+        }
+      }
+    } finally {
+      host.replaying = false
+    }
+    this.position = Math.max(this.position, r.timestamps.length ? r.timestamps[r.timestamps.length - 1] : 0)
+  }
+
+  /**
+   * Snapshots every operator: their states are taken at one log position, then written once
+   * the log up to it is durable (a crash in between keeps the previous snapshots, which the
+   * longer log still covers).
+   */
+  async snapshot(): Promise<void> {
+    if (this.hosts.size === 0) return
+    this.flushLog()
+    const taken = [...this.hosts.values()].map((h) => this.capture(h))
+    await guardAsync(() => this.owner.engine().flush())
+    this.writeSnapshots(taken)
+  }
+
+  private capture(h: Host): Snapshot {
+    const finite = (w: number) => (Number.isFinite(w) ? w : null)
+    return {
+      version: 1,
+      operator: h.name,
+      inputs: h.inputs.map((s) => s.name),
+      position: this.position,
+      emitted: h.emitted,
+      watermarks: h.watermarks.map(finite),
+      // Serialised now: the state goes on changing while the flush runs.
+      state: JSON.parse(JSON.stringify(h.op.snapshot())),
+    }
+  }
+
+  private writeSnapshots(snapshots: Snapshot[]): void {
+    fs.mkdirSync(this.folder, { recursive: true })
+    for (const s of snapshots) {
+      const file = path.join(this.folder, `${s.operator}.json`)
+      const tmp = `${file}.tmp`
+      const fd = fs.openSync(tmp, 'w')
+      try {
+        fs.writeSync(fd, JSON.stringify(s))
+        fs.fsyncSync(fd)
+      } finally {
+        fs.closeSync(fd)
+      }
+      fs.renameSync(tmp, file)
+    }
+    const dir = fs.openSync(this.folder, 'r')
+    try {
+      fs.fsyncSync(dir)
+    } finally {
+      fs.closeSync(dir)
+    }
+  }
+
+  private readSnapshot(name: string): Snapshot | undefined {
+    const file = path.join(this.folder, `${name}.json`)
+    let text: string
+    try {
+      text = fs.readFileSync(file, 'utf8')
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw new WarpError('IO', `cannot read the checkpoint of stream operator '${name}': ${(e as Error).message}`, { cause: e })
+    }
+    try {
+      const s = JSON.parse(text) as Snapshot
+      if (s.version !== 1 || s.operator !== name || !Array.isArray(s.inputs) || typeof s.position !== 'number' || typeof s.emitted !== 'number' || !Array.isArray(s.watermarks)) throw new Error('fields missing')
+      return s
+    } catch (e) {
+      throw new WarpError('CORRUPT_CHECKPOINT', `the checkpoint of stream operator '${name}' (${file}) is damaged: ${(e as Error).message}; remove the file to start the operator afresh`, { cause: e })
+    }
+  }
+
+  private snapshotFiles(): Snapshot[] {
+    let names: string[]
+    try {
+      names = fs.readdirSync(this.folder).filter((n) => n.endsWith('.json'))
+    } catch {
+      return []
+    }
+    return names.flatMap((n) => {
+      try {
+        return [this.readSnapshot(n.slice(0, -'.json'.length))!]
+      } catch {
+        return []
+      }
+    })
+  }
+
+  private startSnapshots(): void {
+    if (this.snapshotTimer) return
+    this.snapshotTimer = setInterval(() => {
+      this.snapshot().catch((e) => (this.failure ??= toWarpError(e)))
+    }, SNAPSHOT_EVERY_MS)
+    this.snapshotTimer.unref()
+  }
+
+  private logSeries(): number {
+    if (this.logId < 0) this.logId = guard(() => this.owner.engine().streamSeries('log', 'event'))
+    return this.logId
+  }
+
+  /** Resolves once everything written so far is acknowledged: in the engine, and fsynced in `sync` mode. */
+  async acknowledge(): Promise<void> {
+    this.flushLog()
+    const engine = this.owner.live()
+    if (this.owner.durability === 'sync') await guardAsync(() => engine.flush())
+  }
+
+  /** Before the database closes: record, snapshot (which makes everything durable) and deliver what is left. */
+  async close(): Promise<void> {
+    if (this.snapshotTimer) clearInterval(this.snapshotTimer)
+    if (this.commitTimer) clearTimeout(this.commitTimer)
+    this.commitTimer = null
+    await this.committing
+    if (this.hosts.size > 0) {
+      await this.snapshot()
+      this.deliver(Number.MAX_SAFE_INTEGER)
+    }
+    for (const s of this.streams.values()) s.end()
+    for (const h of this.hosts.values()) h.output.end()
+  }
+
+  /** A failure of background work, reported by the next write. */
+  check(): void {
+    if (this.failure) throw this.failure
+  }
+}

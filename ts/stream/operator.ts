@@ -1,0 +1,128 @@
+import { WarpError } from '../errors'
+import { describe } from '../args'
+
+/**
+ * One event as operators see it: the stream's key, its event time, and the event projected
+ * onto what the stream keeps (its key and timestamp properties, declared numeric `fields` and
+ * string `attributes`; every property with `keepEvents`). Recovery rebuilds exactly this object
+ * from the stream log, so an operator sees the same input before and after a crash.
+ */
+export interface StreamEvent {
+  readonly key: string
+  readonly ts: number
+  readonly event: Readonly<Record<string, unknown>>
+}
+
+/** Where an operator's results go: numbered, and (for final results) delivered exactly once. */
+export interface Emitter<T> {
+  /** A result. `final: false` marks an intermediate update (emit mode `update`), which is
+   * delivered at once and may be delivered again after a crash; final results are delivered
+   * once their record is durable and never twice (see docs/streams.md). */
+  emit(result: T, final?: boolean): void
+  /** An event the operator dropped as too late (past its allowed lateness): to `s.late()`. */
+  late(input: number, event: StreamEvent): void
+}
+
+/**
+ * A stateful stage fed by one or more streams (`input` numbers them, 0 first), in arrival
+ * order. Everything an operator does must follow from its inputs alone, never from the wall
+ * clock or randomness: recovery replays the logged inputs into a restored snapshot and must
+ * reach the state (and results) the crashed process had.
+ */
+export interface Operator {
+  /** Unique among the operators of its streams; names its state and results on disk. */
+  readonly name: string
+  /** An event of input `input`. */
+  onEvent(input: number, e: StreamEvent): void
+  /** Input `input`'s watermark rose to `wm`: no more on-time events with `ts < wm` will come. */
+  onWatermark(input: number, wm: number): void
+  /** The whole state as a JSON-able value (taken between events). */
+  snapshot(): unknown
+  /** Replaces the state with one `snapshot` returned (from a process of the same code). */
+  restore(state: unknown): void
+}
+
+/** Milliseconds from a number or text such as `'500ms'`, `'5s'`, `'1m'`, `'2h'`, `'1d'`. */
+export function duration(value: unknown, what: string, { allowZero = false } = {}): number {
+  let ms: number | undefined
+  if (typeof value === 'number') ms = value
+  else if (typeof value === 'string') {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim())
+    if (m) ms = Number(m[1]) * UNITS[m[2] as keyof typeof UNITS]
+  }
+  if (ms === undefined || !Number.isSafeInteger(ms) || ms < 0 || (ms === 0 && !allowZero)) {
+    throw new WarpError('INVALID_ARGUMENT', `${what} must be a ${allowZero ? 'non-negative' : 'positive'} whole number of milliseconds or text such as '5s' or '1m', not ${describe(value)}`)
+  }
+  return ms
+}
+
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/**
+ * Results as an async iterator and as callbacks. The queue between the operator and a slow
+ * `for await` consumer is counted (`pending`), and the stream holds writers back
+ * (backpressure) while it is long, so it cannot grow without bound.
+ */
+export class Output<T> implements AsyncIterable<T> {
+  private readonly queue: T[] = []
+  private head = 0
+  private waiting: ((r: IteratorResult<T>) => void) | null = null
+  private readonly listeners: ((value: T) => void)[] = []
+  private ended = false
+  private iterated = false
+
+  /** Results waiting for a `for await` consumer. */
+  get pending(): number {
+    return this.queue.length - this.head
+  }
+
+  /** Calls `fn` with every result from now on (in addition to any iterator). */
+  on(fn: (value: T) => void): this {
+    this.listeners.push(fn)
+    return this
+  }
+
+  push(value: T): void {
+    if (this.ended) return
+    for (const fn of this.listeners) fn(value)
+    if (this.waiting) {
+      const resolve = this.waiting
+      this.waiting = null
+      resolve({ value, done: false })
+    } else if (this.iterated) {
+      this.queue.push(value)
+    }
+  }
+
+  /** No more results: a waiting iterator finishes once it has read what is queued. */
+  end(): void {
+    this.ended = true
+    if (this.waiting) {
+      const resolve = this.waiting
+      this.waiting = null
+      resolve({ value: undefined, done: true })
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    this.iterated = true
+    return {
+      next: () => {
+        if (this.head < this.queue.length) {
+          const value = this.queue[this.head++]
+          if (this.head > 1024 && this.head * 2 > this.queue.length) {
+            this.queue.splice(0, this.head)
+            this.head = 0
+          }
+          return Promise.resolve({ value, done: false })
+        }
+        if (this.ended) return Promise.resolve({ value: undefined, done: true })
+        return new Promise((resolve) => (this.waiting = resolve))
+      },
+      return: () => {
+        this.end()
+        return Promise.resolve({ value: undefined, done: true })
+      },
+    }
+  }
+}

@@ -1,0 +1,514 @@
+import { Writable } from 'node:stream'
+import native = require('../native')
+import type { NativeEngine } from '../native'
+import { WarpError, guard, toWarpError } from '../errors'
+import { describe } from '../args'
+import { BoundedMap } from '../cache'
+import { storable } from '../series'
+import { LogRecord, LogSchema } from './log'
+import { Host } from './host'
+import type { StreamHub } from './hub'
+import { Emitter, Operator, Output, StreamEvent, duration } from './operator'
+import { WindowResult, WindowSpec, windowOperator } from './window'
+
+export interface StreamOptions {
+  /** The property that keys events (a string or number): windows, joins and patterns are per key, and the key is the series' tag. */
+  key: string
+  /** The property holding the event time (ms since the epoch, or a Date). Not needed with `time: 'processing'`. */
+  timestamp?: string
+  /** Numeric properties, each stored as series `<stream>.<field>{<key>=…}` and available to aggregates. */
+  fields?: string[]
+  /** String properties kept for operators (patterns, joins, alerts) beside the fields. */
+  attributes?: string[]
+  /** Also store every whole event (JSON) as event series `<stream>{<key>=…}`, and give operators the whole event. */
+  keepEvents?: boolean
+  /** `'event'` (default): the event's own time, with watermarks. `'processing'`: the time it arrives. */
+  time?: 'event' | 'processing'
+  /** How far out of order events may come (default `'1s'`): the watermark trails the newest event time by this. */
+  outOfOrder?: number | string
+  /** After this long without an event, the watermark moves on with the clock, so windows close on a quiet stream (default: never). */
+  idle?: number | string
+  /** What `write` does with a bad event: `'deadLetter'` (default) sends it to `deadLetters()` and the stream keeps going; `'throw'` throws a `WarpError` (code `INVALID_EVENT`). */
+  onInvalid?: 'deadLetter' | 'throw'
+  /** Results queued for slow consumers past which `write()` returns false (default 10,000). */
+  highWaterMark?: number
+}
+
+/** An event the stream refused, and why. */
+export interface DeadLetter {
+  stream: string
+  /** `NOT_AN_OBJECT`, `MISSING_KEY`, `INVALID_KEY`, `INVALID_TIMESTAMP`, `INVALID_FIELD`, `NON_FINITE`, `INVALID_ATTRIBUTE`, `INVALID_EVENT`. */
+  code: string
+  reason: string
+  event: unknown
+}
+
+/** An event an operator dropped because it came later than its allowed lateness. */
+export interface LateEvent {
+  operator: string
+  key: string
+  ts: number
+  event: Readonly<Record<string, unknown>>
+}
+
+export interface StreamStats {
+  accepted: number
+  deadLetters: number
+  late: number
+  /** The event-time watermark (null before the first event). */
+  watermark: number | null
+  keys: number
+  backpressure: { engaged: number; engagedMs: number; active: boolean }
+}
+
+/** Keys whose series ids a stream keeps (bounded: churning keys do not grow memory). */
+const KEY_CACHE = 65_536
+
+/** One key's series ids per field (−1: not yet resolved) and its string-table slot in the log batch. */
+interface KeyState {
+  key: string
+  ids: Int32Array
+  events: number
+  batch: number
+  slot: number
+}
+
+/** What a stream needs from its database. */
+export interface StreamOwner {
+  hub: StreamHub
+  engine(): NativeEngine
+  buffer(id: number, ts: number, value: number): void
+}
+
+/**
+ * A named stream of events. Each accepted event is written through the engine's write path
+ * (its fields as series, under the database's durability mode) and handed to the stream's
+ * operators (windows, joins, patterns, alerts, correlation) in the order it came.
+ *
+ * ```ts
+ * const s = db.stream('cpu', { key: 'host', timestamp: 'ts', fields: ['usage'], outOfOrder: '2s' })
+ * const w = s.window({ name: 'cpu_1m', type: 'tumbling', size: '1m', aggregate: { avg: { avg: 'usage' } } })
+ * s.write({ host: 'a', ts: Date.now(), usage: 0.42 })
+ * for await (const r of w) console.log(r.key, r.start, r.values.avg)
+ * ```
+ */
+export class Stream {
+  readonly keyField: string
+  readonly timeField: string | undefined
+  readonly fields: readonly string[]
+  readonly attributes: readonly string[]
+  readonly keep: boolean
+  readonly processingTime: boolean
+  readonly outOfOrder: number
+  readonly idle: number | undefined
+  readonly throwInvalid: boolean
+  readonly highWaterMark: number
+  /** The operators reading this stream, with the input number it is to each. */
+  readonly hosts: { host: Host; input: number }[] = []
+  readonly lateOutput = new Output<LateEvent>()
+  readonly deadLetterOutput = new Output<DeadLetter>()
+  private readonly schema: LogSchema
+  private readonly keys = new BoundedMap<KeyState>(KEY_CACHE)
+  private readonly values: Float64Array
+  private deadSeries = -1
+  /** Whether the log must carry this stream's events (an operator needs them, now or after a restart). */
+  private logging: boolean
+  private maxTs = -Infinity
+  private wm = -Infinity
+  private lastArrival = 0
+  private idleTimer: NodeJS.Timeout | null = null
+  private ended = false
+  private readonly counts = { accepted: 0, deadLetters: 0, late: 0 }
+  private readonly pressure = { engaged: 0, engagedMs: 0, since: 0, active: false }
+  private drainWaiters: (() => void)[] = []
+
+  constructor(
+    readonly name: string,
+    options: StreamOptions,
+    private readonly owner: StreamOwner,
+  ) {
+    const o = checkOptions(name, options)
+    this.keyField = o.key
+    this.timeField = o.timestamp
+    this.fields = o.fields
+    this.attributes = o.attributes
+    this.keep = o.keepEvents
+    this.processingTime = o.time === 'processing'
+    this.outOfOrder = o.outOfOrder
+    this.idle = o.idle
+    this.throwInvalid = o.onInvalid === 'throw'
+    this.highWaterMark = o.highWaterMark
+    this.values = new Float64Array(this.fields.length)
+    this.schema = { name, fields: this.fields, attributes: this.attributes, keep: this.keep }
+    this.logging = owner.hub.hasSnapshots(name)
+    this.lateOutput.on(() => this.counts.late++)
+  }
+
+  /**
+   * Accepts one event: checks it, writes its fields (and, with `keepEvents`, the whole event)
+   * to the database and hands it to the operators. A bad event goes to `deadLetters()` (or
+   * throws, with `onInvalid: 'throw'`) and changes nothing. Returns false when the caller
+   * should wait for `'drain'` (`await s.drained()`) before writing more.
+   */
+  write(event: unknown): boolean {
+    if (this.ended) throw new WarpError('CLOSED', `stream '${this.name}' is closed`)
+    this.owner.hub.check()
+    const e = event as Record<string, unknown>
+    if (e === null || typeof e !== 'object' || Array.isArray(e)) return this.reject(event, 'NOT_AN_OBJECT', `an event is a plain object, not ${describe(event)}`)
+    const rawKey = Object.hasOwn(e, this.keyField) ? e[this.keyField] : undefined
+    let key: string
+    if (typeof rawKey === 'string') key = rawKey
+    else if (typeof rawKey === 'number' && Number.isFinite(rawKey)) key = String(rawKey)
+    else return this.reject(event, 'MISSING_KEY', rawKey === undefined ? `the key '${this.keyField}' is missing` : `the key '${this.keyField}' must be a string or a finite number, not ${describe(rawKey)}`)
+    let ts: number
+    if (this.processingTime) ts = Date.now()
+    else {
+      const t = Object.hasOwn(e, this.timeField!) ? e[this.timeField!] : undefined
+      ts = typeof t === 'number' ? t : t instanceof Date ? t.getTime() : NaN
+      if (!storable(ts)) return this.reject(event, 'INVALID_TIMESTAMP', `the timestamp '${this.timeField}' must be whole milliseconds from year 0 to 9999 (a number or a Date), not ${describe(t)}`)
+    }
+    const fields = this.fields
+    const values = this.values
+    for (let i = 0; i < fields.length; i++) {
+      const v = Object.hasOwn(e, fields[i]) ? e[fields[i]] : undefined
+      if (v === undefined || v === null) values[i] = NaN
+      else if (typeof v !== 'number') return this.reject(event, 'INVALID_FIELD', `field '${fields[i]}' must be a number, not ${describe(v)}`)
+      else if (!Number.isFinite(v)) return this.reject(event, 'NON_FINITE', `field '${fields[i]}' is ${v}: only finite numbers are stored`)
+      else values[i] = v
+    }
+    for (const a of this.attributes) {
+      const v = Object.hasOwn(e, a) ? e[a] : undefined
+      if (v !== undefined && v !== null && typeof v !== 'string') return this.reject(event, 'INVALID_ATTRIBUTE', `attribute '${a}' must be a string, not ${describe(v)}`)
+    }
+    let whole: string | undefined
+    if (this.keep) {
+      try {
+        whole = JSON.stringify(event)
+      } catch (err) {
+        return this.reject(event, 'INVALID_EVENT', `the event cannot be stored as JSON: ${(err as Error).message}`)
+      }
+    }
+    let k: KeyState
+    try {
+      k = this.keys.get(key) ?? this.newKey(key)
+    } catch (err) {
+      return this.reject(event, 'INVALID_KEY', toWarpError(err).message)
+    }
+    this.store(k, ts, whole)
+    this.counts.accepted++
+    if (this.hosts.length > 0 || this.logging) this.process(k, ts, e, whole)
+    if (this.idle !== undefined) this.lastArrival = Date.now()
+    return this.counts.accepted % 1024 === 0 ? !this.checkPressure() : !this.pressure.active
+  }
+
+  /** Writes many events; resolves once they are acknowledged under the database's durability mode (and backpressure has eased). */
+  async writeBatch(events: Iterable<unknown>): Promise<void> {
+    for (const e of events) if (!this.write(e)) await this.drained()
+    await this.acknowledged()
+  }
+
+  /** Writes every event of an async (or sync) iterable, awaiting backpressure; resolves when all are acknowledged. */
+  async consume(source: AsyncIterable<unknown> | Iterable<unknown>): Promise<number> {
+    let n = 0
+    for await (const e of source as AsyncIterable<unknown>) {
+      n++
+      if (!this.write(e)) await this.drained()
+    }
+    await this.acknowledged()
+    return n
+  }
+
+  /** A `Writable` in object mode (for `stream.pipeline`): each write's callback runs once it is acknowledged. */
+  writable(): Writable {
+    return new Writable({
+      objectMode: true,
+      highWaterMark: 1024,
+      writev: (chunks, done) => {
+        try {
+          for (const c of chunks) this.write(c.chunk)
+        } catch (err) {
+          return done(toWarpError(err))
+        }
+        this.drained()
+          .then(() => this.acknowledged())
+          .then(() => done(), (err) => done(toWarpError(err)))
+      },
+      final: (done) => {
+        this.acknowledged().then(() => done(), (err) => done(toWarpError(err)))
+      },
+    })
+  }
+
+  /** Resolves when the stream is not holding writers back. */
+  drained(): Promise<void> {
+    if (!this.checkPressure()) return Promise.resolve()
+    return new Promise((resolve) => this.drainWaiters.push(resolve))
+  }
+
+  /** A window over this stream (tumbling, sliding or session); its results as an async iterator. */
+  window(spec: WindowSpec): Output<WindowResult> {
+    let store: ((r: WindowResult) => void) | undefined
+    return this.attach<WindowResult>((out) => {
+      const op = windowOperator(spec, out)
+      if (op.spec.store) store = this.windowStore(op.name, op.aggregates.names)
+      return op
+    }, [this], (r) => store?.(r))
+  }
+
+  /** Events an operator dropped as later than its allowed lateness (Flink's late side output). */
+  late(): Output<LateEvent> {
+    return this.lateOutput
+  }
+
+  /** Events the stream refused, with the reason. */
+  deadLetters(): Output<DeadLetter> {
+    return this.deadLetterOutput
+  }
+
+  stats(): StreamStats {
+    const p = this.pressure
+    const engagedMs = p.engagedMs + (p.active ? Date.now() - p.since : 0)
+    return {
+      ...this.counts,
+      watermark: Number.isFinite(this.wm) ? this.wm : null,
+      keys: this.keys.size,
+      backpressure: { engaged: p.engaged, engagedMs, active: p.active },
+    }
+  }
+
+  /**
+   * Attaches an operator reading `inputs` (this stream first): restores and replays it if it
+   * was checkpointed. Its results come out of the returned `Output`.
+   */
+  attach<T>(make: (out: Emitter<T>) => Operator, inputs: Stream[], store?: (result: T) => void): Output<T> {
+    const host = new Host<T>(inputs, { engine: () => this.owner.engine() }, store)
+    host.op = make(host)
+    checkName(host.op.name)
+    // Hosts of every result type share the hub's bookkeeping, which never reads a result.
+    this.owner.hub.attach(host as unknown as Host)
+    for (const s of inputs) s.startLogging()
+    return host.output
+  }
+
+  /** The event an operator sees, rebuilt from a log record exactly as `process` built it. */
+  fromLog(rec: Extract<LogRecord, { key: string }>): StreamEvent {
+    if (rec.event !== undefined) return { key: rec.key, ts: rec.ts, event: JSON.parse(rec.event) }
+    const event: Record<string, unknown> = {}
+    this.project(event, rec.key, rec.ts, rec.values, (i) => rec.attributes[i])
+    return { key: rec.key, ts: rec.ts, event }
+  }
+
+  /** The watermark after an event at `ts`, given the watermark before it. */
+  watermarkAfter(ts: number, before: number): number {
+    return Math.max(before, ts - this.outOfOrder)
+  }
+
+  end(): void {
+    this.ended = true
+    if (this.idleTimer) clearInterval(this.idleTimer)
+    this.lateOutput.end()
+    this.deadLetterOutput.end()
+    for (const w of this.drainWaiters.splice(0)) w()
+  }
+
+  private startLogging(): void {
+    this.logging = true
+    if (this.idle !== undefined && !this.idleTimer) {
+      this.idleTimer = setInterval(() => this.idleTick(), Math.max(10, this.idle / 4))
+      this.idleTimer.unref()
+    }
+  }
+
+  /** With `idle`: a quiet stream's watermark follows the clock, and the advance is logged (replay must see it). */
+  private idleTick(): void {
+    if (this.ended || this.lastArrival === 0 || !Number.isFinite(this.maxTs)) return
+    const quiet = Date.now() - this.lastArrival
+    if (quiet < this.idle!) return
+    const wm = this.maxTs - this.outOfOrder + quiet
+    if (wm <= this.wm) return
+    this.wm = wm
+    const hub = this.owner.hub
+    hub.batch.watermark(hub.batch.schema(this.schema), wm)
+    hub.logged()
+    for (const { host, input } of this.hosts) host.watermark(input, wm)
+  }
+
+  private newKey(key: string): KeyState {
+    const engine = this.owner.engine()
+    const ids = new Int32Array(this.fields.length)
+    for (let i = 0; i < ids.length; i++) {
+      ids[i] = engine.ensureSeries(native.canonicalSeriesOf(`${this.name}.${this.fields[i]}`, [this.keyField], [key]), 'numeric')
+    }
+    const events = this.keep ? engine.ensureSeries(native.canonicalSeriesOf(this.name, [this.keyField], [key]), 'event') : -1
+    const k: KeyState = { key, ids, events, batch: -1, slot: -1 }
+    this.keys.set(key, k)
+    return k
+  }
+
+  /** Writes the event's fields (and whole event) to their series. */
+  private store(k: KeyState, ts: number, whole: string | undefined): void {
+    const values = this.values
+    for (let i = 0; i < values.length; i++) if (values[i] === values[i]) this.owner.buffer(k.ids[i], ts, values[i])
+    if (whole !== undefined) guard(() => this.owner.engine().putEvent(k.events, ts, Buffer.from(whole)))
+  }
+
+  /** Logs the event and hands it to the operators, then moves the watermark. */
+  private process(k: KeyState, ts: number, e: Record<string, unknown>, whole: string | undefined): void {
+    const hub = this.owner.hub
+    const batch = hub.batch
+    if (k.batch !== batch.generation) {
+      k.batch = batch.generation
+      k.slot = batch.string(k.key)
+    }
+    batch.event(batch.schema(this.schema), k.slot, ts)
+    const values = this.values
+    for (let i = 0; i < values.length; i++) batch.value(values[i])
+    for (const a of this.attributes) {
+      const v = Object.hasOwn(e, a) ? e[a] : undefined
+      batch.attribute(typeof v === 'string' ? batch.string(v) : -1)
+    }
+    if (whole !== undefined) batch.whole(whole)
+    hub.logged()
+    if (this.hosts.length === 0) return
+    let event: Record<string, unknown>
+    if (whole !== undefined) event = JSON.parse(whole)
+    else {
+      event = {}
+      this.project(event, k.key, ts, values, (i) => {
+        const v = e[this.attributes[i]]
+        return typeof v === 'string' ? v : undefined
+      })
+    }
+    const se: StreamEvent = { key: k.key, ts, event }
+    if (ts > this.maxTs) this.maxTs = ts
+    const wm = this.watermarkAfter(ts, this.wm)
+    for (const { host, input } of this.hosts) host.event(input, se)
+    if (wm > this.wm) {
+      this.wm = wm
+      for (const { host, input } of this.hosts) host.watermark(input, wm)
+    }
+  }
+
+  /** The projection operators see: key, time, the present fields, the present attributes. */
+  private project(event: Record<string, unknown>, key: string, ts: number, values: ArrayLike<number>, attribute: (i: number) => string | undefined): void {
+    event[this.keyField] = key
+    if (this.timeField !== undefined) event[this.timeField] = ts
+    for (let i = 0; i < this.fields.length; i++) if (values[i] === values[i]) event[this.fields[i]] = values[i]
+    for (let i = 0; i < this.attributes.length; i++) {
+      const v = attribute(i)
+      if (v !== undefined) event[this.attributes[i]] = v
+    }
+  }
+
+  private reject(event: unknown, code: string, reason: string): boolean {
+    if (this.throwInvalid) throw new WarpError('INVALID_EVENT', `stream '${this.name}' refused an event (${code}): ${reason}`)
+    this.counts.deadLetters++
+    let json: string
+    try {
+      json = JSON.stringify({ code, reason, event }) ?? ''
+    } catch {
+      json = JSON.stringify({ code, reason, event: describe(event) })
+    }
+    const engine = this.owner.engine()
+    if (this.deadSeries < 0) this.deadSeries = guard(() => engine.ensureSeries(`${this.name}.dead_letters`, 'event'))
+    guard(() => engine.putEvent(this.deadSeries, Date.now(), Buffer.from(json)))
+    this.deadLetterOutput.push({ stream: this.name, code, reason, event })
+    return !this.pressure.active
+  }
+
+  /** Whether writers must wait: results pile up for slow consumers. Updates the engagement counts. */
+  private checkPressure(): boolean {
+    let queued = 0
+    for (const { host } of this.hosts) queued = Math.max(queued, host.output.pending + host.undelivered)
+    const over = queued >= this.highWaterMark
+    const p = this.pressure
+    if (over && !p.active) {
+      p.active = true
+      p.engaged++
+      p.since = Date.now()
+      this.waitForRelief()
+    }
+    return over
+  }
+
+  private waitForRelief(): void {
+    const poll = setInterval(() => {
+      let queued = 0
+      for (const { host } of this.hosts) queued = Math.max(queued, host.output.pending + host.undelivered)
+      if (queued * 2 > this.highWaterMark && !this.ended) return
+      clearInterval(poll)
+      const p = this.pressure
+      p.active = false
+      p.engagedMs += Date.now() - p.since
+      for (const w of this.drainWaiters.splice(0)) w()
+    }, 1)
+  }
+
+  /** Resolves once everything written so far is acknowledged under the durability mode. */
+  private acknowledged(): Promise<void> {
+    return this.owner.hub.acknowledge()
+  }
+
+  private windowStore(window: string, names: string[]): (r: WindowResult) => void {
+    const ids = new Map<string, Int32Array>()
+    return (r) => {
+      let k = ids.get(r.key)
+      if (!k) {
+        const engine = this.owner.engine()
+        k = Int32Array.from(names, (n) => guard(() => engine.ensureSeries(native.canonicalSeriesOf(`${this.name}.${window}.${n}`, [this.keyField], [r.key]), 'numeric')))
+        ids.set(r.key, k)
+      }
+      names.forEach((n, i) => {
+        const v = r.values[n]
+        if (typeof v === 'number' && Number.isFinite(v)) this.owner.buffer(k[i], r.start, v)
+      })
+    }
+  }
+}
+
+function checkOptions(name: string, options: unknown): Required<Omit<StreamOptions, 'timestamp' | 'idle' | 'outOfOrder'>> & { timestamp?: string; idle?: number; outOfOrder: number } {
+  if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    throw new WarpError('INVALID_ARGUMENT', `a stream name is a letter or '_' then letters, digits or '_' (it names series and files), not ${describe(name)}`)
+  }
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw bad('options', `must be an object, not ${describe(options)}`)
+  const own = (k: string): unknown => (Object.hasOwn(options, k) ? (options as Record<string, unknown>)[k] : undefined)
+  const key = own('key')
+  if (typeof key !== 'string' || key.length === 0) throw bad('key', `must name the property that keys events, not ${describe(key)}`)
+  const time = own('time') ?? 'event'
+  if (time !== 'event' && time !== 'processing') throw bad('time', `must be 'event' or 'processing', not ${describe(time)}`)
+  const timestamp = own('timestamp')
+  if (timestamp !== undefined && (typeof timestamp !== 'string' || timestamp.length === 0)) throw bad('timestamp', `must name a property, not ${describe(timestamp)}`)
+  if (time === 'event' && timestamp === undefined) throw bad('timestamp', `must name the event-time property (or use time: 'processing')`)
+  const names = (k: string): string[] => {
+    const v = own(k) ?? []
+    if (!Array.isArray(v) || !v.every((f) => typeof f === 'string' && f.length > 0)) throw bad(k, `must be an array of property names, not ${describe(v)}`)
+    if (new Set(v).size !== v.length) throw bad(k, 'names a property twice')
+    return [...v]
+  }
+  const fields = names('fields')
+  const attributes = names('attributes')
+  for (const f of fields) {
+    // The field series must be nameable: fail now, not at the first event.
+    guard(() => native.canonicalSeriesOf(`${name}.${f}`, [key], ['x']))
+  }
+  const keepEvents = own('keepEvents') ?? false
+  if (typeof keepEvents !== 'boolean') throw bad('keepEvents', `must be a boolean, not ${describe(keepEvents)}`)
+  const onInvalid = own('onInvalid') ?? 'deadLetter'
+  if (onInvalid !== 'deadLetter' && onInvalid !== 'throw') throw bad('onInvalid', `must be 'deadLetter' or 'throw', not ${describe(onInvalid)}`)
+  const highWaterMark = own('highWaterMark') ?? 10_000
+  if (!Number.isSafeInteger(highWaterMark) || (highWaterMark as number) < 1) throw bad('highWaterMark', `must be a positive whole number, not ${describe(highWaterMark)}`)
+  const outOfOrder = own('outOfOrder') === undefined ? 1000 : duration(own('outOfOrder'), 'outOfOrder', { allowZero: true })
+  const idle = own('idle') === undefined ? undefined : duration(own('idle'), 'idle')
+  return { key, time, timestamp: timestamp as string | undefined, fields, attributes, keepEvents, onInvalid, highWaterMark: highWaterMark as number, outOfOrder, idle }
+}
+
+/** Operator names name files and series: the same rule as stream names. */
+function checkName(name: unknown): void {
+  if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    throw new WarpError('INVALID_ARGUMENT', `an operator name is a letter or '_' then letters, digits or '_' (it names series and files), not ${describe(name)}`)
+  }
+}
+
+function bad(field: string, message: string): WarpError {
+  return new WarpError('INVALID_ARGUMENT', `stream ${field} ${message}`)
+}

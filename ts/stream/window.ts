@@ -1,0 +1,351 @@
+import { WarpError } from '../errors'
+import { describe } from '../args'
+import { Acc, Aggregates, WindowAggregate } from './aggregates'
+import { Emitter, Operator, StreamEvent, duration } from './operator'
+
+export type WindowType = 'tumbling' | 'sliding' | 'session'
+
+export interface WindowSpec {
+  /** Unique among the database's stream operators: names the window's state and results. */
+  name: string
+  type: WindowType
+  /** Tumbling and sliding windows: width (ms or text such as `'1m'`). */
+  size?: number | string
+  /** Sliding windows: how far each window starts after the previous one (divides nothing: any value ≤ size). */
+  slide?: number | string
+  /** Session windows: a key's session ends after this long without an event. */
+  gap?: number | string
+  aggregate: Record<string, WindowAggregate>
+  /** How long after a window closes a late event still updates it (re-emitted as `late`); later ones go to `late()`. Default 0. */
+  lateness?: number | string
+  /** `'close'` (default): one result when the watermark passes the window's end. `'update'`: also one per event, at once. */
+  emit?: 'close' | 'update'
+  /** Also write each closed window's aggregates as series `<stream>.<window>.<aggregate>{<key>=…}` at the window's start. */
+  store?: boolean
+}
+
+export interface WindowResult {
+  window: string
+  key: string
+  /** The window, `[start, end)` in event time. */
+  start: number
+  end: number
+  /** Events in the window. */
+  count: number
+  values: Record<string, unknown>
+  /** `update`: an intermediate result (emit mode `update`); `close`: the on-time result; `late`: a revision after a late event. */
+  kind: 'update' | 'close' | 'late'
+  /** 0 for the on-time result, then 1, 2… for each late revision. */
+  revision: number
+}
+
+/** A window spec, checked: durations in milliseconds (size and slide 0 for sessions, gap 0 for the rest). */
+export interface CheckedWindow {
+  name: string
+  type: WindowType
+  size: number
+  slide: number
+  gap: number
+  aggregate: WindowSpec['aggregate']
+  lateness: number
+  emit: 'close' | 'update'
+  store: boolean
+}
+
+/** A window spec validated and copied from own properties. */
+export function checkWindow(spec: unknown): CheckedWindow {
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw invalid('spec', `must be an object, not ${describe(spec)}`)
+  const own = (k: string): unknown => (Object.hasOwn(spec, k) ? (spec as Record<string, unknown>)[k] : undefined)
+  const type = own('type')
+  if (type !== 'tumbling' && type !== 'sliding' && type !== 'session') throw invalid('type', `must be 'tumbling', 'sliding' or 'session', not ${describe(type)}`)
+  const size = type === 'session' ? 0 : duration(own('size'), 'window size')
+  const slide = type === 'sliding' ? duration(own('slide'), 'window slide') : size
+  if (slide > size) throw invalid('slide', `(${slide} ms) must not exceed the size (${size} ms)`)
+  const gap = type === 'session' ? duration(own('gap'), 'session gap') : 0
+  const emit = own('emit') ?? 'close'
+  if (emit !== 'close' && emit !== 'update') throw invalid('emit', `must be 'close' or 'update', not ${describe(emit)}`)
+  const store = own('store') ?? false
+  if (typeof store !== 'boolean') throw invalid('store', `must be a boolean, not ${describe(store)}`)
+  const lateness = own('lateness') === undefined ? 0 : duration(own('lateness'), 'window lateness', { allowZero: true })
+  return { name: own('name') as string, type, size, slide, gap, aggregate: own('aggregate') as WindowSpec['aggregate'], lateness, emit, store }
+}
+
+function invalid(field: string, message: string): WarpError {
+  return new WarpError('INVALID_ARGUMENT', `window ${field} ${message}`)
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b]
+  return a
+}
+
+type Spec = CheckedWindow
+
+/**
+ * Tumbling and sliding windows over panes (Li et al., "No pane, no gain"): time is cut into
+ * panes of gcd(size, slide), every event is added to exactly one pane, and a window's result
+ * merges its size/slide panes when it fires. An event's cost does not depend on how many
+ * windows overlap it. Windows are aligned to the epoch, `[k·slide, k·slide + size)`.
+ */
+class PaneWindows {
+  private readonly pane: number
+  /** Per key: its panes by start, and the late revisions of its fired windows by start. */
+  private readonly keys = new Map<string, { panes: Map<number, Acc>; revisions: Map<number, number> }>()
+  /** Distinct pane starts holding data, ascending: what decides which windows fire next. */
+  private starts: number[] = []
+  /** Every window ending at or before this has fired. */
+  private fired = -Infinity
+  private wm = -Infinity
+
+  constructor(
+    private readonly spec: Spec,
+    private readonly aggs: Aggregates,
+    private readonly out: Emitter<WindowResult>,
+  ) {
+    this.pane = gcd(spec.size, spec.slide)
+  }
+
+  add(input: number, e: StreamEvent): void {
+    const { size, slide, lateness } = this.spec
+    const p = Math.floor(e.ts / this.pane) * this.pane
+    // The windows holding pane p start at multiples of `slide` in (p + pane − size, p].
+    const last = Math.floor(p / slide) * slide
+    if (last + size + lateness <= this.wm) return this.out.late(input, e)
+    let k = this.keys.get(e.key)
+    if (!k) this.keys.set(e.key, (k = { panes: new Map(), revisions: new Map() }))
+    let acc = k.panes.get(p)
+    if (!acc) {
+      k.panes.set(p, (acc = this.aggs.empty()))
+      this.noteStart(p)
+    }
+    this.aggs.add(acc, e.ts, e.event)
+    for (let s = last; s + size > p; s -= slide) {
+      const end = s + size
+      if (end <= this.fired) {
+        if (end + lateness > this.wm) this.emit(e.key, k, s, 'late')
+      } else if (this.spec.emit === 'update') this.emit(e.key, k, s, 'update')
+    }
+  }
+
+  watermark(wm: number): void {
+    if (wm <= this.wm) return
+    this.wm = wm
+    for (let end = this.nextEnd(); end !== undefined && end <= wm; end = this.nextEnd()) {
+      this.fire(end - this.spec.size)
+      this.fired = end
+    }
+    this.purge()
+  }
+
+  /** The end of the earliest unfired window that holds data. */
+  private nextEnd(): number | undefined {
+    const { size, slide } = this.spec
+    for (const p of this.starts) {
+      // The first window end after `fired` that holds pane p, if p is in any.
+      const lo = Math.max(this.fired + 1, p + this.pane)
+      const end = Math.ceil((lo - size) / slide) * slide + size
+      if (end - size <= p) return end
+    }
+    return undefined
+  }
+
+  private fire(start: number): void {
+    const end = start + this.spec.size
+    for (const [key, k] of this.keys) {
+      for (let p = start; p < end; p += this.pane) {
+        if (k.panes.has(p)) {
+          this.emit(key, k, start, 'close')
+          break
+        }
+      }
+    }
+  }
+
+  private emit(key: string, k: { panes: Map<number, Acc>; revisions: Map<number, number> }, start: number, kind: WindowResult['kind']): void {
+    const end = start + this.spec.size
+    const acc = this.aggs.empty()
+    for (let p = start; p < end; p += this.pane) {
+      const a = k.panes.get(p)
+      if (a) this.aggs.merge(acc, a)
+    }
+    let revision = 0
+    if (kind === 'late') {
+      revision = (k.revisions.get(start) ?? 0) + 1
+      k.revisions.set(start, revision)
+    }
+    const result: WindowResult = { window: this.spec.name, key, start, end, count: acc.n, values: this.aggs.result(acc), kind, revision }
+    this.out.emit(result, kind !== 'update')
+  }
+
+  /** Drops panes and revisions no window can use again: their last window closed more than `lateness` ago. */
+  private purge(): void {
+    const { size, slide, lateness } = this.spec
+    const expired = (p: number) => Math.floor(p / slide) * slide + size + lateness <= this.wm
+    if (this.starts.length === 0 || !expired(this.starts[0])) return
+    let cut = 0
+    while (cut < this.starts.length && expired(this.starts[cut])) cut++
+    const gone = new Set(this.starts.slice(0, cut))
+    this.starts = this.starts.slice(cut)
+    for (const [key, k] of this.keys) {
+      for (const p of k.panes.keys()) if (gone.has(p)) k.panes.delete(p)
+      for (const s of k.revisions.keys()) if (s + size + lateness <= this.wm) k.revisions.delete(s)
+      if (k.panes.size === 0 && k.revisions.size === 0) this.keys.delete(key)
+    }
+  }
+
+  private noteStart(p: number): void {
+    const s = this.starts
+    if (s.length === 0 || s[s.length - 1] < p) return void s.push(p)
+    let lo = 0
+    let hi = s.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (s[mid] < p) lo = mid + 1
+      else hi = mid
+    }
+    if (s[lo] !== p) s.splice(lo, 0, p)
+  }
+
+  snapshot(): unknown {
+    const keys = [...this.keys].map(([key, k]) => [key, [...k.panes].map(([p, a]) => [p, this.aggs.toJSON(a)]), [...k.revisions]])
+    return { fired: finite(this.fired), wm: finite(this.wm), keys }
+  }
+
+  restore(state: unknown): void {
+    const s = state as { fired: number | null; wm: number | null; keys: [string, [number, unknown][], [number, number][]][] }
+    this.fired = s.fired ?? -Infinity
+    this.wm = s.wm ?? -Infinity
+    this.keys.clear()
+    const starts = new Set<number>()
+    for (const [key, panes, revisions] of s.keys) {
+      this.keys.set(key, { panes: new Map(panes.map(([p, a]) => (starts.add(p), [p, this.aggs.fromJSON(a)]))), revisions: new Map(revisions) })
+    }
+    this.starts = [...starts].sort((a, b) => a - b)
+  }
+}
+
+interface Session {
+  start: number
+  /** Last event time + gap: the session is `[start, end)`. */
+  end: number
+  acc: Acc
+  /** Results emitted for it so far (0: none yet). */
+  emitted: number
+}
+
+/**
+ * Session windows (Flink's merging windows): each event opens `[ts, ts + gap)`, and sessions
+ * of a key that overlap it merge. A session closes when the watermark passes its end.
+ */
+class SessionWindows {
+  private readonly keys = new Map<string, Session[]>()
+  /** No unfired session ends before this (a lower bound, so most watermarks cost nothing). */
+  private nextEnd = Infinity
+  private wm = -Infinity
+
+  constructor(
+    private readonly spec: Spec,
+    private readonly aggs: Aggregates,
+    private readonly out: Emitter<WindowResult>,
+  ) {}
+
+  add(input: number, e: StreamEvent): void {
+    const { gap, lateness } = this.spec
+    const sessions = this.keys.get(e.key) ?? []
+    let start = e.ts
+    let end = e.ts + gap
+    const overlapping = sessions.filter((s) => s.start < e.ts + gap && e.ts < s.end)
+    for (const s of overlapping) {
+      start = Math.min(start, s.start)
+      end = Math.max(end, s.end)
+    }
+    if (end + lateness <= this.wm) return this.out.late(input, e)
+    const acc = this.aggs.empty()
+    let emitted = 0
+    for (const s of overlapping) {
+      this.aggs.merge(acc, s.acc)
+      emitted = Math.max(emitted, s.emitted)
+    }
+    this.aggs.add(acc, e.ts, e.event)
+    const merged: Session = { start, end, acc, emitted }
+    const kept = sessions.filter((s) => !overlapping.includes(s))
+    kept.push(merged)
+    kept.sort((a, b) => a.start - b.start)
+    this.keys.set(e.key, kept)
+    if (end <= this.wm) this.emit(e.key, merged, 'late')
+    else {
+      this.nextEnd = Math.min(this.nextEnd, end)
+      if (this.spec.emit === 'update') this.emit(e.key, merged, 'update')
+    }
+  }
+
+  watermark(wm: number): void {
+    if (wm <= this.wm) return
+    const before = this.wm
+    this.wm = wm
+    if (wm < this.nextEnd && !this.mayPurge(before)) return
+    let next = Infinity
+    for (const [key, sessions] of this.keys) {
+      for (const s of sessions) {
+        if (s.end > before && s.end <= wm) this.emit(key, s, 'close')
+        else if (s.end > wm) next = Math.min(next, s.end)
+      }
+      const alive = sessions.filter((s) => s.end + this.spec.lateness > wm)
+      if (alive.length === 0) this.keys.delete(key)
+      else if (alive.length !== sessions.length) this.keys.set(key, alive)
+    }
+    this.nextEnd = next
+  }
+
+  /** Whether closed sessions may have outlived their lateness (checked only when there is lateness). */
+  private mayPurge(before: number): boolean {
+    return this.spec.lateness > 0 && Math.floor(before / this.spec.lateness) !== Math.floor(this.wm / this.spec.lateness)
+  }
+
+  private emit(key: string, s: Session, kind: WindowResult['kind']): void {
+    let revision = 0
+    if (kind !== 'update') {
+      revision = s.emitted
+      s.emitted++
+      if (kind === 'close' && revision > 0) kind = 'late'
+    }
+    const result: WindowResult = { window: this.spec.name, key, start: s.start, end: s.end, count: s.acc.n, values: this.aggs.result(s.acc), kind, revision }
+    this.out.emit(result, kind !== 'update')
+  }
+
+  snapshot(): unknown {
+    const keys = [...this.keys].map(([key, ss]) => [key, ss.map((s) => [s.start, s.end, s.emitted, this.aggs.toJSON(s.acc)])])
+    return { wm: finite(this.wm), keys }
+  }
+
+  restore(state: unknown): void {
+    const s = state as { wm: number | null; keys: [string, [number, number, number, unknown][]][] }
+    this.wm = s.wm ?? -Infinity
+    this.keys.clear()
+    this.nextEnd = Infinity
+    for (const [key, ss] of s.keys) {
+      this.keys.set(key, ss.map(([start, end, emitted, acc]) => ({ start, end, emitted, acc: this.aggs.fromJSON(acc) })))
+      for (const [, end] of ss) if (end > this.wm) this.nextEnd = Math.min(this.nextEnd, end)
+    }
+  }
+}
+
+function finite(v: number): number | null {
+  return Number.isFinite(v) ? v : null
+}
+
+/** A window operator of one stream (input 0): tumbling, sliding or session. */
+export function windowOperator(spec: WindowSpec, out: Emitter<WindowResult>): Operator & { spec: Spec; aggregates: Aggregates } {
+  const s = checkWindow(spec)
+  const aggregates = new Aggregates(s.aggregate)
+  const impl = s.type === 'session' ? new SessionWindows(s, aggregates, out) : new PaneWindows(s, aggregates, out)
+  return {
+    name: s.name,
+    spec: s,
+    aggregates,
+    onEvent: (input, e) => impl.add(input, e),
+    onWatermark: (_input, wm) => impl.watermark(wm),
+    snapshot: () => impl.snapshot(),
+    restore: (state) => impl.restore(state),
+  }
+}
