@@ -81,6 +81,12 @@ function gcd(a: number, b: number): number {
 
 type Spec = CheckedWindow
 
+interface Panes {
+  panes: Map<number, Acc>
+  /** Final results emitted per window (by start): the next one's revision. */
+  emitted: Map<number, number>
+}
+
 /**
  * Tumbling and sliding windows over panes (Li et al., "No pane, no gain"): time is cut into
  * panes of gcd(size, slide), every event is added to exactly one pane, and a window's result
@@ -89,12 +95,10 @@ type Spec = CheckedWindow
  */
 class PaneWindows {
   private readonly pane: number
-  /** Per key: its panes by start, and the late revisions of its fired windows by start. */
-  private readonly keys = new Map<string, { panes: Map<number, Acc>; revisions: Map<number, number> }>()
+  /** Per key: its panes by start, and how many final results each of its windows (by start) had. */
+  private readonly keys = new Map<string, Panes>()
   /** Distinct pane starts holding data, ascending: what decides which windows fire next. */
   private starts: number[] = []
-  /** Every window ending at or before this has fired. */
-  private fired = -Infinity
   private wm = -Infinity
 
   constructor(
@@ -112,7 +116,7 @@ class PaneWindows {
     const last = Math.floor(p / slide) * slide
     if (last + size + lateness <= this.wm) return this.out.late(input, e)
     let k = this.keys.get(e.key)
-    if (!k) this.keys.set(e.key, (k = { panes: new Map(), revisions: new Map() }))
+    if (!k) this.keys.set(e.key, (k = { panes: new Map(), emitted: new Map() }))
     let acc = k.panes.get(p)
     if (!acc) {
       k.panes.set(p, (acc = this.aggs.empty()))
@@ -121,7 +125,8 @@ class PaneWindows {
     this.aggs.add(acc, e.ts, e.event)
     for (let s = last; s + size > p; s -= slide) {
       const end = s + size
-      if (end <= this.fired) {
+      // Windows that ended by the watermark were dealt with when it passed them.
+      if (end <= this.wm) {
         if (end + lateness > this.wm) this.emit(e.key, k, s, 'late')
       } else if (this.spec.emit === 'update') this.emit(e.key, k, s, 'update')
     }
@@ -129,20 +134,18 @@ class PaneWindows {
 
   watermark(wm: number): void {
     if (wm <= this.wm) return
+    const from = this.wm
     this.wm = wm
-    for (let end = this.nextEnd(); end !== undefined && end <= wm; end = this.nextEnd()) {
-      this.fire(end - this.spec.size)
-      this.fired = end
-    }
+    for (let end = this.nextEnd(from); end !== undefined && end <= wm; end = this.nextEnd(end)) this.fire(end - this.spec.size)
     this.purge()
   }
 
-  /** The end of the earliest unfired window that holds data. */
-  private nextEnd(): number | undefined {
+  /** The end of the earliest window ending after `after` that holds data. */
+  private nextEnd(after: number): number | undefined {
     const { size, slide } = this.spec
     for (const p of this.starts) {
-      // The first window end after `fired` that holds pane p, if p is in any.
-      const lo = Math.max(this.fired + 1, p + this.pane)
+      // The first window end after `after` that holds pane p, if p is in any.
+      const lo = Math.max(after + 1, p + this.pane)
       const end = Math.ceil((lo - size) / slide) * slide + size
       if (end - size <= p) return end
     }
@@ -161,7 +164,7 @@ class PaneWindows {
     }
   }
 
-  private emit(key: string, k: { panes: Map<number, Acc>; revisions: Map<number, number> }, start: number, kind: WindowResult['kind']): void {
+  private emit(key: string, k: Panes, start: number, kind: WindowResult['kind']): void {
     const end = start + this.spec.size
     const acc = this.aggs.empty()
     for (let p = start; p < end; p += this.pane) {
@@ -169,9 +172,9 @@ class PaneWindows {
       if (a) this.aggs.merge(acc, a)
     }
     let revision = 0
-    if (kind === 'late') {
-      revision = (k.revisions.get(start) ?? 0) + 1
-      k.revisions.set(start, revision)
+    if (kind !== 'update') {
+      revision = k.emitted.get(start) ?? 0
+      k.emitted.set(start, revision + 1)
     }
     const result: WindowResult = { window: this.spec.name, key, start, end, count: acc.n, values: this.aggs.result(acc), kind, revision }
     this.out.emit(result, kind !== 'update')
@@ -188,8 +191,8 @@ class PaneWindows {
     this.starts = this.starts.slice(cut)
     for (const [key, k] of this.keys) {
       for (const p of k.panes.keys()) if (gone.has(p)) k.panes.delete(p)
-      for (const s of k.revisions.keys()) if (s + size + lateness <= this.wm) k.revisions.delete(s)
-      if (k.panes.size === 0 && k.revisions.size === 0) this.keys.delete(key)
+      for (const s of k.emitted.keys()) if (s + size + lateness <= this.wm) k.emitted.delete(s)
+      if (k.panes.size === 0 && k.emitted.size === 0) this.keys.delete(key)
     }
   }
 
@@ -207,18 +210,17 @@ class PaneWindows {
   }
 
   snapshot(): unknown {
-    const keys = [...this.keys].map(([key, k]) => [key, [...k.panes].map(([p, a]) => [p, this.aggs.toJSON(a)]), [...k.revisions]])
-    return { fired: finite(this.fired), wm: finite(this.wm), keys }
+    const keys = [...this.keys].map(([key, k]) => [key, [...k.panes].map(([p, a]) => [p, this.aggs.toJSON(a)]), [...k.emitted]])
+    return { wm: finite(this.wm), keys }
   }
 
   restore(state: unknown): void {
-    const s = state as { fired: number | null; wm: number | null; keys: [string, [number, unknown][], [number, number][]][] }
-    this.fired = s.fired ?? -Infinity
+    const s = state as { wm: number | null; keys: [string, [number, unknown][], [number, number][]][] }
     this.wm = s.wm ?? -Infinity
     this.keys.clear()
     const starts = new Set<number>()
-    for (const [key, panes, revisions] of s.keys) {
-      this.keys.set(key, { panes: new Map(panes.map(([p, a]) => (starts.add(p), [p, this.aggs.fromJSON(a)]))), revisions: new Map(revisions) })
+    for (const [key, panes, emitted] of s.keys) {
+      this.keys.set(key, { panes: new Map(panes.map(([p, a]) => (starts.add(p), [p, this.aggs.fromJSON(a)]))), emitted: new Map(emitted) })
     }
     this.starts = [...starts].sort((a, b) => a - b)
   }
@@ -251,7 +253,8 @@ class SessionWindows {
 
   add(input: number, e: StreamEvent): void {
     const { gap, lateness } = this.spec
-    const sessions = this.keys.get(e.key) ?? []
+    // Sessions past their lateness are gone, whether or not a watermark has purged them yet.
+    const sessions = (this.keys.get(e.key) ?? []).filter((s) => s.end + lateness > this.wm)
     let start = e.ts
     let end = e.ts + gap
     const overlapping = sessions.filter((s) => s.start < e.ts + gap && e.ts < s.end)
