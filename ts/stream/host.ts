@@ -1,5 +1,5 @@
 import type { NativeEngine } from '../native'
-import { guard } from '../errors'
+import { guard, guardAsync } from '../errors'
 import { Emitter, Operator, Output, StreamEvent } from './operator'
 import type { Stream } from './stream'
 
@@ -24,7 +24,7 @@ export interface HostOwner {
  * recorded once and delivered once (see docs/streams.md for a consumer that itself crashed).
  */
 export class Host<T = unknown> implements Emitter<T> {
-  readonly output = new Output<T>()
+  readonly output = new Output<T>((after) => this.recordedAfter(after))
   /** Final results made so far (the last one's number). */
   emitted = 0
   /** Results up to this number are in the result log from an earlier run: replay skips them. */
@@ -61,6 +61,8 @@ export class Host<T = unknown> implements Emitter<T> {
     }
     const seq = ++this.emitted
     if (seq <= this.recorded) return
+    // Numbered for consumers that resume (`Output.recorded`).
+    if (result !== null && typeof result === 'object') (result as { seq?: number }).seq = seq
     this.store?.(result)
     this.pending.push({ seq, result })
   }
@@ -111,6 +113,20 @@ export class Host<T = unknown> implements Emitter<T> {
   /** Results made but not yet delivered. */
   get undelivered(): number {
     return this.pending.length + this.awaiting.reduce((n, a) => n + a.results.length, 0)
+  }
+
+  /** Recorded results numbered above `after`, from the result log. */
+  private async recordedAfter(after: number): Promise<T[]> {
+    const engine = this.owner.engine()
+    const r = await guardAsync(() => engine.range(this.resultLogId(), after + 1, Number.MAX_SAFE_INTEGER, undefined, undefined))
+    const out: T[] = []
+    for (const payload of r.payloads ?? []) {
+      const { first, results } = JSON.parse(payload.toString()) as { first: number; results: T[] }
+      results.forEach((x, i) => {
+        if (first + i > after) out.push(x)
+      })
+    }
+    return out
   }
 
   private resultLogId(): number {

@@ -64,6 +64,19 @@ const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
  * (backpressure) while it is long, so it cannot grow without bound.
  */
 export class Output<T> implements AsyncIterable<T> {
+  /** `recorded` reads final results back from the operator's result log. */
+  constructor(private readonly recorder?: (after: number) => Promise<T[]>) {}
+
+  /**
+   * The final results recorded with a number (`seq`) above `after`, in order: how a consumer
+   * that crashed resumes from the last result it processed (those recorded before this
+   * process started are not delivered again by the iterator).
+   */
+  async recorded(after = 0): Promise<T[]> {
+    if (!this.recorder) return []
+    return this.recorder(after)
+  }
+
   private readonly queue: T[] = []
   private head = 0
   private waiting: ((r: IteratorResult<T>) => void) | null = null

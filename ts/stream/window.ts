@@ -37,6 +37,8 @@ export interface WindowResult {
   kind: 'update' | 'close' | 'late'
   /** 0 for the on-time result, then 1, 2… for each late revision. */
   revision: number
+  /** Final results only: the result's number in the window's sequence (1, 2, …), the same across a crash. */
+  seq?: number
 }
 
 /** A window spec, checked: durations in milliseconds (size and slide 0 for sessions, gap 0 for the rest). */
