@@ -4,7 +4,7 @@ import type { NativeEngine } from '../native'
 import { WarpError, guard, toWarpError } from '../errors'
 import { describe } from '../args'
 import { BoundedMap } from '../cache'
-import { storable } from '../series'
+import { storable, wellFormed } from '../series'
 import { LogRecord, LogSchema } from './log'
 import { Host } from './host'
 import type { StreamHub } from './hub'
@@ -111,6 +111,7 @@ export class Stream {
   private readonly keys = new BoundedMap<KeyState>(KEY_CACHE)
   private readonly values: Float64Array
   private deadSeries = -1
+  private deadAt = 0
   /** Whether the log must carry this stream's events (an operator needs them, now or after a restart). */
   private logging: boolean
   private maxTs = -Infinity
@@ -334,6 +335,7 @@ export class Stream {
   }
 
   private newKey(key: string): KeyState {
+    wellFormed(key)
     const engine = this.owner.engine()
     const ids = new Int32Array(this.fields.length)
     for (let i = 0; i < ids.length; i++) {
@@ -411,7 +413,9 @@ export class Stream {
     }
     const engine = this.owner.engine()
     if (this.deadSeries < 0) this.deadSeries = guard(() => engine.ensureSeries(`${this.name}.dead_letters`, 'event'))
-    guard(() => engine.putEvent(this.deadSeries, Date.now(), Buffer.from(json)))
+    // At arrival time, but never two at one millisecond: a series keeps one point per time.
+    this.deadAt = Math.max(Date.now(), this.deadAt + 1)
+    guard(() => engine.putEvent(this.deadSeries, this.deadAt, Buffer.from(json)))
     this.deadLetterOutput.push({ stream: this.name, code, reason, event })
     return !this.pressure.active
   }
