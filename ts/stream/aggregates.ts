@@ -35,6 +35,9 @@ export type WindowAggregate =
   | { percentile: number; of: string }
   | { reduce: Reducer; of?: string }
 
+/** The sketches and custom states of windows that have none: shared, as nothing writes to them. */
+const NONE: never[] = []
+
 const FIELD_KINDS = ['count', 'sum', 'avg', 'min', 'max', 'first', 'last', 'stddev', 'variance', 'median'] as const
 type FieldKind = (typeof FIELD_KINDS)[number]
 
@@ -74,16 +77,22 @@ export class Aggregates {
     let sketches = 0
     const slot = (init: number): number => slots.push(init) - 1
     for (const name of names) {
+      // Results are plain objects, where `__proto__` would be the prototype.
+      if (name === '__proto__') throw bad(name, 'is not a usable name')
       const a = (spec as Record<string, unknown>)[name]
       this.parts.push(this.compile(name, a, slot, () => sketches++))
     }
     this.names = names
+    const fields = names.map((n, i) => `${JSON.stringify(n)}: p[${i}].result(acc)`).join(', ')
+    this.result = new Function('p', `return (acc) => ({ ${fields} })`)(this.parts)
     this.init = Float64Array.from(slots)
     this.sketches = sketches
   }
 
   empty(): Acc {
-    return { n: 0, s: this.init.slice(), k: Array.from({ length: this.sketches }, () => new Sketch()), c: this.reducers.map((r) => r.init()) }
+    const k = this.sketches === 0 ? NONE : Array.from({ length: this.sketches }, () => new Sketch())
+    const c = this.reducers.length === 0 ? NONE : this.reducers.map((r) => r.init())
+    return { n: 0, s: this.init.slice(), k: k as Sketch[], c }
   }
 
   add(acc: Acc, ts: number, event: Readonly<Record<string, unknown>>): void {
@@ -104,11 +113,8 @@ export class Aggregates {
     return c
   }
 
-  result(acc: Acc): Record<string, unknown> {
-    const out: Record<string, unknown> = {}
-    for (const p of this.parts) out[p.name] = p.result(acc)
-    return out
-  }
+  /** The named results, built by code made once per window (an object literal with fixed names). */
+  readonly result: (acc: Acc) => Record<string, unknown>
 
   toJSON(acc: Acc): unknown {
     return { n: acc.n, s: Array.from(acc.s, (v) => (Number.isFinite(v) ? v : String(v))), k: acc.k.map((k) => k.toJSON()), c: acc.c }

@@ -1,13 +1,7 @@
 import type { NativeEngine } from '../native'
 import { guard, guardAsync } from '../errors'
-import { Emitter, Operator, Output, StreamEvent } from './operator'
+import { Emitter, JSON_RESULTS, Operator, Output, ResultCodec, StreamEvent } from './operator'
 import type { Stream } from './stream'
-
-/** A final result the hub still has to record (and then deliver). */
-interface Pending<T> {
-  seq: number
-  result: T
-}
 
 /** What a host needs from the database. */
 export interface HostOwner {
@@ -29,7 +23,9 @@ export class Host<T = unknown> implements Emitter<T> {
   emitted = 0
   /** Results up to this number are in the result log from an earlier run: replay skips them. */
   private recorded = 0
-  private pending: Pending<T>[] = []
+  /** Final results not yet recorded, numbered from `pendingFirst`. */
+  private pending: T[] = []
+  private pendingFirst = 0
   /** Recorded results waiting for their WAL write to be durable, with that write's number. */
   private awaiting: { wal: number; results: T[] }[] = []
   /** Each input's watermark, as this operator last saw it (watermarks only rise). */
@@ -64,7 +60,8 @@ export class Host<T = unknown> implements Emitter<T> {
     // Numbered for consumers that resume (`Output.recorded`).
     if (result !== null && typeof result === 'object') (result as { seq?: number }).seq = seq
     this.store?.(result)
-    this.pending.push({ seq, result })
+    if (this.pending.length === 0) this.pendingFirst = seq
+    this.pending.push(result)
   }
 
   late(input: number, event: StreamEvent): void {
@@ -93,10 +90,10 @@ export class Host<T = unknown> implements Emitter<T> {
     if (this.pending.length === 0) return undefined
     const results = this.pending
     this.pending = []
-    const payload = Buffer.from(JSON.stringify({ first: results[0].seq, results: results.map((p) => p.result) }))
+    const payload = this.codec().encode(this.pendingFirst, results)
     const engine = this.owner.engine()
-    const wal = guard(() => engine.putEvent(this.resultLogId(), results[results.length - 1].seq, payload))
-    this.awaiting.push({ wal, results: results.map((p) => p.result) })
+    const wal = guard(() => engine.putEvent(this.resultLogId(), this.pendingFirst + results.length - 1, payload))
+    this.awaiting.push({ wal, results })
     return wal
   }
 
@@ -110,9 +107,9 @@ export class Host<T = unknown> implements Emitter<T> {
     if (i > 0) this.awaiting.splice(0, i)
   }
 
-  /** Results made but not yet delivered. */
-  get undelivered(): number {
-    return this.pending.length + this.awaiting.reduce((n, a) => n + a.results.length, 0)
+  /** Results made but not yet recorded (those recorded wait at most one flush interval for durability). */
+  get unrecorded(): number {
+    return this.pending.length
   }
 
   /** Recorded results numbered above `after`, from the result log. */
@@ -121,12 +118,16 @@ export class Host<T = unknown> implements Emitter<T> {
     const r = await guardAsync(() => engine.range(this.resultLogId(), after + 1, Number.MAX_SAFE_INTEGER, undefined, undefined))
     const out: T[] = []
     for (const payload of r.payloads ?? []) {
-      const { first, results } = JSON.parse(payload.toString()) as { first: number; results: T[] }
+      const { first, results } = this.codec().decode(payload)
       results.forEach((x, i) => {
         if (first + i > after) out.push(x)
       })
     }
     return out
+  }
+
+  private codec(): ResultCodec<T> {
+    return (this.op.codec ?? JSON_RESULTS) as ResultCodec<T>
   }
 
   private resultLogId(): number {

@@ -40,6 +40,20 @@ export interface Operator {
   snapshot(): unknown
   /** Replaces the state with one `snapshot` returned (from a process of the same code). */
   restore(state: unknown): void
+  /** How its results are recorded (default `JSON_RESULTS`). */
+  readonly codec?: ResultCodec
+}
+
+/** How an operator's final results are written to its result log: numbered from `first`. */
+export interface ResultCodec<T = unknown> {
+  encode(first: number, results: T[]): Buffer
+  decode(payload: Buffer): { first: number; results: T[] }
+}
+
+/** Results as JSON: for operators whose results have no compact form. */
+export const JSON_RESULTS: ResultCodec = {
+  encode: (first, results) => Buffer.from(JSON.stringify({ first, results })),
+  decode: (payload) => JSON.parse(payload.toString()),
 }
 
 /** Milliseconds from a number or text such as `'500ms'`, `'5s'`, `'1m'`, `'2h'`, `'1d'`. */

@@ -108,6 +108,15 @@ export class Stream {
   readonly lateOutput = new Output<LateEvent>()
   readonly deadLetterOutput = new Output<DeadLetter>()
   private readonly schema: LogSchema
+  /** The event operators see, built by code made once per stream (fixed property names are far faster than computed ones). */
+  private readonly projection: (key: string, ts: number, values: ArrayLike<number>, attributes: ArrayLike<string | undefined>) => Record<string, unknown>
+  private readonly attributeValues: (string | undefined)[]
+  /** Reads the key, time, fields and attributes (own properties only) into `own`, in that order. */
+  private readonly read: (event: Record<string, unknown>, own: unknown[]) => void
+  private readonly own: unknown[]
+  /** The log batch generation and this stream's schema slot in it. */
+  private schemaBatch = -1
+  private schemaSlot = -1
   private readonly keys = new BoundedMap<KeyState>(KEY_CACHE)
   private readonly values: Float64Array
   private deadSeries = -1
@@ -141,6 +150,11 @@ export class Stream {
     this.highWaterMark = o.highWaterMark
     this.values = new Float64Array(this.fields.length)
     this.schema = { name, fields: this.fields, attributes: this.attributes, keep: this.keep }
+    this.projection = projector(this.keyField, this.timeField, this.fields, this.attributes)
+    this.attributeValues = this.attributes.map(() => undefined)
+    const names = [this.keyField, this.timeField ?? '', ...this.fields, ...this.attributes]
+    this.read = reader(names)
+    this.own = names.map(() => undefined)
     this.logging = owner.hub.hasSnapshots(name)
     this.lateOutput.on(() => this.counts.late++)
   }
@@ -156,7 +170,9 @@ export class Stream {
     this.owner.hub.check()
     const e = event as Record<string, unknown>
     if (e === null || typeof e !== 'object' || Array.isArray(e)) return this.reject(event, 'NOT_AN_OBJECT', `an event is a plain object, not ${describe(event)}`)
-    const rawKey = Object.hasOwn(e, this.keyField) ? e[this.keyField] : undefined
+    const own = this.own
+    this.read(e, own)
+    const rawKey = own[0]
     let key: string
     if (typeof rawKey === 'string') key = rawKey
     else if (typeof rawKey === 'number' && Number.isFinite(rawKey)) key = String(rawKey)
@@ -164,22 +180,24 @@ export class Stream {
     let ts: number
     if (this.processingTime) ts = Date.now()
     else {
-      const t = Object.hasOwn(e, this.timeField!) ? e[this.timeField!] : undefined
+      const t = own[1]
       ts = typeof t === 'number' ? t : t instanceof Date ? t.getTime() : NaN
       if (!storable(ts)) return this.reject(event, 'INVALID_TIMESTAMP', `the timestamp '${this.timeField}' must be whole milliseconds from year 0 to 9999 (a number or a Date), not ${describe(t)}`)
     }
     const fields = this.fields
     const values = this.values
     for (let i = 0; i < fields.length; i++) {
-      const v = Object.hasOwn(e, fields[i]) ? e[fields[i]] : undefined
+      const v = own[2 + i]
       if (v === undefined || v === null) values[i] = NaN
       else if (typeof v !== 'number') return this.reject(event, 'INVALID_FIELD', `field '${fields[i]}' must be a number, not ${describe(v)}`)
       else if (!Number.isFinite(v)) return this.reject(event, 'NON_FINITE', `field '${fields[i]}' is ${v}: only finite numbers are stored`)
       else values[i] = v
     }
-    for (const a of this.attributes) {
-      const v = Object.hasOwn(e, a) ? e[a] : undefined
-      if (v !== undefined && v !== null && typeof v !== 'string') return this.reject(event, 'INVALID_ATTRIBUTE', `attribute '${a}' must be a string, not ${describe(v)}`)
+    const attributes = this.attributeValues
+    for (let i = 0; i < attributes.length; i++) {
+      const v = own[2 + fields.length + i]
+      if (v !== undefined && v !== null && typeof v !== 'string') return this.reject(event, 'INVALID_ATTRIBUTE', `attribute '${this.attributes[i]}' must be a string, not ${describe(v)}`)
+      attributes[i] = v ?? undefined
     }
     let whole: string | undefined
     if (this.keep) {
@@ -197,7 +215,7 @@ export class Stream {
     }
     this.store(k, ts, whole)
     this.counts.accepted++
-    if (this.hosts.length > 0 || this.logging) this.process(k, ts, e, whole)
+    if (this.hosts.length > 0 || this.logging) this.process(k, ts, whole)
     if (this.idle !== undefined) this.lastArrival = Date.now()
     return this.counts.accepted % 1024 === 0 ? !this.checkPressure() : !this.pressure.active
   }
@@ -293,9 +311,7 @@ export class Stream {
 
   /** The event an operator sees, rebuilt from a log record exactly as `process` built it. */
   fromLog(rec: Extract<LogRecord, { key: string }>): StreamEvent {
-    if (rec.event !== undefined) return { key: rec.key, ts: rec.ts, event: JSON.parse(rec.event) }
-    const event: Record<string, unknown> = {}
-    this.project(event, rec.key, rec.ts, rec.values, (i) => rec.attributes[i])
+    const event = rec.event !== undefined ? JSON.parse(rec.event) : this.projection(rec.key, rec.ts, rec.values, rec.attributes)
     return { key: rec.key, ts: rec.ts, event }
   }
 
@@ -329,7 +345,7 @@ export class Stream {
     if (wm <= this.wm) return
     this.wm = wm
     const hub = this.owner.hub
-    hub.batch.watermark(hub.batch.schema(this.schema), wm)
+    hub.batch.watermark(this.schemaIn(hub.batch), wm)
     hub.logged()
     for (const { host, input } of this.hosts) host.watermark(input, wm)
   }
@@ -355,32 +371,25 @@ export class Stream {
   }
 
   /** Logs the event and hands it to the operators, then moves the watermark. */
-  private process(k: KeyState, ts: number, e: Record<string, unknown>, whole: string | undefined): void {
+  private process(k: KeyState, ts: number, whole: string | undefined): void {
     const hub = this.owner.hub
     const batch = hub.batch
     if (k.batch !== batch.generation) {
       k.batch = batch.generation
       k.slot = batch.string(k.key)
     }
-    batch.event(batch.schema(this.schema), k.slot, ts)
+    batch.event(this.schemaIn(batch), k.slot, ts)
     const values = this.values
     for (let i = 0; i < values.length; i++) batch.value(values[i])
-    for (const a of this.attributes) {
-      const v = Object.hasOwn(e, a) ? e[a] : undefined
-      batch.attribute(typeof v === 'string' ? batch.string(v) : -1)
+    const attributes = this.attributeValues
+    for (let i = 0; i < attributes.length; i++) {
+      const v = attributes[i]
+      batch.attribute(v === undefined ? -1 : batch.string(v))
     }
     if (whole !== undefined) batch.whole(whole)
     hub.logged()
     if (this.hosts.length === 0) return
-    let event: Record<string, unknown>
-    if (whole !== undefined) event = JSON.parse(whole)
-    else {
-      event = {}
-      this.project(event, k.key, ts, values, (i) => {
-        const v = e[this.attributes[i]]
-        return typeof v === 'string' ? v : undefined
-      })
-    }
+    const event = whole !== undefined ? JSON.parse(whole) : this.projection(k.key, ts, values, attributes)
     const se: StreamEvent = { key: k.key, ts, event }
     if (ts > this.maxTs) this.maxTs = ts
     const wm = this.watermarkAfter(ts, this.wm)
@@ -391,15 +400,13 @@ export class Stream {
     }
   }
 
-  /** The projection operators see: key, time, the present fields, the present attributes. */
-  private project(event: Record<string, unknown>, key: string, ts: number, values: ArrayLike<number>, attribute: (i: number) => string | undefined): void {
-    event[this.keyField] = key
-    if (this.timeField !== undefined) event[this.timeField] = ts
-    for (let i = 0; i < this.fields.length; i++) if (values[i] === values[i]) event[this.fields[i]] = values[i]
-    for (let i = 0; i < this.attributes.length; i++) {
-      const v = attribute(i)
-      if (v !== undefined) event[this.attributes[i]] = v
+  /** This stream's schema slot in the current log batch. */
+  private schemaIn(batch: StreamHub['batch']): number {
+    if (this.schemaBatch !== batch.generation) {
+      this.schemaBatch = batch.generation
+      this.schemaSlot = batch.schema(this.schema)
     }
+    return this.schemaSlot
   }
 
   private reject(event: unknown, code: string, reason: string): boolean {
@@ -423,7 +430,7 @@ export class Stream {
   /** Whether writers must wait: results pile up for slow consumers. Updates the engagement counts. */
   private checkPressure(): boolean {
     let queued = 0
-    for (const { host } of this.hosts) queued = Math.max(queued, host.output.pending + host.undelivered)
+    for (const { host } of this.hosts) queued = Math.max(queued, host.output.pending + host.unrecorded)
     const over = queued >= this.highWaterMark
     const p = this.pressure
     if (over && !p.active) {
@@ -438,7 +445,7 @@ export class Stream {
   private waitForRelief(): void {
     const poll = setInterval(() => {
       let queued = 0
-      for (const { host } of this.hosts) queued = Math.max(queued, host.output.pending + host.undelivered)
+      for (const { host } of this.hosts) queued = Math.max(queued, host.output.pending + host.unrecorded)
       if (queued * 2 > this.highWaterMark && !this.ended) return
       clearInterval(poll)
       const p = this.pressure
@@ -491,6 +498,8 @@ function checkOptions(name: string, options: unknown): Required<Omit<StreamOptio
   }
   const fields = names('fields')
   const attributes = names('attributes')
+  // Operators get these as properties of plain objects, where `__proto__` would be the prototype.
+  for (const n of [key, timestamp, ...fields, ...attributes]) if (n === '__proto__') throw bad('options', "cannot name the property '__proto__'")
   for (const f of fields) {
     // The field series must be nameable: fail now, not at the first event.
     guard(() => native.canonicalSeriesOf(`${name}.${f}`, [key], ['x']))
@@ -504,6 +513,31 @@ function checkOptions(name: string, options: unknown): Required<Omit<StreamOptio
   const outOfOrder = own('outOfOrder') === undefined ? 1000 : duration(own('outOfOrder'), 'outOfOrder', { allowZero: true })
   const idle = own('idle') === undefined ? undefined : duration(own('idle'), 'idle')
   return { key, time, timestamp: timestamp as string | undefined, fields, attributes, keepEvents, onInvalid, highWaterMark: highWaterMark as number, outOfOrder, idle }
+}
+
+/**
+ * The function that builds the event operators see: key, time, the present fields (absent
+ * ones are left out) and the present attributes, as an object literal with fixed names.
+ */
+function projector(key: string, time: string | undefined, fields: readonly string[], attributes: readonly string[]): (key: string, ts: number, values: ArrayLike<number>, attributes: ArrayLike<string | undefined>) => Record<string, unknown> {
+  const name = (n: string) => JSON.stringify(n)
+  const body = [
+    `const e = { ${[`${name(key)}: k`, ...(time === undefined ? [] : [`${name(time)}: t`])].join(', ')} }`,
+    ...fields.map((f, i) => `if (v[${i}] === v[${i}]) e[${name(f)}] = v[${i}]`),
+    ...attributes.map((a, i) => `if (a[${i}] !== undefined) e[${name(a)}] = a[${i}]`),
+    'return e',
+  ].join('\n')
+  return new Function('k', 't', 'v', 'a', body) as ReturnType<typeof projector>
+}
+
+/**
+ * The function that reads an event's properties `names` into an array: own properties only
+ * (an inherited one, e.g. on a polluted `Object.prototype`, reads as missing), with fixed
+ * names so the loads stay monomorphic on the hot path.
+ */
+function reader(names: string[]): (event: Record<string, unknown>, own: unknown[]) => void {
+  const body = names.map((n, i) => `o[${i}] = has(e, ${JSON.stringify(n)}) ? e[${JSON.stringify(n)}] : undefined`).join('\n')
+  return new Function('has', `return (e, o) => {\n${body}\n}`)(Object.hasOwn) as ReturnType<typeof reader>
 }
 
 /** Operator names name files and series: the same rule as stream names. */
