@@ -13,6 +13,9 @@ export interface StreamEvent {
   readonly event: Readonly<Record<string, unknown>>
 }
 
+/** A result as delivered: final results carry their number in the operator's sequence (1, 2, …), the same across a crash. */
+export type Numbered<T> = T & { seq?: number }
+
 /** Where an operator's results go: numbered, and (for final results) delivered exactly once. */
 export interface Emitter<T> {
   /** A result. `final: false` marks an intermediate update (emit mode `update`), which is

@@ -8,8 +8,12 @@ import { storable, wellFormed } from '../series'
 import { LogRecord, LogSchema } from './log'
 import { Host } from './host'
 import type { StreamHub } from './hub'
-import { Emitter, Operator, Output, StreamEvent, duration } from './operator'
+import { Emitter, Numbered, Operator, Output, StreamEvent, duration } from './operator'
 import { WindowResult, WindowSpec, windowOperator } from './window'
+import { IntervalJoinSpec, JoinResult, WindowJoinSpec, intervalJoin, windowJoin } from './join'
+import { AlertEvent, AlertSpec, alertOperator } from './alerts'
+import { PatternMatch, PatternSpec, patternOperator } from './pattern'
+import { CorrelateSpec, CorrelationChange, SeriesRef, correlationOperator } from './correlate'
 
 export interface StreamOptions {
   /** The property that keys events (a string or number): windows, joins and patterns are per key, and the key is the series' tag. */
@@ -274,6 +278,65 @@ export class Stream {
     }, [this], (r) => store?.(r))
   }
 
+  /**
+   * Joins this stream (left) with `other` (right) on the key: an interval join
+   * (`{ name, between: ['-5s', '5s'] }`: every pair with `left.ts + lower ≤ right.ts ≤
+   * left.ts + upper`, at once) or a window join (`{ name, window: { type: 'tumbling', size } }`:
+   * the pairs of each window when it closes). State is bounded by the watermarks.
+   */
+  join(other: Stream, spec: IntervalJoinSpec | WindowJoinSpec): Output<Numbered<JoinResult>> {
+    this.sameDatabase(other)
+    const interval = spec !== null && typeof spec === 'object' && Object.hasOwn(spec, 'between')
+    return this.attach<JoinResult>((out) => (interval ? intervalJoin(spec as IntervalJoinSpec, out) : windowJoin(spec as WindowJoinSpec, out)), [this, other])
+  }
+
+  /** Complex event processing: a pattern of steps matched per key in event time (Flink CEP's semantics). */
+  pattern(spec: PatternSpec): Output<Numbered<PatternMatch>> {
+    return this.attach<PatternMatch>((out) => patternOperator(spec, out), [this])
+  }
+
+  /**
+   * An alert rule per key (threshold with `for` and hysteresis, rate of change, or absence of
+   * data): its transitions pending → firing → resolved, also kept as event series
+   * `<stream>.alert.<rule>{<key>=…}` so alert history can be queried.
+   */
+  alert(spec: AlertSpec): Output<Numbered<AlertEvent>> {
+    let keep: ((a: AlertEvent) => void) | undefined
+    return this.attach<AlertEvent>(
+      (out) => {
+        const op = alertOperator(spec, out)
+        keep = this.eventStore(`${this.name}.alert.${op.name}`)
+        return op
+      },
+      [this],
+      (a) => keep!(a),
+    )
+  }
+
+  /**
+   * Discovers correlated series: a rolling Pearson correlation over aligned buckets of the
+   * fields of this stream (and of `others`); pairs whose |r| stays above the threshold are
+   * linked in the link store (`origin: 'discovered'`, kind `'correlated'`, with the score),
+   * and unlinked when it stays below. The changes are also this operator's results.
+   */
+  correlate(spec: CorrelateSpec, ...others: Stream[]): Output<Numbered<CorrelationChange>> {
+    for (const o of others) this.sameDatabase(o)
+    const inputs = [this, ...others]
+    const key = (r: SeriesRef) => {
+      const s = inputs[r.input]
+      return native.canonicalSeriesOf(`${s.name}.${r.field}`, [s.keyField], [r.key])
+    }
+    return this.attach<CorrelationChange>(
+      (out) => correlationOperator(spec, out, inputs.length),
+      inputs,
+      (c) => {
+        const engine = this.owner.engine()
+        if (c.linked) guard(() => engine.link(key(c.a), key(c.b), 'correlated', true, c.r))
+        else guard(() => engine.unlink(key(c.a), key(c.b), 'correlated'))
+      },
+    )
+  }
+
   /** Events an operator dropped as later than its allowed lateness (Flink's late side output). */
   late(): Output<LateEvent> {
     return this.lateOutput
@@ -299,14 +362,14 @@ export class Stream {
    * Attaches an operator reading `inputs` (this stream first): restores and replays it if it
    * was checkpointed. Its results come out of the returned `Output`.
    */
-  attach<T>(make: (out: Emitter<T>) => Operator, inputs: Stream[], store?: (result: T) => void): Output<T> {
+  attach<T>(make: (out: Emitter<T>) => Operator, inputs: Stream[], store?: (result: T) => void): Output<Numbered<T>> {
     const host = new Host<T>(inputs, { engine: () => this.owner.engine() }, store)
     host.op = make(host)
     checkName(host.op.name)
     // Hosts of every result type share the hub's bookkeeping, which never reads a result.
     this.owner.hub.attach(host as unknown as Host)
     for (const s of inputs) s.startLogging()
-    return host.output
+    return host.output as Output<Numbered<T>>
   }
 
   /** The event an operator sees, rebuilt from a log record exactly as `process` built it. */
@@ -458,6 +521,21 @@ export class Stream {
   /** Resolves once everything written so far is acknowledged under the durability mode. */
   private acknowledged(): Promise<void> {
     return this.owner.hub.acknowledge()
+  }
+
+  private sameDatabase(other: Stream): void {
+    if (!(other instanceof Stream) || other.owner.hub !== this.owner.hub) throw new WarpError('INVALID_ARGUMENT', 'streams joined or correlated must be streams of the same database')
+  }
+
+  /** Writes results that carry a key and a time as events of series `<metric>{<key>=…}`. */
+  private eventStore(metric: string): (r: { key: string; ts: number }) => void {
+    const ids = new BoundedMap<number>(KEY_CACHE)
+    return (r) => {
+      const engine = this.owner.engine()
+      let id = ids.get(r.key)
+      if (id === undefined) ids.set(r.key, (id = guard(() => engine.ensureSeries(native.canonicalSeriesOf(metric, [this.keyField], [r.key]), 'event'))))
+      guard(() => engine.putEvent(id!, r.ts, Buffer.from(JSON.stringify(r))))
+    }
   }
 
   private windowStore(window: string, names: string[]): (r: WindowResult) => void {
