@@ -65,7 +65,11 @@ export class Lifecycle {
   private lastReport: LifecycleReport | null = null
   private lastError: string | null = null
 
-  constructor(private readonly engine: () => NativeEngine) {}
+  constructor(
+    private readonly engine: () => NativeEngine,
+    /** Horizons of the engine's own series that the rules do not cover (the stream log's). */
+    private readonly ownRules: () => { metric: string; before: number }[] = () => [],
+  ) {}
 
   get rules(): Rules {
     return structuredClone(this.rulesNow)
@@ -176,6 +180,7 @@ export class Lifecycle {
         expireBefore: retention.maxAgeDays === null ? undefined : Math.floor(now - retention.maxAgeDays * DAY),
         // Rollups first: their cells' metrics would match a broad metric pattern too.
         expireRules: [
+          ...this.ownRules(),
           ...Object.entries(retention.rollups ?? {}).map(([name, days]) => ({ metric: `__rollup:${name}@*`, before: horizonOf(now, days) })),
           ...(retention.metrics ?? []).map((r) => ({ metric: r.metric, before: horizonOf(now, r.maxAgeDays) })),
         ],

@@ -87,8 +87,9 @@ export class StreamHub {
     if (this.batch.size > 0) {
       const payload = this.batch.encode()
       this.batch.clear()
+      const log = this.logSeries()
       this.position = Math.max(this.position + 1, Date.now())
-      guard(() => engine.putEvent(this.logSeries(), this.position, payload))
+      guard(() => engine.putEvent(log, this.position, payload))
     }
     let last: number | undefined
     for (const h of this.hosts.values()) last = h.record() ?? last
@@ -266,8 +267,24 @@ export class StreamHub {
   }
 
   private logSeries(): number {
-    if (this.logId < 0) this.logId = guard(() => this.owner.engine().streamSeries('log', 'event'))
+    if (this.logId < 0) {
+      const engine = this.owner.engine()
+      this.logId = guard(() => engine.streamSeries('log', 'event'))
+      // Positions must rise across restarts even if the clock went back.
+      this.position = Math.max(this.position, guard(() => engine.latest(this.logId))?.ts ?? 0)
+    }
     return this.logId
+  }
+
+  /**
+   * How much of the stream log can go: everything up to the oldest position an operator's
+   * snapshot still needs replayed from (all of it when no operator has a snapshot). A snapshot
+   * of an operator no longer used holds the log back until its file is removed.
+   */
+  logRetention(): { metric: string; before: number }[] {
+    const positions = this.snapshotFiles().map((s) => s.position)
+    const floor = positions.length > 0 ? Math.min(...positions) : this.position
+    return floor > 0 ? [{ metric: '__stream:log', before: floor + 1 }] : []
   }
 
   /** Resolves once everything written so far is acknowledged: in the engine, and fsynced in `sync` mode. */
