@@ -7,23 +7,12 @@ import { availableParallelism } from 'node:os'
 
 import { AggregateQuery, QueryResult, WarpEngine } from '../ts'
 import { RefQuery, RefSeries, reference } from './query-reference'
-import { tempDir } from './helpers'
+import { rng, tempDir } from './helpers'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 const BASE = Date.UTC(2026, 0, 1)
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const HOSTS = ['a', 'b', 'c', 'd']
 const METRICS = ['cpu', 'mem', 'req']

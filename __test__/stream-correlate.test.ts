@@ -2,7 +2,7 @@ import test from 'ava'
 import fc from 'fast-check'
 import { CorrelateSpec, CorrelationChange, checkCorrelate, correlationOperator } from '../ts/stream/correlate'
 import type { StreamEvent } from '../ts/stream/operator'
-import { codeOf } from './helpers'
+import { codeOf, rng } from './helpers'
 
 const EVERY = 1000
 
@@ -44,17 +44,6 @@ function feed(h: ReturnType<typeof harness>, rows: Row[]): void {
   })
 }
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Two-pass Pearson r, the textbook way; 0 when a side is flat (as the operator scores it). */
 function pearson(xs: number[], ys: number[]): number {
@@ -203,7 +192,7 @@ test('anti-correlated fields link with r = −1', (t) => {
 })
 
 test('independent series (seeded noise) never link', (t) => {
-  const next = random(42)
+  const next = rng(42)
   const h = harness({ fields: ['a', 'b', 'c'], window: 20, threshold: 0.8 })
   for (let b = 0; b < 400; b++) {
     for (const key of ['k1', 'k2', 'k3', 'k4']) h.event(key, b * EVERY, { a: next(), b: next() * 1e6, c: next() - 0.5 })
@@ -213,7 +202,7 @@ test('independent series (seeded noise) never link', (t) => {
 })
 
 test('links are undone once the correlation falls, and changes come in (a, b) order', (t) => {
-  const next = random(7)
+  const next = rng(7)
   const fields = ['p', 't', 'h']
   const spec = { fields, window: 10, threshold: 0.9, hysteresis: 0.1, sustain: 2 }
   const rows = new Map<string, Record<string, number>[]>([['room-b', []], ['room-a', []]])
@@ -278,7 +267,7 @@ test('hysteresis: no unlink above threshold − hysteresis, none after sustain �
 })
 
 test('missing buckets are skipped: the window is the last `window` buckets with both sides', (t) => {
-  const next = random(3)
+  const next = rng(3)
   const rows: Row[] = []
   for (let b = 0; b < 60; b++) {
     const x = next() * 10
@@ -307,7 +296,7 @@ test("'fields' pairs the fields of one key; 'all' pairs every tracked series", (
 })
 
 test('a flat side scores r = 0 and never links, even after a dominant value leaves the window', (t) => {
-  const next = random(11)
+  const next = rng(11)
   const rows: Row[] = []
   for (let b = 0; b < 200; b++) {
     // x is flat at 0.1 but for a spike every 50 buckets; y is noise of any scale.
@@ -357,7 +346,7 @@ test('property: the incremental r is brute-force Pearson over the same aligned w
 })
 
 test('stable for 1e9 + small noise, where sums of x² and xy lose every digit', (t) => {
-  const next = random(2024)
+  const next = rng(2024)
   const rows: Row[] = []
   for (let b = 0; b < 3000; b++) {
     const noise = next()
@@ -382,7 +371,7 @@ test('stable for 1e9 + small noise, where sums of x² and xy lose every digit', 
 })
 
 test('the shift follows a drifting level: no digits lost to a mean far from it', (t) => {
-  const next = random(99)
+  const next = rng(99)
   const rows: Row[] = []
   for (let b = 0; b < 50_000; b++) rows.push({ x: b + next() * 2, y: b + next() * 2 })
   const spec = { window: 3, threshold: 0.9, hysteresis: 0, sustain: 1 }
@@ -394,7 +383,7 @@ test('the shift follows a drifting level: no digits lost to a mean far from it',
 })
 
 test('a shared spike leaving the window leaves no rounding residue behind', (t) => {
-  const next = random(5)
+  const next = rng(5)
   const rows: Row[] = []
   for (let b = 0; b < 2000; b++) {
     const spike = b % 97 === 0 ? 1e12 : 0
@@ -421,7 +410,7 @@ test('a shared spike leaving the window leaves no rounding residue behind', (t) 
 
 /** Events of 2 inputs × 3 keys (field v, several per bucket): keys of a group move together in some stretches. */
 function multiEvents(seed: number, buckets: number) {
-  const next = random(seed)
+  const next = rng(seed)
   const events: { input: number; key: string; ts: number; v: number }[] = []
   for (let b = 0; b < buckets; b++) {
     const signal = next() * 100
@@ -451,7 +440,7 @@ test('out-of-order arrival gives the same changes, to the last bit', (t) => {
   fc.assert(
     fc.property(fc.integer(), fc.integer({ min: 1, max: 5 }), (seed, lagBuckets) => {
       // Each event arrives up to `lag` after its time; each input's watermark trails its arrivals by `lag`.
-      const next = random(seed)
+      const next = rng(seed)
       const lag = lagBuckets * EVERY
       const arrivals = events.map((e) => ({ e, at: e.ts + Math.floor(next() * lag) })).sort((a, b) => a.at - b.at)
       const h = harness(multiSpec, 2)

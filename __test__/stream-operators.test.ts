@@ -1,15 +1,7 @@
 import test from 'ava'
 
 import { AlertEvent, CorrelationChange, JoinResult, Numbered, PatternMatch, Point, WarpEngine } from '../ts'
-import { codeOf, tempDir } from './helpers'
-
-async function until(fn: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!fn()) {
-    if (Date.now() > end) throw new Error('timed out')
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
+import { codeOf, tempDir, until } from './helpers'
 
 test('an interval join pairs two streams on the key within the bound, and resumes after reopen', async (t) => {
   const dir = tempDir('ops')

@@ -3,19 +3,10 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 
 import { DeadLetter, NumericRange, Point, WarpEngine, WindowResult } from '../ts'
-import { codeOf, tempDir } from './helpers'
+import { codeOf, tempDir, until } from './helpers'
 
 const STREAM = { key: 'host', timestamp: 'ts', fields: ['cpu', 'mem'], outOfOrder: 0 }
 const WINDOW = { name: 'w', type: 'tumbling' as const, size: 10, aggregate: { n: 'count' as const, avg: { avg: 'cpu' }, max: { max: 'mem' } } }
-
-/** Waits until `fn` holds (results are delivered after the commit cycle). */
-async function until(fn: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!fn()) {
-    if (Date.now() > end) throw new Error('timed out')
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
 
 test('events land as series, queryable at once, and windows deliver through iterators and callbacks', async (t) => {
   const db = await WarpEngine.open(tempDir('stream'))
