@@ -87,6 +87,21 @@ interface Panes {
   panes: Map<number, Acc>
   /** Final results emitted per window (by start): the next one's revision. */
   emitted: Map<number, number>
+  /** Partial merges of whole chunks of panes (sliding windows), by chunk start. */
+  chunks: Map<number, Chunk>
+}
+
+/**
+ * A chunk of panes `[start, start + size)`, aligned to multiples of the window size, with the
+ * merges of its panes from each one to its end (suffixes) and from its start to each one
+ * (prefixes), each made once. Every sliding window covers the end of one chunk and the start
+ * of the next, so its result is one suffix merged with one prefix: a constant cost per window
+ * and per pane, instead of size/slide merges per window. The grouping of the merges depends
+ * only on where panes are, so a restored window computes bit for bit what it would have.
+ */
+interface Chunk {
+  suffix: (Acc | null)[] | null
+  prefix: (Acc | null)[]
 }
 
 /**
@@ -118,13 +133,15 @@ class PaneWindows {
     const last = Math.floor(p / slide) * slide
     if (last + size + lateness <= this.wm) return this.out.late(input, e)
     let k = this.keys.get(e.key)
-    if (!k) this.keys.set(e.key, (k = { panes: new Map(), emitted: new Map() }))
+    if (!k) this.keys.set(e.key, (k = { panes: new Map(), emitted: new Map(), chunks: new Map() }))
     let acc = k.panes.get(p)
     if (!acc) {
       k.panes.set(p, (acc = this.aggs.empty()))
       this.noteStart(p)
     }
     this.aggs.add(acc, e.ts, e.event)
+    // A late event may change a pane already merged into a chunk's merges: they are made again.
+    if (e.ts < this.wm && k.chunks.size > 0) k.chunks.delete(Math.floor(p / size) * size)
     for (let s = last; s + size > p; s -= slide) {
       const end = s + size
       // Windows that ended by the watermark were dealt with when it passed them.
@@ -168,15 +185,7 @@ class PaneWindows {
 
   private emit(key: string, k: Panes, start: number, kind: WindowResult['kind']): void {
     const end = start + this.spec.size
-    // A tumbling window is one pane: its result reads the pane itself.
-    let acc = this.pane === this.spec.size ? k.panes.get(start) : undefined
-    if (!acc) {
-      acc = this.aggs.empty()
-      for (let p = start; p < end; p += this.pane) {
-        const a = k.panes.get(p)
-        if (a) this.aggs.merge(acc, a)
-      }
-    }
+    const acc = kind === 'close' ? this.closing(k, start) : this.merged(k, start)
     let revision = 0
     if (kind !== 'update') {
       revision = k.emitted.get(start) ?? 0
@@ -184,6 +193,76 @@ class PaneWindows {
     }
     const result: WindowResult = { window: this.spec.name, key, start, end, count: acc.n, values: this.aggs.result(acc), kind, revision }
     this.out.emit(result, kind !== 'update')
+  }
+
+  /** A window's panes merged one by one (updates and late revisions: not the common path). */
+  private merged(k: Panes, start: number): Acc {
+    const acc = this.aggs.empty()
+    for (let p = start; p < start + this.spec.size; p += this.pane) {
+      const a = k.panes.get(p)
+      if (a) this.aggs.merge(acc, a)
+    }
+    return acc
+  }
+
+  /** A closing window's merge: its one pane (tumbling), or a chunk suffix and the next chunk's prefix. */
+  private closing(k: Panes, start: number): Acc {
+    const { size } = this.spec
+    const width = size / this.pane
+    if (width === 1) return k.panes.get(start) ?? this.aggs.empty()
+    const first = Math.floor(start / size) * size
+    const at = (start - first) / this.pane
+    const acc = this.aggs.empty()
+    const head = this.suffix(k, first)[at]
+    if (head) this.aggs.merge(acc, head)
+    if (at > 0) {
+      const tail = this.prefix(k, first + size, at - 1)
+      if (tail) this.aggs.merge(acc, tail)
+    }
+    // Chunks before this window's are done with.
+    for (const c of k.chunks.keys()) if (c < first) k.chunks.delete(c)
+    return acc
+  }
+
+  private chunk(k: Panes, start: number): Chunk {
+    let c = k.chunks.get(start)
+    if (!c) k.chunks.set(start, (c = { suffix: null, prefix: [] }))
+    return c
+  }
+
+  /** The merges of chunk `start`'s panes from each to the chunk's end (null: no data). */
+  private suffix(k: Panes, start: number): (Acc | null)[] {
+    const c = this.chunk(k, start)
+    if (c.suffix) return c.suffix
+    const width = this.spec.size / this.pane
+    const suffix: (Acc | null)[] = new Array(width).fill(null)
+    let later: Acc | null = null
+    for (let i = width - 1; i >= 0; i--) {
+      const pane = k.panes.get(start + i * this.pane)
+      if (pane) {
+        const acc = this.aggs.copy(pane)
+        if (later) this.aggs.merge(acc, later)
+        later = acc
+      }
+      suffix[i] = later
+    }
+    return (c.suffix = suffix)
+  }
+
+  /** The merge of chunk `start`'s panes 0 to `upto` (null: no data), made pane by pane as windows need them. */
+  private prefix(k: Panes, start: number, upto: number): Acc | null {
+    const { prefix } = this.chunk(k, start)
+    for (let i = prefix.length; i <= upto; i++) {
+      const earlier = i > 0 ? prefix[i - 1] : null
+      const pane = k.panes.get(start + i * this.pane)
+      if (!pane) prefix.push(earlier)
+      else {
+        const acc = earlier ? this.aggs.copy(earlier) : this.aggs.empty()
+        this.aggs.merge(acc, pane)
+        prefix.push(acc)
+      }
+    }
+    return prefix[upto]
   }
 
   /** Drops panes and revisions no window can use again: their last window closed more than `lateness` ago. */
@@ -196,7 +275,7 @@ class PaneWindows {
     const gone = new Set(this.starts.slice(0, cut))
     this.starts = this.starts.slice(cut)
     for (const [key, k] of this.keys) {
-      for (const p of k.panes.keys()) if (gone.has(p)) k.panes.delete(p)
+      for (const p of gone) k.panes.delete(p)
       for (const s of k.emitted.keys()) if (s + size + lateness <= this.wm) k.emitted.delete(s)
       if (k.panes.size === 0 && k.emitted.size === 0) this.keys.delete(key)
     }
@@ -226,7 +305,7 @@ class PaneWindows {
     this.keys.clear()
     const starts = new Set<number>()
     for (const [key, panes, emitted] of s.keys) {
-      this.keys.set(key, { panes: new Map(panes.map(([p, a]) => (starts.add(p), [p, this.aggs.fromJSON(a)]))), emitted: new Map(emitted) })
+      this.keys.set(key, { panes: new Map(panes.map(([p, a]) => (starts.add(p), [p, this.aggs.fromJSON(a)]))), emitted: new Map(emitted), chunks: new Map() })
     }
     this.starts = [...starts].sort((a, b) => a - b)
   }
