@@ -1,6 +1,7 @@
 import { WarpError } from '../errors'
-import { describe, optionsOf } from '../args'
-import { duration, Emitter, Operator, StreamEvent } from './operator'
+import { describe } from '../args'
+import { duration, Emitter, Operator, ownFields as own, StreamEvent } from './operator'
+import { Heap } from './heap'
 
 export interface AlertSpec {
   name: string
@@ -88,7 +89,7 @@ export function alertOperator(spec: AlertSpec, out: Emitter<AlertEvent>, input =
     snapshot: () => ({
       wm: Number.isFinite(wm) ? wm : String(wm),
       seq,
-      events: line.values().flatMap((d) => (d.e === undefined ? [] : [{ seq: d.seq, e: d.e }])),
+      events: [...line.items()].flatMap((d) => (d.e === undefined ? [] : [{ seq: d.seq, e: d.e }])),
       rule: logic.save(),
     }),
     restore(state) {
@@ -264,51 +265,6 @@ function absence(field: string, after: number, emit: Emit, schedule: (d: Due) =>
   }
 }
 
-/** A binary min-heap under `before`. */
-class Heap<T> {
-  private readonly items: T[] = []
-
-  constructor(private readonly before: (a: T, b: T) => boolean) {}
-
-  peek(): T | undefined {
-    return this.items[0]
-  }
-
-  /** Everything in it, in no particular order. */
-  values(): T[] {
-    return [...this.items]
-  }
-
-  push(item: T): void {
-    const a = this.items
-    a.push(item)
-    for (let i = a.length - 1; i > 0; ) {
-      const parent = (i - 1) >> 1
-      if (!this.before(a[i], a[parent])) break
-      ;[a[i], a[parent]] = [a[parent], a[i]]
-      i = parent
-    }
-  }
-
-  pop(): T | undefined {
-    const a = this.items
-    const top = a[0]
-    const last = a.pop()
-    if (a.length === 0 || last === undefined) return top
-    a[0] = last
-    for (let i = 0; ; ) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let min = i
-      if (l < a.length && this.before(a[l], a[min])) min = l
-      if (r < a.length && this.before(a[r], a[min])) min = r
-      if (min === i) break
-      ;[a[i], a[min]] = [a[min], a[i]]
-      i = min
-    }
-    return top
-  }
-}
 
 /** An alert spec, parsed: the bounds are the rate's for a rate rule (`per` set). */
 interface Rule {
@@ -390,13 +346,8 @@ function text(s: Record<string, unknown>, field: string): string {
   return v
 }
 
-/** The spec's own properties, refusing any but `known` (a misspelt `for` would be silently ignored). */
-function ownFields(spec: unknown, what: string, known: string[], prefix = ''): Record<string, unknown> {
-  const s = optionsOf(spec as object | undefined, what) as Record<string, unknown>
-  const unknown = Object.keys(s).find((k) => !known.includes(k))
-  if (unknown !== undefined) throw invalid(prefix + unknown, `is not a field of ${what} (${known.join(', ')})`)
-  return s
-}
+
+const ownFields = (spec: unknown, what: string, known: string[], prefix = '') => own(spec, what, known, invalid, prefix)
 
 function invalid(field: string, message: string): WarpError {
   return new WarpError('INVALID_ARGUMENT', `alert ${field} ${message}`)

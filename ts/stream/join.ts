@@ -1,6 +1,7 @@
 import { WarpError } from '../errors'
-import { describe, optionsOf } from '../args'
-import { duration, Emitter, Operator, StreamEvent } from './operator'
+import { describe } from '../args'
+import { duration, Emitter, encodeTime, Operator, ownFields as own, StreamEvent } from './operator'
+import { Heap } from './heap'
 
 /**
  * Two-stream joins on the stream key, after Flink's interval join and window join. Input 0 is
@@ -217,50 +218,9 @@ function windowStarts(ts: number, size: number, slide: number): number[] {
 const mod = (a: number, n: number): number => ((a % n) + n) % n
 
 /** Watermarks start at −∞ (and may reach +∞), which JSON has no number for. */
-const encodeTime = (t: number): number | string => (Number.isFinite(t) ? t : String(t))
 
 const earlier = (a: Held, b: Held): boolean => a.e.ts < b.e.ts || (a.e.ts === b.e.ts && a.seq < b.seq)
 
-/** A binary min-heap under `before`. */
-class Heap<T> {
-  private readonly items: T[] = []
-
-  constructor(private readonly before: (a: T, b: T) => boolean) {}
-
-  peek(): T | undefined {
-    return this.items[0]
-  }
-
-  push(item: T): void {
-    const a = this.items
-    a.push(item)
-    for (let i = a.length - 1; i > 0; ) {
-      const parent = (i - 1) >> 1
-      if (!this.before(a[i], a[parent])) break
-      ;[a[i], a[parent]] = [a[parent], a[i]]
-      i = parent
-    }
-  }
-
-  pop(): T | undefined {
-    const a = this.items
-    const top = a[0]
-    const last = a.pop()
-    if (a.length === 0 || last === undefined) return top
-    a[0] = last
-    for (let i = 0; ; ) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let min = i
-      if (l < a.length && this.before(a[l], a[min])) min = l
-      if (r < a.length && this.before(a[r], a[min])) min = r
-      if (min === i) break
-      ;[a[i], a[min]] = [a[min], a[i]]
-      i = min
-    }
-    return top
-  }
-}
 
 export function checkIntervalJoin(spec: unknown): IntervalJoinSpec {
   const s = ownFields(spec, 'interval join', ['name', 'between'])
@@ -318,18 +278,13 @@ function offset(value: unknown, field: string): number {
   throw invalid(field, `must be a whole number of milliseconds or text such as '5s' or '-5s', not ${describe(value)}`)
 }
 
-/** The spec's own properties, refusing any but `known` (a misspelt field would be silently ignored). */
-function ownFields(spec: unknown, what: string, known: string[], prefix = ''): Record<string, unknown> {
-  const s = optionsOf(spec as object | undefined, what) as Record<string, unknown>
-  const unknown = Object.keys(s).find((k) => !known.includes(k))
-  if (unknown !== undefined) throw invalid(prefix + unknown, `is not a field of ${what} (${known.join(', ')})`)
-  return s
-}
 
 function nameOf(s: Record<string, unknown>): string {
   if (typeof s.name !== 'string' || s.name.length === 0) throw invalid('name', `must be a non-empty string, not ${describe(s.name)}`)
   return s.name
 }
+
+const ownFields = (spec: unknown, what: string, known: string[], prefix = '') => own(spec, what, known, invalid, prefix)
 
 function invalid(field: string, message: string): WarpError {
   return new WarpError('INVALID_ARGUMENT', `join ${field} ${message}`)

@@ -73,6 +73,18 @@ export function duration(value: unknown, what: string, { allowZero = false } = {
   return ms
 }
 
+/** A watermark in a JSON snapshot: ±Infinity as text (JSON would make it null); `Number` reads it back. */
+export const encodeTime = (t: number): number | string => (Number.isFinite(t) ? t : String(t))
+
+/** A spec's own properties (never inherited ones), refusing any but `known`: a misspelt option would be silently ignored. */
+export function ownFields(spec: unknown, what: string, known: string[], invalid: (field: string, message: string) => Error, prefix = ''): Record<string, unknown> {
+  if (spec !== undefined && (spec === null || typeof spec !== 'object' || Array.isArray(spec))) throw invalid(prefix.replace(/\.$/, '') || 'spec', `must be an object, not ${describe(spec)}`)
+  const s = Object.assign(Object.create(null), spec) as Record<string, unknown>
+  const unknown = Object.keys(s).find((k) => !known.includes(k))
+  if (unknown !== undefined) throw invalid(prefix + unknown, `is not a field of ${what} (${known.join(', ')})`)
+  return s
+}
+
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
 /**
