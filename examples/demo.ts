@@ -57,6 +57,24 @@ async function main(): Promise<void> {
   const linked = db.querySync({ metric: 'cpu.usage_user', where: { host: 'a' }, from: start, to: start + 3_600_000, aggregate: 'max', withLinked: true })
   console.log('linked to cpu of host a →', linked.linked!.map((g) => `${g.key}: max ${g.columns.max[0]}`))
 
+  // A stream: events in, fields stored as series, windows and alerts out (exactly once).
+  const sensors = db.stream('sensor', { key: 'room', timestamp: 'ts', fields: ['temp'], outOfOrder: '5s' })
+  const perMinute = sensors.window({ name: 'room_1m', type: 'tumbling', size: '1m', aggregate: { avg: { avg: 'temp' }, max: { max: 'temp' }, n: 'count' } })
+  const hot = sensors.alert({ name: 'hot', field: 'temp', above: 30, clear: 27, for: '30s' })
+  const closed: string[] = []
+  perMinute.on((r) => closed.push(`${r.key} ${new Date(r.start).toISOString().slice(11, 16)} avg ${(r.values.avg as number).toFixed(1)} max ${(r.values.max as number).toFixed(1)} (${r.values.n} events)`))
+  hot.on((a) => closed.push(`alert ${a.rule} ${a.state} in ${a.key} at ${new Date(a.ts).toISOString().slice(11, 19)}`))
+  for (let i = 0; i < 240; i++) {
+    const ts = start + i * 1000 + (i % 3) * 700 // a little out of order
+    sensors.write({ room: i % 2 ? 'kitchen' : 'lab', ts, temp: 20 + (i % 2 ? i / 20 : 0) + (i % 5) * 0.1 })
+  }
+  sensors.write({ room: 'lab', ts: start + 600_000, temp: 20 }) // moves the watermark past every window
+  sensors.write({ room: 'lab', ts: 'yesterday' })               // refused: goes to dead letters
+  await db.flush()
+  await new Promise((r) => setTimeout(r, 150)) // final results are delivered once durable
+  console.log('stream results →', closed)
+  console.log('stream stats   →', db.stats().streams.sensor)
+
   // Let the day age: one lifecycle pass, as if run two days later, seals the live points into
   // hourly partitions and folds the ended day into a compressed daily partition.
   await db.lifecycle.setRules({ lifecycle: { intervalSeconds: 0 } })
