@@ -254,12 +254,16 @@ function onTime(ops: Op[]): { events: StreamEvent[]; late: StreamEvent[]; end: n
 
 /**
  * The rules as a plain state machine over one key's events sorted by time (stable, so equal
- * times keep their arrival order), up to the last watermark `end`.
+ * times keep their arrival order), up to the last watermark `end`. With a `forget` (in ms), a
+ * key whose next event (value, for a rate rule) comes more than `forget` after its last one
+ * was forgotten in between: an absence rule's return resolves nothing, a rate rule measures no
+ * rate across the gap.
  */
 function reference(rule: Omit<AlertSpec, 'name' | 'field'>, sorted: StreamEvent[], end: number): string[] {
   const out: string[] = []
   const say = (state: string, ts: number, value: number | null) => out.push(`${state}@${ts}=${value}`)
   const events = sorted.filter((e) => e.ts < end)
+  const forget = rule.forget as number | undefined
   if (rule.absent !== undefined) {
     const absent = rule.absent as number
     let last: number | undefined
@@ -269,6 +273,7 @@ function reference(rule: Omit<AlertSpec, 'name' | 'field'>, sorted: StreamEvent[
         say('firing', last + absent, null)
         firing = true
       }
+      if (forget !== undefined && last !== undefined && e.ts - last > forget) firing = false
       if (firing) say('resolved', e.ts, Number.isFinite(e.event.v) ? (e.event.v as number) : null)
       firing = false
       last = e.ts
@@ -299,6 +304,7 @@ function reference(rule: Omit<AlertSpec, 'name' | 'field'>, sorted: StreamEvent[
       const p = prev
       prev = e
       if (p === undefined || p.ts === e.ts) continue
+      if (forget !== undefined && e.ts - p.ts > forget) continue
       m = ((v - (p.event.v as number)) * (rule.rate.per as number)) / (e.ts - p.ts)
     }
     last = m
@@ -390,4 +396,153 @@ test('alert state stays small: 100k events over 1,000 keys', (t) => {
     t.true(state.rule.keys.length <= maxKeys, `${state.rule.keys.length} keys`)
     t.true(JSON.stringify(state).length < 100 * maxKeys, 'a little per key')
   }
+})
+
+// ---- forgetting silent keys (bounded state for rate and absence rules) ----
+
+/** The keys a rule's snapshot holds. */
+const keysOf = (op: AlertOperator): string[] => (op.snapshot() as { rule: { keys: [string, unknown][] } }).rule.keys.map(([k]) => k)
+
+test('forget: a rate rule measures no rate across a gap longer than `forget`, and drops the key', (t) => {
+  const ops = [
+    ...values([
+      [0, 0],
+      [1000, 5], // 5/s: fires
+      [7000, 6], // 6 s later: forgotten in between, a first value again (no rate), still firing
+      [8000, 6], // 0/s: resolves
+      [14000, 100], // forgotten again (inactive): no rate, although 94/s
+      [15000, 100],
+      [20000, 200], // exactly `forget` after the last value: remembered, 20/s
+    ]),
+    wm(20001),
+  ]
+  const { brief: b, op, alerts } = run({ rate: { above: 1 }, forget: '5s' }, ops)
+  t.deepEqual(b, ['firing@1000=5', 'resolved@8000=0', 'firing@20000=20'])
+  t.deepEqual(keysOf(op), ['k'])
+  // Firing, it stays (open) but loses its previous value; inactive, it goes altogether.
+  feed(op, [wm(25001)])
+  t.deepEqual(keysOf(op), ['k'])
+  t.is((op.snapshot() as { rule: { keys: [string, { prev?: unknown }][] } }).rule.keys[0][1].prev, undefined)
+  // Its next value is a first one; the one after measures a rate again, which resolves it.
+  feed(op, [at(26000, 200), at(27000, 200), wm(27001)])
+  t.deepEqual(brief(alerts), ['firing@1000=5', 'resolved@8000=0', 'firing@20000=20', 'resolved@27000=0'])
+  feed(op, [wm(32002)])
+  t.deepEqual(keysOf(op), [])
+  // By default (an hour here) the same gaps are measured.
+  const kept = run({ rate: { above: 1 } }, ops).alerts.map((a) => [a.state, a.ts, a.value])
+  t.deepEqual(kept, [
+    ['firing', 1000, 5],
+    ['resolved', 7000, 1000 / 6000],
+    ['firing', 14000, 94_000 / 6000],
+    ['resolved', 15000, 0],
+    ['firing', 20000, 20],
+  ])
+})
+
+test('forget: churning keys leave no state behind in a rate rule, by default after an hour', (t) => {
+  const { op } = run({ rate: { above: 1000 } }, [])
+  for (let i = 0; i < 1000; i++) {
+    feed(op, [at(i * 10, 1, `k${i}`), at(i * 10 + 1, 1, `k${i}`), wm(i * 10)])
+  }
+  feed(op, [wm(10_000)])
+  t.is(keysOf(op).length, 1000, 'heard within the hour')
+  feed(op, [wm(3_600_000 + 5_000)])
+  t.is(keysOf(op).length, 500, 'the first half silent for an hour')
+  feed(op, [wm(1e9)])
+  t.deepEqual(keysOf(op), [])
+  t.true(JSON.stringify(op.snapshot()).length < 1000)
+  // `per` 1 min: 100 × per (100 min) is longer than the hour.
+  const slow = run({ rate: { above: 1, per: '1m' } }, [at(0, 0), wm(1), wm(100 * 60_000)]).op
+  t.deepEqual(keysOf(slow), ['k'])
+  feed(slow, [wm(100 * 60_000 + 1)])
+  t.deepEqual(keysOf(slow), [])
+})
+
+test('forget: an absence rule forgets a key silent that long after it fired; its return resolves nothing', (t) => {
+  const { op, alerts } = run({ absent: 10, forget: 50 }, [at(0, 1), at(0, 1, 'back'), wm(10)])
+  t.deepEqual(brief(alerts), ['back firing@10=null', 'firing@10=null'])
+  feed(op, [at(50, 2, 'back'), wm(50)])
+  t.deepEqual(keysOf(op).sort(), ['back', 'k'], 'silent for exactly `forget`: remembered')
+  feed(op, [wm(51)])
+  t.deepEqual(brief(alerts), ['back firing@10=null', 'firing@10=null', 'back resolved@50=2'])
+  t.deepEqual(keysOf(op), ['back'])
+  // Its return is a new key's first event: no `resolved`, and it can fire again.
+  feed(op, [at(60, 3), wm(61)])
+  t.deepEqual(brief(alerts).slice(3), ['back firing@60=null'])
+  feed(op, [wm(70)])
+  t.deepEqual(brief(alerts).slice(3), ['back firing@60=null', 'firing@70=null'])
+  // By default an hour (10 × absent when longer): a key back after 30 minutes resolves.
+  t.deepEqual(run({ absent: '1m' }, [at(0, 1), wm(30 * 60_000), at(30 * 60_000, 2), wm(30 * 60_000 + 1)]).brief, ['firing@60000=null', 'resolved@1800000=2'])
+  const day = run({ absent: '1m' }, [at(0, 1), wm(3_600_000)])
+  t.deepEqual(keysOf(day.op), ['k'])
+  feed(day.op, [wm(3_600_001)])
+  t.deepEqual(keysOf(day.op), [])
+  const long = run({ absent: '10h' }, [at(0, 1), wm(99 * 3_600_000)])
+  t.deepEqual(keysOf(long.op), ['k'], '10 × absent')
+  feed(long.op, [wm(100 * 3_600_000 + 1)])
+  t.deepEqual(keysOf(long.op), [])
+})
+
+test('forget: deadlines come back with a restore', (t) => {
+  for (const rule of [{ absent: 10, forget: 50 }, { rate: { above: 1 }, forget: 50 }]) {
+    const first = run(rule, [at(0, 1), at(5, 1), wm(20)])
+    const second = run(rule, [])
+    second.op.restore(JSON.parse(JSON.stringify(first.op.snapshot())))
+    t.deepEqual(keysOf(second.op), ['k'])
+    feed(second.op, [wm(56)])
+    t.deepEqual(keysOf(second.op), [], JSON.stringify(rule))
+  }
+})
+
+test('forget: validated, and only for rate and absence rules', async (t) => {
+  t.deepEqual(checkAlert({ name: 'a', field: 'v', absent: '1m', forget: '1h' }), { name: 'a', field: 'v', absent: '1m', forget: '1h' })
+  t.deepEqual(checkAlert({ name: 'r', field: 'v', rate: { above: 1 }, for: 10, forget: 10 }).forget, 10)
+  for (const s of [
+    { name: 'r', field: 'v', above: 1, forget: '1h' },
+    { name: 'r', field: 'v', rate: { above: 1 }, forget: 0 },
+    { name: 'r', field: 'v', rate: { above: 1 }, forget: '1 hour' },
+    { name: 'r', field: 'v', rate: { above: 1 }, forget: -5 },
+    { name: 'r', field: 'v', rate: { above: 1 }, for: '2m', forget: '1m' },
+    { name: 'r', field: 'v', absent: '1m', forget: '1m' },
+    { name: 'r', field: 'v', absent: '1m', forget: '30s' },
+  ]) {
+    t.is(await codeOf(() => checkAlert(s)), 'INVALID_ARGUMENT', JSON.stringify(s))
+    t.throws(() => alertOperator(s, sink().out), { message: /forget/ }, JSON.stringify(s))
+  }
+})
+
+const forgetting: fc.Arbitrary<Omit<AlertSpec, 'name' | 'field'>> = fc.oneof(
+  fc
+    .tuple(fc.constantFrom<Omit<AlertSpec, 'name' | 'field'>>({ rate: { above: 2, per: 10 } }, { rate: { below: -2, per: 10 }, clear: 0 }), fc.integer({ min: 0, max: 8 }), fc.integer({ min: 0, max: 12 }))
+    .map(([rule, forMs, more]) => ({ ...rule, for: forMs, forget: Math.max(1, forMs + more) })),
+  fc.tuple(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 12 })).map(([absent, more]) => ({ absent, forget: absent + more })),
+)
+
+test('forget: rules that forget raise what the reference raises, out of order, in order and across a restore', (t) => {
+  let changed = 0
+  fc.assert(
+    fc.property(forgetting, arrivals, fc.nat(), (rule, ops, at) => {
+      const { events, end } = onTime(ops)
+      const sorted = [...events].sort((a, b) => a.ts - b.ts)
+      const expected: Record<string, string[]> = {}
+      for (const key of ['x', 'y']) {
+        const mine = sorted.filter((e) => e.key === key)
+        const alerts = reference(rule, mine, end)
+        if (alerts.length > 0) expected[key] = alerts
+        if (JSON.stringify(alerts) !== JSON.stringify(reference({ ...rule, forget: undefined }, mine, end))) changed++
+      }
+      const whole = run(rule, ops)
+      assert.deepEqual(byKey(whole.alerts), expected)
+      const inOrder = run(rule, [...sorted.flatMap((e) => [{ kind: 'event' as const, e }, wm(Math.min(e.ts, end))]), wm(end)])
+      assert.deepEqual(byKey(inOrder.alerts), expected)
+      const cut = at % (ops.length + 1)
+      const first = run(rule, ops.slice(0, cut))
+      const second = run(rule, [])
+      second.op.restore(JSON.parse(JSON.stringify(first.op.snapshot())))
+      feed(second.op, ops.slice(cut))
+      assert.deepEqual([...first.alerts, ...second.alerts], whole.alerts)
+    }),
+    { numRuns: 1000 },
+  )
+  t.true(changed > 50, `forgetting changed the alerts of ${changed} keys`)
 })

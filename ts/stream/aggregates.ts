@@ -62,6 +62,8 @@ interface Part {
 /** A window's aggregates, compiled: where each keeps its state, and how it adds and merges. */
 export class Aggregates {
   readonly names: string[]
+  /** Calls of custom reducers that threw (or made a result JSON cannot hold). */
+  errors = 0
   private readonly parts: Part[] = []
   private readonly init: Float64Array
   private readonly sketches: number
@@ -120,9 +122,33 @@ export class Aggregates {
     return { n: acc.n, s: Array.from(acc.s, (v) => (Number.isFinite(v) ? v : String(v))), k: acc.k.map((k) => k.toJSON()), c: acc.c }
   }
 
+  /**
+   * The accumulator `toJSON` saved. Anything else (it comes from a snapshot file) is
+   * `CORRUPT_CHECKPOINT`: `n` must be a non-negative safe integer, `s` one number per slot of
+   * these aggregates (non-finite ones as the text 'Infinity', '-Infinity' or 'NaN'), `k` one
+   * sketch state per percentile aggregate (see `Sketch.from`), `c` one state per custom
+   * reducer (any JSON: only the reducer knows its shape).
+   */
   fromJSON(state: unknown): Acc {
-    const j = state as { n: number; s: (number | string)[]; k: SketchState[]; c: unknown[] }
-    return { n: j.n, s: Float64Array.from(j.s, Number), k: j.k.map(Sketch.from), c: j.c }
+    const fail = (why: string): never => {
+      throw new WarpError('CORRUPT_CHECKPOINT', `the saved state of aggregates ${this.names.join(', ')} is damaged: ${why}`)
+    }
+    if (state === null || typeof state !== 'object' || Array.isArray(state)) return fail(`it is ${describe(state)}, not an object`)
+    const j = state as { n: unknown; s: unknown; k: unknown; c: unknown }
+    if (!Number.isSafeInteger(j.n) || (j.n as number) < 0) return fail(`its event count is ${describe(j.n)}, not a non-negative whole number`)
+    const list = (v: unknown, length: number, what: string): unknown[] =>
+      Array.isArray(v) && v.length === length ? v : fail(`its ${what} are ${Array.isArray(v) ? `an array of ${v.length}` : describe(v)}, not an array of ${length}`)
+    const s = list(j.s, this.init.length, 'number slots')
+    const k = list(j.k, this.sketches, 'sketches')
+    const c = list(j.c, this.reducers.length, 'custom states')
+    const slots = new Float64Array(s.length)
+    for (let i = 0; i < s.length; i++) {
+      const v = s[i]
+      if (typeof v === 'number') slots[i] = v
+      else if (v === 'Infinity' || v === '-Infinity' || v === 'NaN') slots[i] = Number(v)
+      else fail(`number slot ${i} is ${describe(v)}, not a number`)
+    }
+    return { n: j.n as number, s: slots, k: k.length === 0 ? (NONE as Sketch[]) : k.map((x) => Sketch.from(x as SketchState)), c: c.length === 0 ? NONE : c }
   }
 
   private compile(name: string, a: unknown, slot: (init: number) => number, sketch: () => number): Part {
@@ -155,7 +181,10 @@ export class Aggregates {
         if (typeof v === 'number') acc.k[k].add(v)
       },
       merge: (x, y) => x.k[k].merge(y.k[k]),
-      result: (acc) => (acc.k[k].count === 0 ? null : acc.k[k].quantile(q)),
+      result: (acc) => {
+        const x = acc.k[k].count === 0 ? NaN : acc.k[k].quantile(q)
+        return Number.isFinite(x) ? x : null
+      },
     }
   }
 
@@ -165,15 +194,26 @@ export class Aggregates {
       throw bad(name, 'reduce must be an object with init, add, merge and result functions')
     }
     const f = a.of === undefined ? undefined : field(name, a.of)
-    const i = this.reducers.push(r) - 1
+    // A reducer is user code: what it throws is counted (`errors`) and leaves its state as it was
+    // (the event out of this aggregate, the merge undone), as a pattern's `where` that throws.
+    // Results go through JSON, as the result log records them: what JSON cannot hold is null.
+    const safely = <V>(fn: () => V, otherwise: V): V => {
+      try {
+        return fn()
+      } catch {
+        this.errors++
+        return otherwise
+      }
+    }
+    const i = this.reducers.push({ ...r, init: () => safely(() => r.init(), null) }) - 1
     return {
       name,
       add: (acc, _ts, e) => {
         const v = f === undefined ? undefined : e[f]
-        acc.c[i] = r.add(acc.c[i], typeof v === 'number' ? v : undefined, e)
+        acc.c[i] = safely(() => r.add(acc.c[i], typeof v === 'number' ? v : undefined, e), acc.c[i])
       },
-      merge: (x, y) => void (x.c[i] = r.merge(x.c[i], y.c[i])),
-      result: (acc) => r.result(acc.c[i]),
+      merge: (x, y) => void (x.c[i] = safely(() => r.merge(x.c[i], y.c[i]), x.c[i])),
+      result: (acc) => safely(() => (JSON.parse(JSON.stringify([r.result(acc.c[i])])) as unknown[])[0] ?? null, null),
     }
   }
 }
@@ -205,7 +245,8 @@ function numberPart(name: string, kind: FieldKind, f: string, slot: (init: numbe
         x.s[sum] += y.s[sum]
         x.s[n] += y.s[n]
       }
-      const result = kind === 'sum' ? (acc: Acc) => (acc.s[n] === 0 ? null : acc.s[sum]) : (acc: Acc) => (acc.s[n] === 0 ? null : acc.s[sum] / acc.s[n])
+      // Non-finite results (a sum that overflowed) are null, as the result log records them.
+      const result = kind === 'sum' ? (acc: Acc) => (acc.s[n] === 0 ? null : orNull(acc.s[sum])) : (acc: Acc) => (acc.s[n] === 0 ? null : orNull(acc.s[sum] / acc.s[n]))
       return { name, add, merge, result }
     }
     case 'min':
@@ -273,7 +314,7 @@ function numberPart(name: string, kind: FieldKind, f: string, slot: (init: numbe
           a[n] = total
         },
         // The population variance, as the query engine's `variance` and `stddev`.
-        result: (acc) => (acc.s[n] === 0 ? null : kind === 'variance' ? acc.s[m2] / acc.s[n] : Math.sqrt(acc.s[m2] / acc.s[n])),
+        result: (acc) => (acc.s[n] === 0 ? null : orNull(kind === 'variance' ? acc.s[m2] / acc.s[n] : Math.sqrt(acc.s[m2] / acc.s[n]))),
       }
     }
     case 'median':

@@ -18,6 +18,18 @@ export interface AlertSpec {
   rate?: { above?: number; below?: number; per?: number | string }
   /** absence-of-data: fires when a key sent no event for this long (fired by the watermark), resolves on its next event */
   absent?: number | string
+  /**
+   * Rate and absence rules: a key silent this long (event time: once the watermark passes its
+   * last value's time, for a rate rule, or its last event's, for an absence rule, plus
+   * `forget`) is forgotten, so keys that come and go do not grow the state for ever. A rate
+   * rule's forgotten key measures no rate across the gap (its next value is a first value); a
+   * firing one stays firing until a value resolves it, without its previous value. An absence
+   * rule's key has fired by then and emits nothing more: its return is a new key's first event
+   * (no `resolved`). Default: for a rate rule the largest of 100 × `per`, `for` and one hour;
+   * for an absence rule the larger of 10 × `absent` and one hour. It must be at least `for`
+   * (rate) and longer than `absent`. Not for threshold rules, which keep no inactive key.
+   */
+  forget?: number | string
 }
 
 export interface AlertEvent {
@@ -57,6 +69,10 @@ export interface AlertOperator extends Operator {
  * Absence rules: a key that has sent an event fires, at last ts + absent, once the watermark
  * reaches that time with no newer event of the key, and resolves at its next event (any event,
  * whatever its field holds).
+ *
+ * Bounded state: a threshold rule keeps only its pending and firing keys. Rate and absence rules
+ * forget a key once the watermark passes its last value's (event's) time + `forget` (see
+ * `AlertSpec.forget`), so they keep the keys heard from within `forget`, and firing rate keys.
  */
 export function alertOperator(spec: AlertSpec, out: Emitter<AlertEvent>, input = 0): AlertOperator {
   const rule = parseAlert(spec)
@@ -65,7 +81,7 @@ export function alertOperator(spec: AlertSpec, out: Emitter<AlertEvent>, input =
   let line = new Heap<Due>(dueBefore)
   const emit = (a: Omit<AlertEvent, 'rule'>): void => out.emit({ rule: rule.name, ...a }, true)
   const schedule = (d: Due): void => line.push(d)
-  const logic = rule.absent !== undefined ? absence(rule.field, rule.absent, emit, schedule) : condition(rule, emit, schedule)
+  const logic = rule.absent !== undefined ? absence(rule.field, rule.absent, rule.forget!, emit, schedule) : condition(rule, emit, schedule)
 
   return {
     name: rule.name,
@@ -118,6 +134,8 @@ interface Due {
 const ABSENT_SINCE = 0
 const EVENT = 1
 const HELD_FOR = 2
+/** A key silent since `at − forget` is forgotten: last at an instant, after a `for` deadline there has fired. */
+const FORGET = 3
 
 const isDue = (d: Due, wm: number): boolean => (d.rank === ABSENT_SINCE ? d.at <= wm : d.at < wm)
 
@@ -148,9 +166,13 @@ interface Measured {
   prev?: [number, number]
 }
 
-/** Threshold and rate rules. */
+/**
+ * Threshold and rate rules. A rate rule's key with a previous value has one `FORGET` deadline
+ * scheduled (at that value's time + forget when set; moved on when it comes due after newer values).
+ */
 function condition(rule: Rule, emit: Emit, schedule: (d: Due) => void): Logic {
-  const { field, above, below, clear, forMs, per } = rule
+  const { field, above, below, clear, forMs, per, forget } = rule
+  const armForget = (key: string, s: Measured): void => schedule({ at: s.prev![0] + forget!, rank: FORGET, seq: 0, key })
   let keys = new Map<string, Measured>()
   let skipped = 0
   const label = per === undefined ? field : `${field} rate (per ${per}ms)`
@@ -199,13 +221,27 @@ function condition(rule: Rule, emit: Emit, schedule: (d: Due) => void): Logic {
       const v = e.event[field]
       if (typeof v !== 'number' || !Number.isFinite(v)) return void skipped++
       const s: Measured = keys.get(d.key) ?? { phase: 'inactive', since: 0, sinceSeq: 0, value: 0 }
+      const unarmed = s.prev === undefined
       const m = measure(s, d.at, v)
       if (m !== undefined) step(d.key, s, d, m)
-      // An inactive key of a threshold rule remembers nothing; a rate rule keeps its previous value.
+      // An inactive key of a threshold rule remembers nothing; a rate rule keeps its previous
+      // value, until it is forgotten.
       if (s.phase === 'inactive' && per === undefined) keys.delete(d.key)
-      else keys.set(d.key, s)
+      else {
+        keys.set(d.key, s)
+        if (per !== undefined && unarmed) armForget(d.key, s)
+      }
     },
     timer(d) {
+      if (d.rank === FORGET) {
+        const s = keys.get(d.key)
+        if (s?.prev === undefined) return
+        if (s.prev[0] + forget! > d.at) return armForget(d.key, s)
+        // `forget` ≥ `for`, so a pending key has fired by now; a firing one stays open.
+        if (s.phase === 'inactive') keys.delete(d.key)
+        else delete s.prev
+        return
+      }
       const s = keys.get(d.key)
       if (s === undefined || s.phase !== 'pending' || s.sinceSeq !== d.seq) return
       s.phase = 'firing'
@@ -216,7 +252,10 @@ function condition(rule: Rule, emit: Emit, schedule: (d: Due) => void): Logic {
       const s = state as { skipped: number; keys: [string, Measured][] }
       skipped = s.skipped
       keys = new Map(s.keys)
-      for (const [key, m] of keys) if (m.phase === 'pending') schedule({ at: m.since + forMs, rank: HELD_FOR, seq: m.sinceSeq, key })
+      for (const [key, m] of keys) {
+        if (m.phase === 'pending') schedule({ at: m.since + forMs, rank: HELD_FOR, seq: m.sinceSeq, key })
+        if (per !== undefined && m.prev !== undefined) armForget(key, m)
+      }
     },
   }
 }
@@ -229,10 +268,13 @@ interface Presence {
 /**
  * Absence rules. Every quiet key has one deadline scheduled; an event only moves `lastTs`, and a
  * deadline that comes due after a newer event is set again from it (one entry per key, not per event).
+ * A key that fires gets a `FORGET` deadline at lastTs + forget (> lastTs + absent), which does
+ * nothing if the key had an event since (at most forget / absent of them per key are pending).
  */
-function absence(field: string, after: number, emit: Emit, schedule: (d: Due) => void): Logic {
+function absence(field: string, after: number, forget: number, emit: Emit, schedule: (d: Due) => void): Logic {
   let keys = new Map<string, Presence>()
   const arm = (key: string, p: Presence): void => schedule({ at: p.lastTs + after, rank: ABSENT_SINCE, seq: 0, key })
+  const forgetAt = (key: string, p: Presence): void => schedule({ at: p.lastTs + forget, rank: FORGET, seq: 0, key })
 
   return {
     skipped: 0,
@@ -252,15 +294,25 @@ function absence(field: string, after: number, emit: Emit, schedule: (d: Due) =>
       emit({ key: d.key, state: 'resolved', ts: d.at, value: typeof v === 'number' && Number.isFinite(v) ? v : null, reason: `an event came after ${gap}ms without one` })
     },
     timer(d) {
-      const p = keys.get(d.key)!
+      const p = keys.get(d.key)
+      if (p === undefined) return
+      if (d.rank === FORGET) {
+        // Silent since it fired, for `forget`: it is gone (its return will be a new key's).
+        if (p.firing && p.lastTs + forget <= d.at) keys.delete(d.key)
+        return
+      }
       if (p.lastTs + after > d.at) return arm(d.key, p)
       p.firing = true
       emit({ key: d.key, state: 'firing', ts: d.at, value: null, reason: `no event for ${after}ms since ${p.lastTs}` })
+      forgetAt(d.key, p)
     },
     save: () => ({ keys: [...keys].map(([k, p]) => [k, { ...p }]) }),
     load(state) {
       keys = new Map((state as { keys: [string, Presence][] }).keys)
-      for (const [key, p] of keys) if (!p.firing) arm(key, p)
+      for (const [key, p] of keys) {
+        if (!p.firing) arm(key, p)
+        else forgetAt(key, p)
+      }
     },
   }
 }
@@ -276,24 +328,45 @@ interface Rule {
   forMs: number
   per?: number
   absent?: number
+  /** Rate and absence rules: how long a silent key is remembered (see `AlertSpec.forget`). */
+  forget?: number
 }
+
+const HOUR = 3_600_000
 
 function parseAlert(spec: AlertSpec): Rule {
   const s = checkAlert(spec)
   const bounds = s.rate ?? s
-  return {
-    name: s.name,
-    field: s.field,
-    above: bounds.above,
-    below: bounds.below,
-    clear: s.clear,
-    forMs: s.for === undefined ? 0 : duration(s.for, 'for', { allowZero: true }),
-    per: s.rate === undefined ? undefined : s.rate.per === undefined ? 1000 : duration(s.rate.per, 'rate.per'),
-    absent: s.absent === undefined ? undefined : duration(s.absent, 'absent'),
-  }
+  const forMs = s.for === undefined ? 0 : duration(s.for, 'for', { allowZero: true })
+  const per = s.rate === undefined ? undefined : s.rate.per === undefined ? 1000 : duration(s.rate.per, 'rate.per')
+  const absent = s.absent === undefined ? undefined : duration(s.absent, 'absent')
+  return { name: s.name, field: s.field, above: bounds.above, below: bounds.below, clear: s.clear, forMs, per, absent, forget: forgetOf(s, forMs, per, absent) }
 }
 
-const FIELDS = ['name', 'field', 'above', 'below', 'for', 'clear', 'rate', 'absent']
+/**
+ * How long a rate or absence rule remembers a silent key: `forget`, or by default
+ * - absence: the larger of 10 × `absent` and one hour. By then the key fired long ago (ten of
+ *   its periods at least): a key that quiet is most likely gone for good (a host retired, a
+ *   short-lived id), and remembering every key ever seen only to announce a return that may
+ *   never come is what grew the state. The hour is for short periods (`absent: '10s'`): a
+ *   forgotten key's return resolves nothing, so an ordinary outage (a reboot, a deploy) should
+ *   end before its key is forgotten.
+ * - rate: the largest of 100 × `per`, `for` and one hour. A rate over a gap longer than 100 of
+ *   its units is a long-run average, not the rate of change the rule watches for, so little is
+ *   lost by measuring none; the hour keeps rules whose `per` is short (1 s by default) working
+ *   for keys sampled every few minutes (a 5-minute scrape with `per` 1 s: a gap of 300 units);
+ *   and at least `for`, so a pending key's deadline comes first and it fires as it should.
+ * So a rule keeps the keys heard from within that time (plus, for a rate rule, firing ones):
+ * keys that churn cost state for an hour or so each, not for ever.
+ */
+function forgetOf(s: AlertSpec, forMs: number, per: number | undefined, absent: number | undefined): number | undefined {
+  if (s.forget !== undefined) return duration(s.forget, 'forget')
+  if (absent !== undefined) return Math.max(10 * absent, HOUR)
+  if (per !== undefined) return Math.max(100 * per, forMs, HOUR)
+  return undefined
+}
+
+const FIELDS = ['name', 'field', 'above', 'below', 'for', 'clear', 'rate', 'absent', 'forget']
 
 /** An alert spec validated and copied from its own properties. */
 export function checkAlert(spec: unknown): AlertSpec {
@@ -303,10 +376,17 @@ export function checkAlert(spec: unknown): AlertSpec {
   if (s.for !== undefined) duration((out.for = s.for as number | string), 'for', { allowZero: true })
   if (s.absent !== undefined) duration((out.absent = s.absent as number | string), 'absent')
   if (s.rate !== undefined) out.rate = checkRate(s.rate)
+  if (s.forget !== undefined) duration((out.forget = s.forget as number | string), 'forget')
 
   const threshold = out.above !== undefined || out.below !== undefined
   if ([threshold, out.rate !== undefined, out.absent !== undefined].filter(Boolean).length !== 1) {
     throw invalid('spec', 'needs exactly one condition: above and/or below, rate, or absent')
+  }
+  if (out.forget !== undefined) {
+    const forget = duration(out.forget, 'forget')
+    if (threshold) throw invalid('forget', 'does not apply to a threshold rule (it keeps no inactive key)')
+    if (out.absent !== undefined && forget <= duration(out.absent, 'absent')) throw invalid('forget', `(${forget}ms) must be longer than absent (${out.absent}): a key fires before it is forgotten`)
+    if (out.for !== undefined && forget < duration(out.for, 'for', { allowZero: true })) throw invalid('forget', `(${forget}ms) must be at least for (${out.for}): a pending key fires before it is forgotten`)
   }
   if (out.absent !== undefined) {
     for (const f of ['for', 'clear'] as const) if (out[f] !== undefined) throw invalid(f, 'does not apply to an absent rule')

@@ -1,7 +1,11 @@
+import native = require('../native')
 import type { NativeEngine } from '../native'
-import { guard, guardAsync } from '../errors'
+import { WarpError, guard, guardAsync } from '../errors'
+import { describe } from '../args'
 import { Emitter, JSON_RESULTS, Operator, Output, ResultCodec, StreamEvent } from './operator'
 import type { Stream } from './stream'
+
+const { MIN_TIMESTAMP, MAX_TIMESTAMP } = native
 
 /** What a host needs from the database. */
 export interface HostOwner {
@@ -31,6 +35,8 @@ export class Host<T = unknown> implements Emitter<T> {
   /** Each input's watermark, as this operator last saw it (watermarks only rise). */
   readonly watermarks: number[]
   private resultLog = -1
+  /** The time of the newest result batch recorded. */
+  private recordedAt = 0
   /** Whether results are being replayed from the log (none of them is new to a consumer). */
   replaying = false
 
@@ -42,6 +48,8 @@ export class Host<T = unknown> implements Emitter<T> {
     private readonly owner: HostOwner,
     /** Writes a final result where the user asked (derived series), if anywhere. */
     private readonly store: ((result: T) => void) | undefined,
+    /** The operator's kind and options: its snapshot restores only into the same. */
+    readonly definition: string,
   ) {
     this.watermarks = inputs.map(() => -Infinity)
   }
@@ -78,11 +86,20 @@ export class Host<T = unknown> implements Emitter<T> {
     this.op.onWatermark(input, wm)
   }
 
-  /** Recovery: where the result log ends (results an earlier run recorded). */
-  resume(emitted: number): void {
-    this.emitted = emitted
+  /**
+   * Recovery: where the result log ends (the last result an earlier run recorded). With a
+   * snapshot, numbering goes on from the snapshot's count (replay makes the results between it
+   * and the log's end again, and they are not delivered twice); without one (a new operator, or
+   * one whose snapshot was removed), after the result log's last number.
+   */
+  resume(emitted: number | undefined): void {
     const last = guard(() => this.owner.engine().latest(this.resultLogId()))
-    this.recorded = last ? last.ts : 0
+    if (last?.payload) {
+      const { first, results } = this.codec().decode(last.payload)
+      this.recorded = first + results.length - 1
+      this.recordedAt = last.ts
+    }
+    this.emitted = emitted ?? this.recorded
   }
 
   /** Writes the results made since the last call to the result log; the WAL write's number, if any. */
@@ -92,7 +109,9 @@ export class Host<T = unknown> implements Emitter<T> {
     this.pending = []
     const payload = this.codec().encode(this.pendingFirst, results)
     const engine = this.owner.engine()
-    const wal = guard(() => engine.putEvent(this.resultLogId(), this.pendingFirst + results.length - 1, payload))
+    // At the time they were recorded (so retention treats them as the data they are), never two at one millisecond.
+    this.recordedAt = Math.max(this.recordedAt + 1, Date.now())
+    const wal = guard(() => engine.putEvent(this.resultLogId(), this.recordedAt, payload))
     this.awaiting.push({ wal, results })
     return wal
   }
@@ -112,22 +131,35 @@ export class Host<T = unknown> implements Emitter<T> {
     return this.pending.length
   }
 
-  /** Recorded results numbered above `after`, from the result log. */
+  /** Recorded results numbered above `after`, from the result log (newest batches first, as far back as needed). */
   private async recordedAfter(after: number): Promise<T[]> {
+    if (!Number.isSafeInteger(after) || after < 0) throw new WarpError('INVALID_ARGUMENT', `after must be a result number (a whole number ≥ 0), not ${describe(after)}`)
     const engine = this.owner.engine()
-    const r = await guardAsync(() => engine.range(this.resultLogId(), after + 1, Number.MAX_SAFE_INTEGER, undefined, undefined))
-    const out: T[] = []
-    for (const payload of r.payloads ?? []) {
-      const { first, results } = this.codec().decode(payload)
-      results.forEach((x, i) => {
-        if (first + i > after) out.push(x)
-      })
+    const batches: { first: number; results: T[] }[] = []
+    for (let limit = 16; ; limit *= 4) {
+      const r = await guardAsync(() => engine.range(this.resultLogId(), MIN_TIMESTAMP, MAX_TIMESTAMP + 1, limit, 'desc'))
+      const payloads = r.payloads ?? []
+      batches.length = 0
+      for (const p of payloads) batches.push(this.codec().decode(p))
+      if (payloads.length < limit || batches[batches.length - 1].first <= after + 1) break
     }
+    const out: T[] = []
+    for (const { first, results } of batches.reverse()) results.forEach((x, i) => first + i > after && out.push(x))
     return out
   }
 
   private codec(): ResultCodec<T> {
-    return (this.op.codec ?? JSON_RESULTS) as ResultCodec<T>
+    const codec = (this.op.codec ?? JSON_RESULTS) as ResultCodec<T>
+    return {
+      encode: codec.encode,
+      decode: (payload) => {
+        try {
+          return codec.decode(payload)
+        } catch (e) {
+          throw new WarpError('CORRUPT_WAL', `a record of the result log of stream operator '${this.name}' is damaged: ${(e as Error).message}`, { cause: e })
+        }
+      },
+    }
   }
 
   private resultLogId(): number {

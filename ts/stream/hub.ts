@@ -21,6 +21,8 @@ export interface HubOwner {
 interface Snapshot {
   version: 1
   operator: string
+  /** The operator's kind and options as written (functions by their source): a snapshot restores only into the same definition. */
+  definition: string
   inputs: string[]
   /** The log position (the log point's timestamp) the state includes everything up to. */
   position: number
@@ -133,17 +135,28 @@ export class StreamHub {
     const { op, inputs } = host
     if (this.hosts.has(op.name)) throw new WarpError('INVALID_ARGUMENT', `a stream operator named '${op.name}' is already attached`)
     this.flushLog()
+    // The log's position, read now: a new operator starts there, not at 0.
+    this.logSeries()
     const snapshot = this.readSnapshot(op.name)
     if (snapshot) {
       const names = inputs.map((s) => s.name)
-      if (snapshot.inputs.join('\n') !== names.join('\n')) {
-        throw new WarpError('INVALID_ARGUMENT', `operator '${op.name}' was checkpointed reading ${snapshot.inputs.join(', ')}, not ${names.join(', ')}: give it another name`)
+      if (snapshot.inputs.join('\n') !== names.join('\n') || snapshot.definition !== host.definition) {
+        throw new WarpError('INVALID_ARGUMENT', `operator '${op.name}' was checkpointed with another definition (reading ${snapshot.inputs.join(', ')}); give the changed operator another name, or remove ${this.snapshotFile(op.name)} to start it afresh`)
       }
-      op.restore(snapshot.state)
+      try {
+        op.restore(snapshot.state)
+      } catch (e) {
+        throw new WarpError('CORRUPT_CHECKPOINT', `the checkpoint of stream operator '${op.name}' does not restore (${(e as Error).message}); remove ${this.snapshotFile(op.name)} to start it afresh`, { cause: e })
+      }
       snapshot.watermarks.forEach((w, i) => (host.watermarks[i] = w ?? -Infinity))
       host.resume(snapshot.emitted)
       this.replay(host, inputs, snapshot.position)
-    } else host.resume(0)
+      inputs.forEach((s, i) => s.adopt(host.watermarks[i]))
+    } else {
+      host.resume(undefined)
+      // It starts where its inputs are: events already behind their watermarks are late to it too.
+      inputs.forEach((s, i) => s.watermark > -Infinity && host.watermark(i, s.watermark))
+    }
     this.hosts.set(op.name, host)
     for (const s of inputs) s.hosts.push({ host: host, input: inputs.indexOf(s) })
     this.startSnapshots()
@@ -193,6 +206,7 @@ export class StreamHub {
     return {
       version: 1,
       operator: h.name,
+      definition: h.definition,
       inputs: h.inputs.map((s) => s.name),
       position: this.position,
       emitted: h.emitted,
@@ -205,7 +219,7 @@ export class StreamHub {
   private writeSnapshots(snapshots: Snapshot[]): void {
     fs.mkdirSync(this.folder, { recursive: true })
     for (const s of snapshots) {
-      const file = path.join(this.folder, `${s.operator}.json`)
+      const file = this.snapshotFile(s.operator)
       const tmp = `${file}.tmp`
       const fd = fs.openSync(tmp, 'w')
       try {
@@ -224,8 +238,12 @@ export class StreamHub {
     }
   }
 
+  private snapshotFile(name: string): string {
+    return path.join(this.folder, `${name}.json`)
+  }
+
   private readSnapshot(name: string): Snapshot | undefined {
-    const file = path.join(this.folder, `${name}.json`)
+    const file = this.snapshotFile(name)
     let text: string
     try {
       text = fs.readFileSync(file, 'utf8')
@@ -235,7 +253,19 @@ export class StreamHub {
     }
     try {
       const s = JSON.parse(text) as Snapshot
-      if (s.version !== 1 || s.operator !== name || !Array.isArray(s.inputs) || typeof s.position !== 'number' || typeof s.emitted !== 'number' || !Array.isArray(s.watermarks)) throw new Error('fields missing')
+      const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0
+      const valid =
+        s.version === 1 &&
+        s.operator === name &&
+        typeof s.definition === 'string' &&
+        Array.isArray(s.inputs) &&
+        s.inputs.every((i) => typeof i === 'string') &&
+        count(s.position) &&
+        count(s.emitted) &&
+        Array.isArray(s.watermarks) &&
+        s.watermarks.length === s.inputs.length &&
+        s.watermarks.every((w) => w === null || Number.isFinite(w))
+      if (!valid) throw new Error('fields are missing or of the wrong type')
       return s
     } catch (e) {
       throw new WarpError('CORRUPT_CHECKPOINT', `the checkpoint of stream operator '${name}' (${file}) is damaged: ${(e as Error).message}; remove the file to start the operator afresh`, { cause: e })
@@ -294,18 +324,21 @@ export class StreamHub {
     if (this.owner.durability === 'sync') await guardAsync(() => engine.flush())
   }
 
-  /** Before the database closes: record, snapshot (which makes everything durable) and deliver what is left. */
+  /** Before the database closes: refuse more events, record, snapshot (which makes everything durable) and deliver what is left. */
   async close(): Promise<void> {
+    for (const s of this.streams.values()) s.end()
     if (this.snapshotTimer) clearInterval(this.snapshotTimer)
     if (this.commitTimer) clearTimeout(this.commitTimer)
     this.commitTimer = null
-    await this.committing
-    if (this.hosts.size > 0) {
-      await this.snapshot()
-      this.deliver(Number.MAX_SAFE_INTEGER)
+    try {
+      await this.committing
+      if (this.hosts.size > 0) {
+        await this.snapshot()
+        this.deliver(Number.MAX_SAFE_INTEGER)
+      }
+    } finally {
+      for (const h of this.hosts.values()) h.output.end()
     }
-    for (const s of this.streams.values()) s.end()
-    for (const h of this.hosts.values()) h.output.end()
   }
 
   /** A failure of background work, reported by the next write. */

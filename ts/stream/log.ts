@@ -1,4 +1,5 @@
 import { WarpError } from '../errors'
+import { storable } from '../series'
 
 /** What the log needs to know of a stream to encode and decode its records. */
 export interface LogSchema {
@@ -9,9 +10,27 @@ export interface LogSchema {
   keep: boolean
 }
 
-/** One decoded record: an event of a stream, or a watermark the stream reached without one (idle). */
+/**
+ * One decoded record: an event of a stream, or a watermark the stream reached without one (idle).
+ * An event record's `values` follow `fields` and its `attributes` (values) follow
+ * `attributeNames`: the names of the schema it was logged with, which need not be the stream's
+ * current ones (its fields may have been reordered, added or removed since).
+ */
 export type LogRecord =
-  | { stream: string; key: string; ts: number; values: Float64Array; attributes: (string | undefined)[]; event?: string }
+  | {
+      stream: string
+      key: string
+      ts: number
+      /** The logged schema's field names, in the order of `values`. */
+      fields: readonly string[]
+      /** The logged schema's attribute names, in the order of `attributes`. */
+      attributeNames: readonly string[]
+      /** One per field, NaN when absent. */
+      values: Float64Array
+      /** One per attribute name, undefined when absent. */
+      attributes: (string | undefined)[]
+      event?: string
+    }
   | { stream: string; watermark: number }
 
 const MAGIC = 0x314c5357 // "WSL1"
@@ -136,7 +155,16 @@ export class LogBatch {
   }
 }
 
-/** The records of an encoded batch, in order. Any inconsistency is `CORRUPT_WAL`: the log rides in the WAL. */
+/**
+ * The records of an encoded batch, in order. Any inconsistency is `CORRUPT_WAL` (the log rides
+ * in the WAL): a bad magic, a header that is not `{ streams, strings }` with well-formed
+ * schemas (a string `name`, `fields` and `attributes` arrays of strings, a boolean `keep`, no
+ * name twice) and a table of strings, a column past the end, bytes after the last column or
+ * padding that is not zero, an index outside the tables, an event time that is not whole
+ * milliseconds within the storable range or a watermark that is not a whole number. Each event
+ * record carries the field and attribute names of the schema it was logged with (shared by the
+ * batch's records of that stream), so a replay can map its values by name.
+ */
 export function decodeBatch(buf: Uint8Array): LogRecord[] {
   const fail = (why: string): never => {
     throw new WarpError('CORRUPT_WAL', `a stream log batch is damaged: ${why}`)
@@ -144,41 +172,57 @@ export function decodeBatch(buf: Uint8Array): LogRecord[] {
   const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
   if (bytes.length < 16 || bytes.readUInt32LE(0) !== MAGIC) fail('bad magic')
   const pad = (n: number) => (8 - (n % 8)) % 8
+  /** Padding the encoder wrote as zeros: anything else is damage. */
+  const zeros = (from: number, to: number, what: string): void => {
+    for (let i = from; i < to; i++) if (bytes[i] !== 0) fail(`${what} is not zero`)
+  }
   const headerLength = bytes.readUInt32LE(4)
   const head = 8 + headerLength + pad(headerLength)
   if (head + 8 > bytes.length) fail('header past the end')
-  let header: { streams: LogSchema[]; strings: string[] }
+  zeros(8 + headerLength, head, 'the header padding')
+  let header: unknown
   try {
     header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString())
   } catch {
     return fail('header is not JSON')
   }
-  const { streams, strings } = header
-  if (!Array.isArray(streams) || !Array.isArray(strings)) fail('header lacks streams or strings')
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) return fail('header is not an object')
+  const { streams, strings } = header as { streams: unknown; strings: unknown[] }
+  if (!Array.isArray(streams) || !Array.isArray(strings)) return fail('header lacks streams or strings')
+  for (let i = 0; i < strings.length; i++) if (typeof strings[i] !== 'string') fail(`string ${i} of the header is not a string`)
+  const schemas = streams.map(checkSchema(fail))
+  const names = new Set<string>()
+  for (const s of schemas) {
+    if (names.has(s.name)) fail(`the header names stream '${s.name}' twice`)
+    names.add(s.name)
+  }
   const n = bytes.readUInt32LE(head)
+  zeros(head + 4, head + 8, 'the word after the record count')
   let at = head + 8
   const take = <A>(Kind: { new (b: ArrayBuffer): A; BYTES_PER_ELEMENT: number }, count: number): A => {
     const length = count * Kind.BYTES_PER_ELEMENT
-    if (!Number.isSafeInteger(length) || at + length > bytes.length) fail('a column runs past the end')
+    if (!Number.isSafeInteger(length) || at + length + pad(length) > bytes.length) fail('a column runs past the end')
     const copy = new Uint8Array(length)
     copy.set(bytes.subarray(at, at + length))
+    zeros(at + length, at + length + pad(length), 'a column padding')
     at += length + pad(length)
     return new Kind(copy.buffer)
   }
   const stream = take(Int32Array, n)
   const key = take(Int32Array, n)
   const ts = take(Float64Array, n)
-  const schemaOf = (i: number): LogSchema => {
-    const s = streams[i < 0 ? -1 - i : i]
-    if (!s || !Array.isArray(s.fields) || !Array.isArray(s.attributes)) fail(`record names stream ${i}, which the header lacks`)
-    return s
-  }
+  const schemaOf = (i: number): LogSchema => schemas[i < 0 ? -1 - i : i] ?? fail(`record names stream ${i}, which the header lacks`)
   let valueCount = 0
   let attributeCount = 0
   let eventCount = 0
   for (let r = 0; r < n; r++) {
-    if (stream[r] < 0) continue
     const s = schemaOf(stream[r])
+    if (stream[r] < 0) {
+      if (key[r] !== -1) fail(`watermark record ${r} has key ${key[r]}, not −1`)
+      if (!Number.isInteger(ts[r])) fail(`watermark record ${r} is at ${ts[r]}, not a whole number`)
+      continue
+    }
+    if (!storable(ts[r])) fail(`event record ${r} is at ${ts[r]}, not whole milliseconds from year 0 to 9999`)
     valueCount += s.fields.length
     attributeCount += s.attributes.length
     if (s.keep) eventCount++
@@ -186,7 +230,9 @@ export function decodeBatch(buf: Uint8Array): LogRecord[] {
   const values = take(Float64Array, valueCount)
   const attributes = take(Int32Array, attributeCount)
   const events = take(Int32Array, eventCount)
-  const text = (i: number): string => (typeof strings[i] === 'string' ? strings[i] : fail(`string ${i} is missing`))
+  if (at !== bytes.length) fail(`${bytes.length - at} bytes after the last column`)
+  const text = (i: number, what: string): string => (typeof strings[i] === 'string' ? (strings[i] as string) : fail(`${what} is string ${i}, which the header lacks`))
+  const attribute = (i: number): string | undefined => (i === -1 ? undefined : text(i, 'an attribute'))
   const out: LogRecord[] = []
   let v = 0
   let a = 0
@@ -199,13 +245,28 @@ export function decodeBatch(buf: Uint8Array): LogRecord[] {
     }
     const record: LogRecord = {
       stream: s.name,
-      key: text(key[r]),
+      fields: s.fields,
+      attributeNames: s.attributes,
+      key: text(key[r], `the key of record ${r}`),
       ts: ts[r],
       values: values.subarray(v, (v += s.fields.length)),
-      attributes: Array.from(attributes.subarray(a, (a += s.attributes.length)), (i) => (i < 0 ? undefined : text(i))),
+      attributes: Array.from(attributes.subarray(a, (a += s.attributes.length)), attribute),
     }
-    if (s.keep) record.event = text(events[e++])
+    if (s.keep) record.event = text(events[e++], `the event of record ${r}`)
     out.push(record)
   }
   return out
 }
+
+/** A header schema, checked: what the encoder writes (`LogSchema`), frozen as records share it. */
+const checkSchema =
+  (fail: (why: string) => never) =>
+  (s: unknown, i: number): LogSchema => {
+    if (s === null || typeof s !== 'object' || Array.isArray(s)) return fail(`stream ${i} of the header is not an object`)
+    const { name, fields, attributes, keep } = s as Record<string, unknown>
+    if (typeof name !== 'string') return fail(`stream ${i} of the header has no string name`)
+    const names = (v: unknown, what: string): readonly string[] =>
+      Array.isArray(v) && v.every((x) => typeof x === 'string') ? Object.freeze([...(v as string[])]) : fail(`stream '${name}' has ${what} that are not an array of strings`)
+    if (typeof keep !== 'boolean') return fail(`stream '${name}' has a keep that is not true or false`)
+    return { name, fields: names(fields, 'fields'), attributes: names(attributes, 'attributes'), keep }
+  }

@@ -106,19 +106,19 @@ export class Output<T> implements AsyncIterable<T> {
     return this.recorder(after)
   }
 
-  private readonly queue: T[] = []
-  private head = 0
-  private waiting: ((r: IteratorResult<T>) => void) | null = null
+  private readonly readers = new Set<Reader<T>>()
   private readonly listeners: ((value: T) => void)[] = []
   private ended = false
-  private iterated = false
 
-  /** Results waiting for a `for await` consumer. */
+  /** Results waiting for the slowest `for await` consumer. */
   get pending(): number {
-    return this.queue.length - this.head
+    let most = 0
+    for (const r of this.readers) most = Math.max(most, r.queue.length - r.head)
+    return most
   }
 
-  /** Calls `fn` with every result from now on (in addition to any iterator). */
+  /** Calls `fn` with every result from now on (beside any iterator). A listener that throws is
+   * reported as a process warning and does not stop the others or the stream. */
   on(fn: (value: T) => void): this {
     this.listeners.push(fn)
     return this
@@ -126,19 +126,58 @@ export class Output<T> implements AsyncIterable<T> {
 
   push(value: T): void {
     if (this.ended) return
-    for (const fn of this.listeners) fn(value)
+    for (const fn of this.listeners) {
+      try {
+        fn(value)
+      } catch (e) {
+        process.emitWarning(`a stream result listener threw: ${(e as Error)?.stack ?? e}`, 'WarpEngineWarning')
+      }
+    }
+    for (const r of this.readers) r.push(value)
+  }
+
+  /** No more results: each iterator finishes once it has read what is queued. */
+  end(): void {
+    this.ended = true
+    for (const r of this.readers) r.finish()
+  }
+
+  /** Each iterator reads every result from when it starts, at its own pace. */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    const reader = new Reader<T>()
+    if (this.ended) reader.finish()
+    else this.readers.add(reader)
+    return {
+      next: () => reader.next(),
+      return: () => {
+        // Only this iterator leaves: its unread results no longer hold writers back.
+        this.readers.delete(reader)
+        reader.queue.length = 0
+        reader.head = 0
+        reader.finish()
+        return Promise.resolve({ value: undefined, done: true })
+      },
+    }
+  }
+}
+
+/** One iterator's queue. */
+class Reader<T> {
+  queue: T[] = []
+  head = 0
+  private waiting: ((r: IteratorResult<T>) => void) | null = null
+  private done = false
+
+  push(value: T): void {
     if (this.waiting) {
       const resolve = this.waiting
       this.waiting = null
       resolve({ value, done: false })
-    } else if (this.iterated) {
-      this.queue.push(value)
-    }
+    } else this.queue.push(value)
   }
 
-  /** No more results: a waiting iterator finishes once it has read what is queued. */
-  end(): void {
-    this.ended = true
+  finish(): void {
+    this.done = true
     if (this.waiting) {
       const resolve = this.waiting
       this.waiting = null
@@ -146,25 +185,16 @@ export class Output<T> implements AsyncIterable<T> {
     }
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<T> {
-    this.iterated = true
-    return {
-      next: () => {
-        if (this.head < this.queue.length) {
-          const value = this.queue[this.head++]
-          if (this.head > 1024 && this.head * 2 > this.queue.length) {
-            this.queue.splice(0, this.head)
-            this.head = 0
-          }
-          return Promise.resolve({ value, done: false })
-        }
-        if (this.ended) return Promise.resolve({ value: undefined, done: true })
-        return new Promise((resolve) => (this.waiting = resolve))
-      },
-      return: () => {
-        this.end()
-        return Promise.resolve({ value: undefined, done: true })
-      },
+  next(): Promise<IteratorResult<T>> {
+    if (this.head < this.queue.length) {
+      const value = this.queue[this.head++]
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue.splice(0, this.head)
+        this.head = 0
+      }
+      return Promise.resolve({ value, done: false })
     }
+    if (this.done) return Promise.resolve({ value: undefined, done: true })
+    return new Promise((resolve) => (this.waiting = resolve))
   }
 }

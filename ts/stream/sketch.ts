@@ -1,3 +1,6 @@
+import { WarpError } from '../errors'
+import { describe } from '../args'
+
 /**
  * A DDSketch (Masson, Rim, Lee, VLDB 2019) with 1% relative accuracy: a value v > 0 is counted
  * in bucket ⌈log_γ v⌉, γ = (1 + α) / (1 − α), so any quantile it returns is within α of the
@@ -9,6 +12,12 @@ const GAMMA = (1 + ALPHA) / (1 - ALPHA)
 const LN_GAMMA = Math.log(GAMMA)
 /** Values closer to zero than this are counted as zero (below any metric's resolution). */
 const MIN_MAGNITUDE = 1e-300
+/**
+ * The largest bucket index in magnitude a sketch can hold: the one `add` gives the largest
+ * double (≈ 35,500; the smallest magnitude counted, MIN_MAGNITUDE, gives ≈ −34,500). A saved
+ * index past it is not one `add` made.
+ */
+const MAX_INDEX = Math.ceil(Math.log(Number.MAX_VALUE) / LN_GAMMA)
 
 export type SketchState = { z: number; p: [number, number][]; n: [number, number][] }
 
@@ -36,8 +45,9 @@ export class Sketch {
     for (const [i, c] of other.negative) this.negative.set(i, (this.negative.get(i) ?? 0) + c)
   }
 
-  /** The q-quantile (0 ≤ q ≤ 1) by the nearest-rank rule, or NaN when empty. */
+  /** The q-quantile (0 ≤ q ≤ 1, else `INVALID_ARGUMENT`) by the nearest-rank rule, or NaN when empty. */
   quantile(q: number): number {
+    if (typeof q !== 'number' || !(q >= 0 && q <= 1)) throw new WarpError('INVALID_ARGUMENT', `a quantile must be a number from 0 to 1, not ${describe(q)}`)
     if (this.count === 0) return NaN
     const rank = Math.min(this.count - 1, Math.max(0, Math.ceil(q * this.count) - 1))
     const neg = [...this.negative].sort((a, b) => b[0] - a[0])
@@ -53,12 +63,38 @@ export class Sketch {
     return { z: this.zeros, p: [...this.positive], n: [...this.negative] }
   }
 
+  /**
+   * The sketch `toJSON` saved. Anything else (it comes from a snapshot file) is
+   * `CORRUPT_CHECKPOINT`: `z` must be a non-negative safe integer, `p` and `n` arrays of
+   * [bucket index, count] pairs with whole indices within the range `add` makes, positive safe
+   * integer counts and no index twice, and the total count a safe integer.
+   */
   static from(state: SketchState): Sketch {
+    const fail = (why: string): never => {
+      throw new WarpError('CORRUPT_CHECKPOINT', `a percentile sketch in the snapshot is damaged: ${why}`)
+    }
+    if (state === null || typeof state !== 'object' || Array.isArray(state)) return fail(`it is ${describe(state)}, not an object`)
+    const { z, p, n } = state as { z: unknown; p: unknown; n: unknown }
+    if (!Number.isSafeInteger(z) || (z as number) < 0) return fail(`its zero count is ${describe(z)}, not a non-negative whole number`)
     const s = new Sketch()
-    s.zeros = state.z
-    for (const [i, c] of state.p) s.positive.set(i, c)
-    for (const [i, c] of state.n) s.negative.set(i, c)
-    s.count = state.z + [...s.positive.values(), ...s.negative.values()].reduce((a, b) => a + b, 0)
+    s.zeros = z as number
+    let count = s.zeros
+    const load = (pairs: unknown, into: Map<number, number>, which: string): void => {
+      if (!Array.isArray(pairs)) return fail(`its ${which} buckets are ${describe(pairs)}, not an array`)
+      for (const pair of pairs) {
+        if (!Array.isArray(pair) || pair.length !== 2) return fail(`a ${which} bucket is ${describe(pair)}, not an [index, count] pair`)
+        const [i, c] = pair as unknown[]
+        if (!Number.isInteger(i) || Math.abs(i as number) > MAX_INDEX) return fail(`a ${which} bucket index is ${describe(i)}, not a whole number within ±${MAX_INDEX}`)
+        if (!Number.isSafeInteger(c) || (c as number) <= 0) return fail(`${which} bucket ${i} has a count of ${describe(c)}, not a positive whole number`)
+        if (into.has(i as number)) return fail(`${which} bucket ${i} appears twice`)
+        into.set(i as number, c as number)
+        count += c as number
+      }
+    }
+    load(p, s.positive, 'positive')
+    load(n, s.negative, 'negative')
+    if (!Number.isSafeInteger(count)) fail(`its counts add up to ${count}, past the largest safe integer`)
+    s.count = count
     return s
   }
 }

@@ -107,6 +107,10 @@ export class Stream {
   readonly idle: number | undefined
   readonly throwInvalid: boolean
   readonly highWaterMark: number
+  /** The checked options as text, in a fixed order: a stream is reopened only with the same. */
+  readonly options: string
+  /** What of the options decides what operators see: part of their definitions. */
+  readonly definition: string
   /** The operators reading this stream, with the input number it is to each. */
   readonly hosts: { host: Host; input: number }[] = []
   readonly lateOutput = new Output<LateEvent>()
@@ -142,6 +146,8 @@ export class Stream {
     private readonly owner: StreamOwner,
   ) {
     const o = checkOptions(name, options)
+    this.options = optionsText(o)
+    this.definition = JSON.stringify([name, o.key, o.timestamp ?? null, o.fields, o.attributes, o.keepEvents, o.time, o.outOfOrder])
     this.keyField = o.key
     this.timeField = o.timestamp
     this.fields = o.fields
@@ -174,8 +180,25 @@ export class Stream {
     this.owner.hub.check()
     const e = event as Record<string, unknown>
     if (e === null || typeof e !== 'object' || Array.isArray(e)) return this.reject(event, 'NOT_AN_OBJECT', `an event is a plain object, not ${describe(event)}`)
+    // With keepEvents the event is what JSON.stringify makes of it (toJSON, getters run once):
+    // the stored event, the fields and what operators see all come from that one copy.
+    let whole: string | undefined
+    let source = e
+    if (this.keep) {
+      try {
+        whole = JSON.stringify(event)
+        source = whole === undefined ? (undefined as never) : JSON.parse(whole)
+      } catch (err) {
+        return this.reject(event, 'INVALID_EVENT', `the event cannot be stored as JSON: ${(err as Error).message}`)
+      }
+      if (source === null || typeof source !== 'object' || Array.isArray(source)) return this.reject(event, 'INVALID_EVENT', `the event's JSON form is ${describe(source)}, not an object`)
+    }
     const own = this.own
-    this.read(e, own)
+    try {
+      this.read(source, own)
+    } catch (err) {
+      return this.reject(event, 'INVALID_EVENT', `reading the event threw: ${(err as Error)?.message ?? err}`)
+    }
     const rawKey = own[0]
     let key: string
     if (typeof rawKey === 'string') key = rawKey
@@ -203,14 +226,6 @@ export class Stream {
       if (v !== undefined && v !== null && typeof v !== 'string') return this.reject(event, 'INVALID_ATTRIBUTE', `attribute '${this.attributes[i]}' must be a string, not ${describe(v)}`)
       attributes[i] = v ?? undefined
     }
-    let whole: string | undefined
-    if (this.keep) {
-      try {
-        whole = JSON.stringify(event)
-      } catch (err) {
-        return this.reject(event, 'INVALID_EVENT', `the event cannot be stored as JSON: ${(err as Error).message}`)
-      }
-    }
     let k: KeyState
     try {
       k = this.keys.get(key) ?? this.newKey(key)
@@ -219,7 +234,7 @@ export class Stream {
     }
     this.store(k, ts, whole)
     this.counts.accepted++
-    if (this.hosts.length > 0 || this.logging) this.process(k, ts, whole)
+    if (this.hosts.length > 0 || this.logging) this.process(k, ts, whole, source)
     if (this.idle !== undefined) this.lastArrival = Date.now()
     return this.counts.accepted % 1024 === 0 ? !this.checkPressure() : !this.pressure.active
   }
@@ -271,11 +286,12 @@ export class Stream {
   /** A window over this stream (tumbling, sliding or session); its results as an async iterator. */
   window(spec: WindowSpec): Output<WindowResult> {
     let store: ((r: WindowResult) => void) | undefined
-    return this.attach<WindowResult>((out) => {
+    const make = (out: Emitter<WindowResult>) => {
       const op = windowOperator(spec, out)
       if (op.spec.store) store = this.windowStore(op.name, op.aggregates.names)
       return op
-    }, [this], (r) => store?.(r))
+    }
+    return this.attach<WindowResult>('window', spec, make, [this], (r) => store?.(r))
   }
 
   /**
@@ -287,12 +303,13 @@ export class Stream {
   join(other: Stream, spec: IntervalJoinSpec | WindowJoinSpec): Output<Numbered<JoinResult>> {
     this.sameDatabase(other)
     const interval = spec !== null && typeof spec === 'object' && Object.hasOwn(spec, 'between')
-    return this.attach<JoinResult>((out) => (interval ? intervalJoin(spec as IntervalJoinSpec, out) : windowJoin(spec as WindowJoinSpec, out)), [this, other])
+    const make = (out: Emitter<JoinResult>) => (interval ? intervalJoin(spec as IntervalJoinSpec, out) : windowJoin(spec as WindowJoinSpec, out))
+    return this.attach<JoinResult>(interval ? 'interval join' : 'window join', spec, make, [this, other])
   }
 
   /** Complex event processing: a pattern of steps matched per key in event time (Flink CEP's semantics). */
   pattern(spec: PatternSpec): Output<Numbered<PatternMatch>> {
-    return this.attach<PatternMatch>((out) => patternOperator(spec, out), [this])
+    return this.attach<PatternMatch>('pattern', spec, (out) => patternOperator(spec, out), [this])
   }
 
   /**
@@ -303,6 +320,8 @@ export class Stream {
   alert(spec: AlertSpec): Output<Numbered<AlertEvent>> {
     let keep: ((a: AlertEvent) => void) | undefined
     return this.attach<AlertEvent>(
+      'alert',
+      spec,
       (out) => {
         const op = alertOperator(spec, out)
         keep = this.eventStore(`${this.name}.alert.${op.name}`)
@@ -327,6 +346,8 @@ export class Stream {
       return native.canonicalSeriesOf(`${s.name}.${r.field}`, [s.keyField], [r.key])
     }
     return this.attach<CorrelationChange>(
+      'correlation',
+      spec,
       (out) => correlationOperator(spec, out, inputs.length),
       inputs,
       (c) => {
@@ -362,8 +383,8 @@ export class Stream {
    * Attaches an operator reading `inputs` (this stream first): restores and replays it if it
    * was checkpointed. Its results come out of the returned `Output`.
    */
-  attach<T>(make: (out: Emitter<T>) => Operator, inputs: Stream[], store?: (result: T) => void): Output<Numbered<T>> {
-    const host = new Host<T>(inputs, { engine: () => this.owner.engine() }, store)
+  attach<T>(kind: string, spec: unknown, make: (out: Emitter<T>) => Operator, inputs: Stream[], store?: (result: T) => void): Output<Numbered<T>> {
+    const host = new Host<T>(inputs, { engine: () => this.owner.engine() }, store, definitionOf(kind, spec, inputs))
     host.op = make(host)
     checkName(host.op.name)
     // Hosts of every result type share the hub's bookkeeping, which never reads a result.
@@ -374,8 +395,33 @@ export class Stream {
 
   /** The event an operator sees, rebuilt from a log record exactly as `process` built it. */
   fromLog(rec: Extract<LogRecord, { key: string }>): StreamEvent {
-    const event = rec.event !== undefined ? JSON.parse(rec.event) : this.projection(rec.key, rec.ts, rec.values, rec.attributes)
+    let values: ArrayLike<number> = rec.values
+    let attributes: ArrayLike<string | undefined> = rec.attributes
+    // Logged under other field or attribute names (or order): mapped by name.
+    if (rec.fields.join('\n') !== this.fields.join('\n')) values = this.fields.map((f) => rec.values[rec.fields.indexOf(f)] ?? NaN)
+    if (rec.attributeNames.join('\n') !== this.attributes.join('\n')) attributes = this.attributes.map((a) => rec.attributes[rec.attributeNames.indexOf(a)])
+    const event = rec.event !== undefined ? this.declared(parseLogged(rec.event)) : this.projection(rec.key, rec.ts, values, attributes)
     return { key: rec.key, ts: rec.ts, event }
+  }
+
+  /** A whole event as operators get it: declared fields and attributes it lacks are own
+   * `undefined` properties, so nothing on `Object.prototype` stands in for them. */
+  private declared(event: Record<string, unknown>): Record<string, unknown> {
+    for (const name of [...this.fields, ...this.attributes]) if (!Object.hasOwn(event, name)) event[name] = undefined
+    return event
+  }
+
+  /** The stream's event-time watermark (−Infinity before any event). */
+  get watermark(): number {
+    return this.wm
+  }
+
+  /** After a recovery: the watermark the operators reached, so the stream (and its idle clock) goes on from there. */
+  adopt(wm: number): void {
+    if (!(wm > this.wm)) return
+    this.wm = wm
+    this.maxTs = Math.max(this.maxTs, wm + this.outOfOrder)
+    if (this.lastArrival === 0) this.lastArrival = Date.now()
   }
 
   /** The watermark after an event at `ts`, given the watermark before it. */
@@ -414,7 +460,8 @@ export class Stream {
   }
 
   private newKey(key: string): KeyState {
-    wellFormed(key)
+    // Every key must be a tag value, whatever series it ends up in (fields, alerts, stored windows).
+    native.canonicalSeriesOf(this.name, [this.keyField], [wellFormed(key)])
     const engine = this.owner.engine()
     const ids = new Int32Array(this.fields.length)
     for (let i = 0; i < ids.length; i++) {
@@ -434,7 +481,7 @@ export class Stream {
   }
 
   /** Logs the event and hands it to the operators, then moves the watermark. */
-  private process(k: KeyState, ts: number, whole: string | undefined): void {
+  private process(k: KeyState, ts: number, whole: string | undefined, parsed: Record<string, unknown>): void {
     const hub = this.owner.hub
     const batch = hub.batch
     if (k.batch !== batch.generation) {
@@ -452,7 +499,7 @@ export class Stream {
     if (whole !== undefined) batch.whole(whole)
     hub.logged()
     if (this.hosts.length === 0) return
-    const event = whole !== undefined ? JSON.parse(whole) : this.projection(k.key, ts, values, attributes)
+    const event = whole !== undefined ? this.declared(parsed) : this.projection(k.key, ts, values, attributes)
     const se: StreamEvent = { key: k.key, ts, event }
     if (ts > this.maxTs) this.maxTs = ts
     const wm = this.watermarkAfter(ts, this.wm)
@@ -527,32 +574,46 @@ export class Stream {
     if (!(other instanceof Stream) || other.owner.hub !== this.owner.hub) throw new WarpError('INVALID_ARGUMENT', 'streams joined or correlated must be streams of the same database')
   }
 
-  /** Writes results that carry a key and a time as events of series `<metric>{<key>=…}`. */
+  /** Writes results that carry a key and a time as events of series `<metric>{<key>=…}`: at
+   * their time, or a millisecond after the key's previous one (a series keeps one point per
+   * millisecond; the result itself holds its exact time). */
   private eventStore(metric: string): (r: { key: string; ts: number }) => void {
-    const ids = new BoundedMap<number>(KEY_CACHE)
+    const keys = new BoundedMap<{ id: number; at: number }>(KEY_CACHE)
     return (r) => {
       const engine = this.owner.engine()
-      let id = ids.get(r.key)
-      if (id === undefined) ids.set(r.key, (id = guard(() => engine.ensureSeries(native.canonicalSeriesOf(metric, [this.keyField], [r.key]), 'event'))))
-      guard(() => engine.putEvent(id!, r.ts, Buffer.from(JSON.stringify(r))))
+      let k = keys.get(r.key)
+      if (k === undefined) keys.set(r.key, (k = { id: guard(() => engine.ensureSeries(native.canonicalSeriesOf(metric, [this.keyField], [r.key]), 'event')), at: -Infinity }))
+      k.at = Math.max(r.ts, k.at + 1)
+      guard(() => engine.putEvent(k!.id, k!.at, Buffer.from(JSON.stringify(r))))
     }
   }
 
+  /** Writes each numeric aggregate of a closed window as a point of `<stream>.<window>.<aggregate>{<key>=…}`; a series is made at its first number. */
   private windowStore(window: string, names: string[]): (r: WindowResult) => void {
-    const ids = new Map<string, Int32Array>()
+    const ids = new BoundedMap<Int32Array>(KEY_CACHE)
     return (r) => {
       let k = ids.get(r.key)
-      if (!k) {
-        const engine = this.owner.engine()
-        k = Int32Array.from(names, (n) => guard(() => engine.ensureSeries(native.canonicalSeriesOf(`${this.name}.${window}.${n}`, [this.keyField], [r.key]), 'numeric')))
-        ids.set(r.key, k)
-      }
+      if (!k) ids.set(r.key, (k = new Int32Array(names.length).fill(-1)))
       names.forEach((n, i) => {
         const v = r.values[n]
-        if (typeof v === 'number' && Number.isFinite(v)) this.owner.buffer(k[i], r.start, v)
+        if (typeof v !== 'number' || !Number.isFinite(v)) return
+        if (k![i] < 0) {
+          const engine = this.owner.engine()
+          k![i] = guard(() => engine.ensureSeries(native.canonicalSeriesOf(`${this.name}.${window}.${n}`, [this.keyField], [r.key]), 'numeric'))
+        }
+        this.owner.buffer(k![i], r.start, v)
       })
     }
-  }
+  }}
+
+/** The checked options as text, in a fixed order. */
+function optionsText(o: ReturnType<typeof checkOptions>): string {
+  return JSON.stringify([o.key, o.timestamp ?? null, o.fields, o.attributes, o.keepEvents, o.time, o.outOfOrder, o.idle ?? null, o.onInvalid, o.highWaterMark])
+}
+
+/** The options of stream `name`, checked, as text in a fixed order (how `db.stream` tells a reopen with the same options). */
+export function streamOptions(name: string, options: unknown): string {
+  return optionsText(checkOptions(name, options))
 }
 
 function checkOptions(name: string, options: unknown): Required<Omit<StreamOptions, 'timestamp' | 'idle' | 'outOfOrder'>> & { timestamp?: string; idle?: number; outOfOrder: number } {
@@ -577,7 +638,10 @@ function checkOptions(name: string, options: unknown): Required<Omit<StreamOptio
   const fields = names('fields')
   const attributes = names('attributes')
   // Operators get these as properties of plain objects, where `__proto__` would be the prototype.
-  for (const n of [key, timestamp, ...fields, ...attributes]) if (n === '__proto__') throw bad('options', "cannot name the property '__proto__'")
+  const named = [key, ...(timestamp === undefined ? [] : [timestamp]), ...fields, ...attributes]
+  for (const n of named) if (n === '__proto__') throw bad('options', "cannot name the property '__proto__'")
+  const twice = named.find((n, i) => named.indexOf(n) !== i)
+  if (twice !== undefined) throw bad('options', `name the property '${twice}' twice (key, timestamp, fields and attributes are distinct properties)`)
   for (const f of fields) {
     // The field series must be nameable: fail now, not at the first event.
     guard(() => native.canonicalSeriesOf(`${name}.${f}`, [key], ['x']))
@@ -594,17 +658,20 @@ function checkOptions(name: string, options: unknown): Required<Omit<StreamOptio
 }
 
 /**
- * The function that builds the event operators see: key, time, the present fields (absent
- * ones are left out) and the present attributes, as an object literal with fixed names.
+ * The function that builds the event operators see: key, time, fields and attributes, as an
+ * object literal with fixed names.
  */
 function projector(key: string, time: string | undefined, fields: readonly string[], attributes: readonly string[]): (key: string, ts: number, values: ArrayLike<number>, attributes: ArrayLike<string | undefined>) => Record<string, unknown> {
   const name = (n: string) => JSON.stringify(n)
-  const body = [
-    `const e = { ${[`${name(key)}: k`, ...(time === undefined ? [] : [`${name(time)}: t`])].join(', ')} }`,
-    ...fields.map((f, i) => `if (v[${i}] === v[${i}]) e[${name(f)}] = v[${i}]`),
-    ...attributes.map((a, i) => `if (a[${i}] !== undefined) e[${name(a)}] = a[${i}]`),
-    'return e',
-  ].join('\n')
+  // Absent fields and attributes are own `undefined` properties: one shape for every event, and
+  // nothing on a polluted `Object.prototype` stands in for them.
+  const props = [
+    `${name(key)}: k`,
+    ...(time === undefined ? [] : [`${name(time)}: t`]),
+    ...fields.map((f, i) => `${name(f)}: v[${i}] === v[${i}] ? v[${i}] : undefined`),
+    ...attributes.map((a, i) => `${name(a)}: a[${i}]`),
+  ]
+  const body = `return { ${props.join(', ')} }`
   return new Function('k', 't', 'v', 'a', body) as ReturnType<typeof projector>
 }
 
@@ -616,6 +683,37 @@ function projector(key: string, time: string | undefined, fields: readonly strin
 function reader(names: string[]): (event: Record<string, unknown>, own: unknown[]) => void {
   const body = names.map((n, i) => `o[${i}] = has(e, ${JSON.stringify(n)}) ? e[${JSON.stringify(n)}] : undefined`).join('\n')
   return new Function('has', `return (e, o) => {\n${body}\n}`)(Object.hasOwn) as ReturnType<typeof reader>
+}
+
+/** A whole event from the log: an object, or the log is damaged. */
+function parseLogged(text: string): Record<string, unknown> {
+  let event: unknown
+  try {
+    event = JSON.parse(text)
+  } catch (e) {
+    throw new WarpError('CORRUPT_WAL', `a stream log batch is damaged: a kept event is not JSON (${(e as Error).message})`, { cause: e })
+  }
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) throw new WarpError('CORRUPT_WAL', 'a stream log batch is damaged: a kept event is not an object')
+  return event as Record<string, unknown>
+}
+
+/**
+ * An operator's definition as text, the same for the same kind, inputs and options (keys in
+ * any order; functions by their source): a snapshot restores only into the same definition.
+ */
+function definitionOf(kind: string, spec: unknown, inputs: Stream[]): string {
+  const seen = new Set<unknown>()
+  const plain = (v: unknown): unknown => {
+    if (typeof v === 'function') return `function ${v.toString()}`
+    if (typeof v === 'bigint' || typeof v === 'symbol') return String(v)
+    if (v === null || typeof v !== 'object') return v
+    if (seen.has(v)) throw new WarpError('INVALID_ARGUMENT', `the ${kind} options refer to themselves`)
+    seen.add(v)
+    const out = Array.isArray(v) ? v.map(plain) : Object.fromEntries(Object.keys(v).sort().map((k) => [k, plain((v as Record<string, unknown>)[k])]))
+    seen.delete(v)
+    return out
+  }
+  return JSON.stringify([kind, inputs.map((s) => s.definition), plain(spec)])
 }
 
 /** Operator names name files and series: the same rule as stream names. */

@@ -76,6 +76,25 @@ function invalid(field: string, message: string): WarpError {
   return new WarpError('INVALID_ARGUMENT', `window ${field} ${message}`)
 }
 
+/** The index of the first element of ascending `a` above `x` (a.length if none). */
+function firstAbove(a: number[], x: number): number {
+  let lo = 0
+  let hi = a.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (a[mid] <= x) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** Inserts `x` into ascending `a` if absent (mostly an append: panes come in time order). */
+function insertSorted(a: number[], x: number): void {
+  if (a.length === 0 || a[a.length - 1] < x) return void a.push(x)
+  const i = firstAbove(a, x - 1)
+  if (a[i] !== x) a.splice(i, 0, x)
+}
+
 function gcd(a: number, b: number): number {
   while (b) [a, b] = [b, a % b]
   return a
@@ -85,6 +104,8 @@ type Spec = CheckedWindow
 
 interface Panes {
   panes: Map<number, Acc>
+  /** The starts of `panes`, ascending. */
+  starts: number[]
   /** Final results emitted per window (by start): the next one's revision. */
   emitted: Map<number, number>
   /** Partial merges of whole chunks of panes (sliding windows), by chunk start. */
@@ -133,11 +154,12 @@ class PaneWindows {
     const last = Math.floor(p / slide) * slide
     if (last + size + lateness <= this.wm) return this.out.late(input, e)
     let k = this.keys.get(e.key)
-    if (!k) this.keys.set(e.key, (k = { panes: new Map(), emitted: new Map(), chunks: new Map() }))
+    if (!k) this.keys.set(e.key, (k = { panes: new Map(), starts: [], emitted: new Map(), chunks: new Map() }))
     let acc = k.panes.get(p)
     if (!acc) {
       k.panes.set(p, (acc = this.aggs.empty()))
-      this.noteStart(p)
+      insertSorted(this.starts, p)
+      insertSorted(k.starts, p)
     }
     this.aggs.add(acc, e.ts, e.event)
     // A late event may change a pane already merged into a chunk's merges: they are made again.
@@ -162,7 +184,9 @@ class PaneWindows {
   /** The end of the earliest window ending after `after` that holds data. */
   private nextEnd(after: number): number | undefined {
     const { size, slide } = this.spec
-    for (const p of this.starts) {
+    // Panes at or before `after − size` are in no window ending after `after`.
+    for (let i = firstAbove(this.starts, after - size); i < this.starts.length; i++) {
+      const p = this.starts[i]
       // The first window end after `after` that holds pane p, if p is in any.
       const lo = Math.max(after + 1, p + this.pane)
       const end = Math.ceil((lo - size) / slide) * slide + size
@@ -174,12 +198,9 @@ class PaneWindows {
   private fire(start: number): void {
     const end = start + this.spec.size
     for (const [key, k] of this.keys) {
-      for (let p = start; p < end; p += this.pane) {
-        if (k.panes.has(p)) {
-          this.emit(key, k, start, 'close')
-          break
-        }
-      }
+      // Does the key have a pane in [start, end)? At once for a key with data at the start, by
+      // a binary search of its own panes otherwise.
+      if (k.panes.has(start) || (k.starts[firstAbove(k.starts, start - 1)] ?? Infinity) < end) this.emit(key, k, start, 'close')
     }
   }
 
@@ -276,22 +297,10 @@ class PaneWindows {
     this.starts = this.starts.slice(cut)
     for (const [key, k] of this.keys) {
       for (const p of gone) k.panes.delete(p)
+      k.starts.splice(0, firstAbove(k.starts, this.starts.length > 0 ? this.starts[0] - 1 : Infinity))
       for (const s of k.emitted.keys()) if (s + size + lateness <= this.wm) k.emitted.delete(s)
       if (k.panes.size === 0 && k.emitted.size === 0) this.keys.delete(key)
     }
-  }
-
-  private noteStart(p: number): void {
-    const s = this.starts
-    if (s.length === 0 || s[s.length - 1] < p) return void s.push(p)
-    let lo = 0
-    let hi = s.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (s[mid] < p) lo = mid + 1
-      else hi = mid
-    }
-    if (s[lo] !== p) s.splice(lo, 0, p)
   }
 
   snapshot(): unknown {
@@ -305,7 +314,9 @@ class PaneWindows {
     this.keys.clear()
     const starts = new Set<number>()
     for (const [key, panes, emitted] of s.keys) {
-      this.keys.set(key, { panes: new Map(panes.map(([p, a]) => (starts.add(p), [p, this.aggs.fromJSON(a)]))), emitted: new Map(emitted), chunks: new Map() })
+      const own = panes.map(([p]) => p).sort((a, b) => a - b)
+      own.forEach((p) => starts.add(p))
+      this.keys.set(key, { panes: new Map(panes.map(([p, a]) => [p, this.aggs.fromJSON(a)])), starts: own, emitted: new Map(emitted), chunks: new Map() })
     }
     this.starts = [...starts].sort((a, b) => a - b)
   }
@@ -436,7 +447,7 @@ function windowCodec(window: string, names: string[]): ResultCodec<WindowResult>
     encode(first, results) {
       const numeric = results.every((r) => names.every((n) => r.values[n] === null || typeof r.values[n] === 'number'))
       if (!numeric) return JSON_RESULTS.encode(first, results)
-      const header = Buffer.from(JSON.stringify({ first, keys: results.map((r) => r.key) }))
+      const header = Buffer.from(JSON.stringify({ first, window, names, keys: results.map((r) => r.key) }))
       const pad = (8 - ((5 + header.length) % 8)) % 8
       const out = Buffer.alloc(5 + header.length + pad + results.length * width * 8)
       out[0] = BINARY
@@ -455,21 +466,42 @@ function windowCodec(window: string, names: string[]): ResultCodec<WindowResult>
       return out
     },
     decode(payload) {
-      if (payload[0] !== BINARY) return JSON_RESULTS.decode(payload) as { first: number; results: WindowResult[] }
-      const length = payload.readUInt32LE(1)
-      const { first, keys } = JSON.parse(payload.subarray(5, 5 + length).toString()) as { first: number; keys: string[] }
-      const pad = (8 - ((5 + length) % 8)) % 8
-      const bytes = payload.subarray(5 + length + pad)
-      const f = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + keys.length * width * 8))
-      const results = keys.map((key, i): WindowResult => {
-        const at = i * width
-        const values: Record<string, unknown> = {}
-        names.forEach((n, j) => (values[n] = Number.isNaN(f[at + 5 + j]) ? null : f[at + 5 + j]))
-        return { window, key, start: f[at], end: f[at + 1], count: f[at + 2], values, kind: KINDS[f[at + 4]], revision: f[at + 3], seq: first + i }
-      })
-      return { first, results }
+      try {
+        return check(payload[0] === BINARY ? decodeBinary(payload) : (JSON_RESULTS.decode(payload) as { first: number; results: WindowResult[] }))
+      } catch (e) {
+        throw new WarpError('CORRUPT_WAL', `a window result record is damaged: ${(e as Error).message}`, { cause: e })
+      }
     },
   }
+}
+
+/** Binary window results, decoded by the aggregate names recorded with them (the window's aggregates may have changed since). */
+function decodeBinary(payload: Buffer): { first: number; results: WindowResult[] } {
+  const length = payload.readUInt32LE(1)
+  const { first, names, keys, window } = JSON.parse(payload.subarray(5, 5 + length).toString()) as { first: number; names: string[]; keys: string[]; window: string }
+  if (!Array.isArray(names) || !Array.isArray(keys)) throw new Error('the header lacks names or keys')
+  const step = 5 + names.length
+  const pad = (8 - ((5 + length) % 8)) % 8
+  const bytes = payload.subarray(5 + length + pad)
+  if (bytes.length !== keys.length * step * 8) throw new Error(`${bytes.length} bytes of numbers for ${keys.length} results`)
+  const f = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length))
+  const results = keys.map((key, i): WindowResult => {
+    const at = i * step
+    const values: Record<string, unknown> = {}
+    names.forEach((n, j) => (values[n] = Number.isNaN(f[at + 5 + j]) ? null : f[at + 5 + j]))
+    return { window, key, start: f[at], end: f[at + 1], count: f[at + 2], values, kind: KINDS[f[at + 4]], revision: f[at + 3], seq: first + i }
+  })
+  return { first, results }
+}
+
+/** Decoded results that are what a window records, or an Error saying what is not. */
+function check(d: { first: number; results: WindowResult[] }): { first: number; results: WindowResult[] } {
+  if (d === null || typeof d !== 'object' || !Number.isSafeInteger(d.first) || d.first < 1 || !Array.isArray(d.results)) throw new Error('not a batch of numbered results')
+  for (const r of d.results) {
+    const ok = r !== null && typeof r === 'object' && typeof r.key === 'string' && KINDS.includes(r.kind) && [r.start, r.end, r.count, r.revision].every(Number.isFinite) && r.values !== null && typeof r.values === 'object'
+    if (!ok) throw new Error(`a result is malformed: ${JSON.stringify(r)?.slice(0, 200)}`)
+  }
+  return d
 }
 
 /** The first byte of a binary window-results record (JSON ones begin with '{'). */
