@@ -1,15 +1,13 @@
-// The stream layer as a hostile user and a bad day use it: crashes right after an operator
-// starts, files damaged or left behind, operators changed under the same name, consumers that
-// throw, leave or come twice, events with getters, proxies and toJSON, polluted prototypes,
-// retention rules, and decoders fed garbage.
-//
-// `test.failing` marks a problem found and not yet fixed: its comment says what should happen.
-// Each one passes (and so makes the suite fail, as a reminder) once the problem is fixed.
+// The stream layer under hostile inputs and crash/recovery edge cases: crashes right after an
+// operator starts, files damaged or left behind, operators changed under the same name, consumers
+// that throw, leave or come twice, events with getters, proxies and toJSON, polluted prototypes,
+// retention rules, and decoders fed garbage. Each test's comment states the guarantee it checks.
 //
 // Crashes are simulated in process where a SIGKILL is not needed: `rewind` puts back the
 // snapshot an operator had at some point, after a clean close. The log and the result logs
 // then hold everything written since, which is exactly what a SIGKILL right after that snapshot
-// leaves behind (the close only adds a newer snapshot, which `rewind` undoes).
+// leaves behind (the close only adds a newer snapshot, which `rewind` undoes). One test does use
+// a real SIGKILL, of a child process (`freshThenKilled`).
 import test, { ExecutionContext } from 'ava'
 import fc from 'fast-check'
 import { spawn } from 'node:child_process'
@@ -94,11 +92,9 @@ function freshThenKilled(dir: string, events: unknown[]): Promise<WindowResult[]
   })
 }
 
-// A fresh operator's first snapshot takes `hub.position`, which is only read from the log once
-// this process writes or replays it (`logSeries()`): attached first in a new process it is 0.
-// After a crash the operator then replays the whole log from before it existed, and its result
-// numbers no longer match the ones it delivered. It should start at the log's end, as documented
-// ("starts it fresh at the log's end"): after the crash the same results, with the same numbers.
+// A fresh operator starts at the log's end, even when attached first in a new process: after a
+// crash right after it started it replays only what came later and delivers the same results,
+// with the same numbers.
 test('a fresh operator that crashes right after it started resumes where it started, not at the log\'s beginning', async (t) => {
   t.timeout(60_000)
   const dir = tempDir('hostile-fresh')
@@ -147,24 +143,17 @@ async function lateAttach(crash: boolean): Promise<unknown[]> {
   return recorded
 }
 
-// Live, an operator hears of its input's watermark only when the stream's watermark rises
-// (`Stream.process`), so one attached after the stream's watermark rose keeps −∞ for a while and
-// takes events that replay (`hub.replay`, which moves the operator's own watermark per event)
-// calls late. The replayed results then differ from the recorded ones and, numbered alike, the
-// later ones are skipped as "already recorded": here window [200, 210) is never delivered.
-// A crash must not change the results: an operator should start from its inputs' current
-// watermarks (and its snapshot say so), or replay should move watermarks exactly as live does.
+// An operator attached after the stream's watermark rose gives the same results whether or not a
+// crash makes it replay from its first snapshot.
 test('an operator attached after the stream\'s watermark rose gives the same results with and without a crash', async (t) => {
   const clean = await lateAttach(false)
   const crashed = await lateAttach(true)
   t.deepEqual(crashed, clean)
 })
 
-// The result logs are series whose timestamps are the result numbers (1, 2, … = January 1970),
-// so any retention rule (`maxAgeDays`) deletes them at the next lifecycle pass, and the results
-// recorded after that are below the horizon and silently dropped. `recorded()` then answers
-// nothing, and after a crash `Host.resume` finds no recorded results and delivers them all again.
-// Retention must never touch `__stream:out:*` (or results must be kept at real times).
+// Recorded results (`__stream:out:*`) are kept at the time they were recorded, so a retention
+// rule (`maxAgeDays`) keeps them as long as other recent data: `recorded()` answers them, and
+// later results are still recorded.
 test('a retention rule does not delete the results recorded for exactly-once delivery', async (t) => {
   const db = await openFor(t, tempDir('hostile-retention'))
   await db.lifecycle.setRules({ retention: { maxAgeDays: 30 } })
@@ -182,10 +171,8 @@ test('a retention rule does not delete the results recorded for exactly-once del
   await db.close()
 })
 
-// `CORRUPT_CHECKPOINT` says "remove the file to start the operator afresh". Done so, the fresh
-// operator numbers results from 1 again while `Host.resume(0)` reads the result log's last number
-// as "already recorded": its first N results are dropped without a trace (never delivered, never
-// recorded). A fresh start must continue the numbering after the result log (or empty it).
+// An operator started afresh after its snapshot file was removed (as CORRUPT_CHECKPOINT advises)
+// delivers every result it makes afterwards: none is mistaken for one already recorded.
 test('an operator whose snapshot was removed delivers every result it makes afterwards', async (t) => {
   const dir = tempDir('hostile-removed')
   let db = await openFor(t, dir)
@@ -203,10 +190,8 @@ test('an operator whose snapshot was removed delivers every result it makes afte
   await db.close()
 })
 
-// `Stream.fromLog` rebuilds a logged event with the stream's *current* projection, ignoring the
-// schema the log batch carries in its header: reopened with its fields in another order (or one
-// added), the replayed events get each other's values. Replay should read values by the logged
-// field names (or refuse the changed stream with a clear error).
+// Replay reads a logged event by the field names its log batch recorded: after the stream's fields
+// are reordered, replayed events keep their own values (or the changed stream is a WarpError).
 test('events logged under one field order are replayed with their own values after the fields are reordered', async (t) => {
   const dir = tempDir('hostile-schema')
   const spec: WindowSpec = { name: 'w', type: 'tumbling', size: 10, aggregate: { cpu: { avg: 'cpu' }, mem: { avg: 'mem' } } }
@@ -233,11 +218,8 @@ test('events logged under one field order are replayed with their own values aft
   await db.close()
 })
 
-// With `idle`, a quiet stream's watermark follows the clock from its last event. But
-// `idleTick` needs `lastArrival` and `maxTs`, which only live events set: after a restart a
-// stream that stays quiet never advances, and its windows never close (nor does a stream that
-// never had an event, so a join with it buffers the other side forever). The restored watermark
-// and the open time should stand in for them.
+// With `idle`, a quiet stream's watermark follows the clock after a restart too, from the restored
+// watermark: its open windows close without a new event, as they do without a restart.
 test('an idle stream\'s windows close after a restart as they do without one', async (t) => {
   const spec = { ...ST, idle: 50 }
   const dir = tempDir('hostile-idle')
@@ -267,12 +249,10 @@ test('baseline: without a restart the idle stream\'s window closes on the clock'
 })
 
 // ---------------------------------------------------------------------------------------------
-// Events that poison the log or the stream
+// Events and callbacks that could poison the log or the stream
 
-// With `keepEvents`, `write` stores `JSON.stringify(event)`; an own `toJSON` returning undefined
-// makes that undefined, and `process` then logs the record without its whole-event entry. The
-// batch's event column is one short: replay throws CORRUPT_WAL and the operator can never be
-// restored. Such an event should be refused (INVALID_EVENT) or stored as the event it is.
+// With `keepEvents`, an event whose `toJSON` returns undefined leaves the stream log consistent:
+// after a crash the operator replays it and attaches again.
 test('an event whose toJSON returns undefined does not corrupt the stream log', async (t) => {
   const dir = tempDir('hostile-tojson')
   const spec = { ...ST, keepEvents: true }
@@ -290,9 +270,8 @@ test('an event whose toJSON returns undefined does not corrupt the stream log', 
   await db.close()
 })
 
-// The same second serialisation lets operators see another event than the one stored: the
-// fields are read (and stored) once, then `toJSON` (or a getter read again) decides what the
-// operators get. What operators see should be what was stored.
+// With `keepEvents`, operators see the event that was stored, whatever its `toJSON` (or a getter
+// read again) says; an event refused as a dead letter is not stored either.
 test('with keepEvents, operators see the event that was stored, whatever its toJSON says', async (t) => {
   const db = await openFor(t, tempDir('hostile-tojson-view'))
   const s = db.stream('s', { ...ST, keepEvents: true })
@@ -307,11 +286,7 @@ test('with keepEvents, operators see the event that was stored, whatever its toJ
   else t.deepEqual(got.filter((r) => r.key === 'a').map((r) => r.values.sum), Array.from(stored))
 })
 
-// A listener passed to `on()` runs inside `Host.deliver`; what it throws escapes into the hub's
-// commit cycle, becomes the hub's `failure`, and from then on every write of every stream throws
-// the consumer's error, and `close()` rejects with it and leaves the database open and locked.
-// A consumer's bug should stay the consumer's (reported, e.g. asynchronously), not stop the
-// stream, the other consumers, or close.
+// A listener that throws is reported as a warning; the stream, the other consumers and close go on.
 test('a listener that throws does not stop the stream, the other consumers, or close', async (t) => {
   const dir = tempDir('hostile-listener')
   const db = await openFor(t, dir)
@@ -330,10 +305,8 @@ test('a listener that throws does not stop the stream, the other consumers, or c
   await t.notThrowsAsync(db.close())
 })
 
-// `close()` that fails (here a custom reducer whose state is a BigInt, which the snapshot cannot
-// write; equally a disk error, or a leftover directory named `<op>.json.tmp`) never reaches the
-// engine's close: the directory stays locked for the life of the process, and calling close
-// again only repeats the error. Close should release the database whatever the streams did.
+// A close that fails (here a custom reducer state, a BigInt, that the snapshot cannot write) still
+// releases the database: it opens again in the same process.
 test('a close that fails still releases the database', async (t) => {
   const dir = tempDir('hostile-close')
   const db = await openFor(t, dir)
@@ -350,10 +323,8 @@ test('a close that fails still releases the database', async (t) => {
   await again.close()
 })
 
-// An event accepted by `write` while `close()` runs (after its snapshot's capture, before the
-// streams end) has its fields stored, but its log batch is flushed on the next turn, after the
-// engine closed: the flush fails silently and no operator ever sees the event. Close should end
-// the streams before taking the snapshot (later writes throw CLOSED), or flush them in.
+// An event `write()` accepts while `close()` runs reaches the operators (seen after a reopen); one
+// it refuses (CLOSED) is not stored.
 test('an event write() accepts while close() runs reaches the operators', async (t) => {
   const dir = tempDir('hostile-close-race')
   let db = await openFor(t, dir)
@@ -381,11 +352,8 @@ test('an event write() accepts while close() runs reaches the operators', async 
   await db.close()
 })
 
-// A custom reducer's `add` that throws escapes from `write` after the event was stored and
-// logged, and before the operators after it saw it; replay throws the same at every restart, so
-// the operator can never be attached again. Like a pattern's `where` that throws, a reducer's
-// failure should be contained (counted, the event left out of that aggregate), or the event
-// refused before anything is stored.
+// A custom reducer's `add` that throws is contained (or its event refused before it is stored):
+// the other operators count exactly the stored events, and the operator attaches after a crash.
 test('a custom reducer that throws neither breaks the other operators nor blocks recovery', async (t) => {
   const dir = tempDir('hostile-reducer')
   const picky: WindowSpec = {
@@ -419,9 +387,7 @@ test('a custom reducer that throws neither breaks the other operators nor blocks
   await db.close()
 })
 
-// A reducer `result` that is not JSON (a BigInt) fails the result log's encoding inside the
-// commit cycle: the result is lost and every later write throws INTERNAL. It should be refused
-// where it is made (or recorded as something JSON can hold), not stop the stream.
+// A custom reducer result that JSON cannot hold does not stop the stream: later writes go on.
 test('a custom reducer result that JSON cannot hold does not stop the stream', async (t) => {
   const db = await openFor(t, tempDir('hostile-reducer-result'))
   const s = db.stream('s', ST)
@@ -433,9 +399,8 @@ test('a custom reducer result that JSON cannot hold does not stop the stream', a
   await db.close()
 })
 
-// `Stream.write` reads the key, time and fields with a generated reader before anything is
-// checked: a getter or a Proxy trap that throws escapes as the user's raw error, though the docs
-// promise that a bad event goes to dead letters (or throws INVALID_EVENT with onInvalid 'throw').
+// An event whose getters or proxy traps throw is a dead letter, as documented: `write` does not
+// throw the user's raw error.
 test('events whose getters or proxy traps throw are dead letters, not raw exceptions', async (t) => {
   const db = await openFor(t, tempDir('hostile-getters'))
   const s = db.stream('s', ST)
@@ -460,10 +425,8 @@ test('events whose getters or proxy traps throw are dead letters, not raw except
   await db.close()
 })
 
-// The stream reads own properties only ("a property inherited from a polluted Object.prototype
-// reads as missing"), but operators get plain objects and read `event[field]` through the
-// prototype: an event without the field counts as having the polluted value. Operators' events
-// should have no prototype (or aggregates and alerts read own properties).
+// Aggregates read only an event's own properties: a field inherited from a polluted
+// Object.prototype counts as missing.
 test('a polluted Object.prototype does not reach aggregates', async (t) => {
   const db = await openFor(t, tempDir('hostile-proto'))
   const s = db.stream('s', { ...ST, fields: ['v', 'u'] })
@@ -480,9 +443,8 @@ test('a polluted Object.prototype does not reach aggregates', async (t) => {
   await db.close()
 })
 
-// `newKey` checks a key's length only through the field series' names: a stream without fields
-// takes a 1 MiB key, and an alert over it later fails to name its series with INVALID_SERIES,
-// thrown from some other write. The key should be a dead letter (INVALID_KEY), as documented.
+// A key too long for a series tag is a dead letter (INVALID_KEY) even on a stream without fields;
+// later writes and the stream's operators go on.
 test('a key too long for a tag is a dead letter even on a stream without fields', async (t) => {
   const db = await openFor(t, tempDir('hostile-long-key'))
   const s = db.stream('s', { key: 'k', timestamp: 'ts', outOfOrder: 0 })
@@ -498,9 +460,7 @@ test('a key too long for a tag is a dead letter even on a stream without fields'
 // ---------------------------------------------------------------------------------------------
 // Consumers
 
-// `Output` keeps one waiting resolver: a second `for await` over the same output replaces the
-// first one's, which then waits forever (and the two share one queue). Each iterator should get
-// every result (or a second one be refused at once).
+// Two `for await` consumers of one output each get every result.
 test('two for-await consumers of one output both get the results', async (t) => {
   const db = await openFor(t, tempDir('hostile-two-iterators'))
   const s = db.stream('s', ST)
@@ -521,8 +481,8 @@ test('two for-await consumers of one output both get the results', async (t) => 
   await db.close()
 })
 
-// Leaving a `for await` (break, return) calls `Output.end()`, which also silences every `on()`
-// listener of that output from then on. Ending one iterator should end only that iterator.
+// Leaving a `for await` loop ends only that iterator: the output's `on()` listeners keep hearing
+// every result.
 test('breaking out of a for-await loop does not silence the on() listeners', async (t) => {
   const db = await openFor(t, tempDir('hostile-break'))
   const s = db.stream('s', ST)
@@ -539,9 +499,8 @@ test('breaking out of a for-await loop does not silence the on() listeners', asy
   await db.close()
 })
 
-// Results queued for a `for await` consumer count towards backpressure, and `Output.end()` keeps
-// the queue: a consumer that leaves with `highWaterMark` results unread holds every writer back
-// for ever (`writeBatch` never resolves). A finished iterator's queue should no longer count.
+// A `for await` consumer that leaves with results unread no longer counts towards backpressure:
+// writers are not held back for ever.
 test('a consumer that leaves with a full queue does not block writers for ever', async (t) => {
   const db = await openFor(t, tempDir('hostile-left'))
   const s = db.stream('s', { ...ST, highWaterMark: 10 })
@@ -586,11 +545,8 @@ async function reattach(first: (s: ReturnType<WarpEngine['stream']>) => unknown,
   }
 }
 
-// A snapshot holds no trace of the operator's kind or spec. Restored into another kind, or a
-// window whose aggregates changed, the state is taken as it comes: a TypeError at attach, or
-// (aggregates) at a later write of a valid event, once the restored pane is touched. The docs
-// allow "other results" after a change; they should at least be results: refuse a snapshot that
-// does not fit with a WarpError (CORRUPT_CHECKPOINT, or INVALID_ARGUMENT naming the change).
+// A snapshot restored into another kind of operator, or a window with other aggregates, is refused
+// with a WarpError or gives a working operator; never a TypeError, at attach or at a later write.
 test('a snapshot of another kind of operator, or of other aggregates, is refused with a WarpError', async (t) => {
   const median: WindowSpec = { name: 'w', type: 'tumbling', size: 10, aggregate: { n: 'count', p: { median: 'v' } } }
   await t.notThrowsAsync(reattach((s) => s.window(COUNT('w')), (s) => s.window(median)))
@@ -598,9 +554,8 @@ test('a snapshot of another kind of operator, or of other aggregates, is refused
   await t.notThrowsAsync(reattach((s) => s.window(COUNT('w')), (s) => s.alert({ name: 'w', field: 'v', above: 5 })))
 })
 
-// The snapshot file is plain JSON without a checksum, and each operator's `restore` trusts it:
-// a damaged state gives TypeErrors (or, for numbers, silently other values). Restoring should
-// check the shape and fail with CORRUPT_CHECKPOINT naming the file.
+// A snapshot whose state has the wrong shape is refused with a WarpError (CORRUPT_CHECKPOINT) or
+// gives a working operator; never a TypeError, at attach or at a later write.
 test('a snapshot whose state is garbage is CORRUPT_CHECKPOINT, not a TypeError', async (t) => {
   for (const state of [null, 5, [], { wm: 0, keys: 5 }, { wm: 0, keys: [['a', [[0, { n: 1, s: [1], k: 5, c: [] }]], []]] }]) {
     await t.notThrowsAsync(
@@ -614,9 +569,8 @@ test('a snapshot whose state is garbage is CORRUPT_CHECKPOINT, not a TypeError',
   }
 })
 
-// The binary result codec decodes a record with the window's *current* aggregates: after the
-// aggregates change, `recorded()` reads the earlier results with the wrong width and answers
-// garbage starts and counts. A record should carry its layout (names or width).
+// Results recorded before a window's aggregates changed read back from `recorded()` as they were
+// (or the changed window, or the read, is refused with a WarpError).
 test('results recorded before the aggregates changed read back as they were', async (t) => {
   const dir = tempDir('hostile-codec-layout')
   let db = await openFor(t, dir)
@@ -674,11 +628,10 @@ test('crafted snapshot files: empty, truncated, another operator\'s, a directory
 })
 
 // ---------------------------------------------------------------------------------------------
-// Smaller problems
+// Alerts, costs, recorded results and options
 
-// Two transitions of one key at one event time (firing, then resolved by a second event at the
-// same millisecond) are both results, but the alert's event series keeps one point per time: the
-// 'firing' entry is overwritten and the history says the alert never fired.
+// Alert transitions of one key at the same event time (firing, then resolved) are all kept in the
+// alert's series, in order.
 test('alert transitions at the same time are all kept in the alert\'s series', async (t) => {
   const db = await openFor(t, tempDir('hostile-alert-ts'))
   const s = db.stream('s', ST)
@@ -691,9 +644,7 @@ test('alert transitions at the same time are all kept in the alert\'s series', a
   await db.close()
 })
 
-// `PaneWindows.fire` looks for a key's data pane by pane through each closing window: for one
-// event in a sliding window, size/slide windows × up to size/slide panes each. An event should
-// cost about the windows it is in, as the docs say of adding it.
+// Closing the sliding windows of one event costs about size/slide map lookups, not its square.
 test('closing the sliding windows of one event costs about size/slide, not its square', (t) => {
   const n = 2000
   const op = windowOperator({ name: 'w', type: 'sliding', size: n, slide: 1, aggregate: { n: 'count' } }, NOWHERE as Emitter<WindowResult>)
@@ -712,9 +663,8 @@ test('closing the sliding windows of one event costs about size/slide, not its s
   t.true(lookups < 50 * n, `${lookups} map lookups to close ${n} windows`)
 })
 
-// A result delivered live and the same result read back by `recorded()` should be equal: a
-// consumer resumes from the latter. Non-finite values differ: NaN (a reducer's result) is
-// recorded as null, and Infinity (an overflowing sum) too once any value is not a number (JSON).
+// `recorded()` gives back exactly the results delivered live, non-numeric and non-finite values
+// (an overflowing sum) included.
 test('recorded() gives back exactly the results delivered, non-finite values included', async (t) => {
   const db = await openFor(t, tempDir('hostile-nonfinite'))
   const s = db.stream('s', ST)
@@ -727,8 +677,7 @@ test('recorded() gives back exactly the results delivered, non-finite values inc
   await db.close()
 })
 
-// `recorded(after)` passes after + 1 straight to a range read: past the last safe timestamp it
-// throws INVALID_TIMESTAMP instead of answering that nothing was recorded after it.
+// `recorded(after)` beyond every result, up to Number.MAX_SAFE_INTEGER, is empty, not an error.
 test('recorded(after) beyond every result is empty, not an error', async (t) => {
   const db = await openFor(t, tempDir('hostile-recorded'))
   const s = db.stream('s', ST)
@@ -740,8 +689,8 @@ test('recorded(after) beyond every result is empty, not an error', async (t) => 
   await db.close()
 })
 
-// `db.stream` compares options by `JSON.stringify`, so the same options with their keys in
-// another order are "other options".
+// `db.stream` compares options by value: the same options with their keys in another order open
+// the same stream.
 test('the same stream options in another order open the same stream', async (t) => {
   const db = await openFor(t, tempDir('hostile-options-order'))
   const s = db.stream('s', { key: 'k', timestamp: 'ts' })
@@ -749,9 +698,8 @@ test('the same stream options in another order open the same stream', async (t) 
   await db.close()
 })
 
-// Names are checked for duplicates within `fields` and within `attributes`, but not across the
-// key, the time, fields and attributes: a property that is both a field (a number) and the key
-// or an attribute (a string) makes the stream dead-letter every event that has it.
+// Options that name one property twice, across the key, the time, fields and attributes, are
+// refused with INVALID_ARGUMENT.
 test('options naming one property twice (key and field, field and attribute) are refused', async (t) => {
   const db = await openFor(t, tempDir('hostile-options-twice'))
   t.is(await codeOf(() => db.stream('a', { key: 'k', timestamp: 'ts', fields: ['k'] })), 'INVALID_ARGUMENT')
@@ -759,9 +707,8 @@ test('options naming one property twice (key and field, field and attribute) are
   await db.close()
 })
 
-// A rate rule keeps every key's previous value for ever, inactive keys included, so churning keys
-// (each sending a little, then never again) grow its state and every snapshot without bound.
-// (Threshold rules forget inactive keys; windows, joins and patterns are bounded, see below.)
+// A rate alert forgets inactive keys: churning keys do not grow its state or its snapshots.
+// (The other operators are checked at the end of the file.)
 test('a rate alert\'s state stays bounded when keys churn', (t) => {
   const op = alertOperator({ name: 'a', field: 'v', rate: { above: 1000 } }, NOWHERE as Emitter<never>)
   for (let i = 0; i < 1000; i++) {
@@ -822,9 +769,8 @@ test('decodeBatch: arbitrary bytes and single-byte changes of a batch only ever 
   t.is(outcome(huge), 'CORRUPT_WAL')
 })
 
-// What decodes is not always a record: a header whose stream lost its name, or a time that is
-// not whole milliseconds, decodes as a record of stream `undefined` (skipped by replay without a
-// word) or with a NaN time. Such a batch should be CORRUPT_WAL like any other inconsistency.
+// decodeBatch refuses a header without its stream name, or a time that is not whole milliseconds,
+// with a WarpError like any other inconsistency.
 test('decodeBatch refuses records without a stream name or with a time that is not whole milliseconds', (t) => {
   const good = sampleBatch()
   const nameless = Buffer.from(good.toString('latin1').replace('"name":"s"', '"nbme":"s"'), 'latin1')
@@ -839,9 +785,8 @@ test('decodeBatch refuses records without a stream name or with a time that is n
   t.throws(() => decodeBatch(nan), { instanceOf: WarpError })
 })
 
-// The window codec decodes result-log records (read back by `recorded()`) with no checks:
-// garbage gives SyntaxErrors, RangeErrors and TypeErrors, and a damaged kind byte a result whose
-// `kind` is undefined. Garbage should be a WarpError (CORRUPT_WAL, as the stream log's).
+// The window result codec (read back by `recorded()`) refuses garbage and damaged records with a
+// WarpError, or decodes them to sane results; never a raw SyntaxError, RangeError or TypeError.
 test('the window result codec refuses garbage and damaged records with a WarpError', (t) => {
   const op = windowOperator({ name: 'w', type: 'tumbling', size: 10, aggregate: { n: 'count', a: { avg: 'v' } } }, NOWHERE as Emitter<WindowResult>)
   const codec = op.codec!
@@ -866,8 +811,8 @@ test('the window result codec refuses garbage and damaged records with a WarpErr
   }
 })
 
-// `Sketch.from` and `Aggregates.fromJSON` (both fed from snapshot files) accept anything:
-// string or negative counts give a `count` of "a2" or −3 and quantiles of NaN or Infinity.
+// `Sketch.from` and `Aggregates.fromJSON` (fed from snapshot files) refuse states they did not
+// write with a WarpError.
 test('Sketch.from and Aggregates.fromJSON refuse states they did not write', (t) => {
   const bad: unknown[] = [null, {}, { z: 'a', p: [[1, 2]], n: [] }, { z: -5, p: [[1e300, 2]], n: [] }, { z: 0, p: [[1, -3]], n: [] }, { z: 0, p: [['x', 1]], n: [] }]
   for (const state of bad) t.throws(() => Sketch.from(state as SketchState), { instanceOf: WarpError }, JSON.stringify(state))
@@ -878,7 +823,7 @@ test('Sketch.from and Aggregates.fromJSON refuse states they did not write', (t)
 })
 
 // ---------------------------------------------------------------------------------------------
-// What held up
+// Names, close, backpressure, result numbers, inputs, storage and bounded state
 
 test('one operator name per database: on another stream, or twice after a reopen, it is refused and the first keeps working', async (t) => {
   const dir = tempDir('hostile-names')
@@ -1116,10 +1061,8 @@ test('store: true keeps numeric aggregates as series and stores nothing of a cus
   await db.close()
 })
 
-// `windowStore` makes a numeric series per aggregate and key up front, custom reducers included:
-// one whose result is never a number leaves an empty series `<stream>.<window>.<name>{…}` per key
-// in every listing. (The same closure keeps those ids in an unbounded Map, one entry per key
-// ever seen, where `eventStore` uses a BoundedMap.)
+// With `store: true`, a custom aggregate whose result is never a number gets no series: only the
+// numeric aggregates' series appear in listings.
 test('store: true makes no series for an aggregate that never stores a number', async (t) => {
   const db = await openFor(t, tempDir('hostile-store-empty'))
   const s = db.stream('s', ST)
