@@ -12,6 +12,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeEngine {
   /** The id of series `key` (any accepted text form), creating it as `kind` if new. */
   ensureSeries(key: string, kind: SeriesKind): number
+  /**
+   * The id of the stream layer's series `__stream:<name>` (its log, its result logs),
+   * created as `kind` if new.
+   */
+  streamSeries(name: string, kind: SeriesKind): number
   /** The id of an existing series, or null. */
   seriesId(key: string): number | null
   /** Appends one numeric point; returns the write's sequence number. */
@@ -95,6 +100,10 @@ export declare class NativeEngine {
   lastpoint(selector: NativeSelector): NativeLastpoint
   /** The series a selection matches, in id order: at most `limit`, after id `after`. */
   findSeries(selector: NativeSelector, limit?: number | undefined | null, after?: number | undefined | null): NativeSeriesList
+  /** How full the live tier and the WAL buffer are: cheap, for producers to poll. */
+  pressure(): NativePressure
+  /** Seals the live tier early now, whatever its fill; resolves to how many points. */
+  relieve(): Promise<number>
   stats(): NativeStats
 }
 
@@ -115,7 +124,7 @@ export type Durability = 'sync' | 'interval' | 'none'
  * in step with the core's codes (the match below is exhaustive), and a test checks that the
  * names it gives JavaScript are the strings the errors carry.
  */
-export type ErrorCode = 'INVALID_SERIES' | 'INVALID_TIMESTAMP' | 'INVALID_VALUE' | 'INVALID_RANGE' | 'INVALID_ARGUMENT' | 'INVALID_QUERY' | 'TYPE_MISMATCH' | 'CLOSED' | 'LOCKED' | 'NOT_A_DIRECTORY' | 'CORRUPT_WAL' | 'CORRUPT_CATALOG' | 'CORRUPT_CHECKPOINT' | 'CORRUPT_PARTITION' | 'CORRUPT_MANIFEST' | 'STORAGE_FAILED' | 'IO' | 'INTERNAL'
+export type ErrorCode = 'INVALID_SERIES' | 'INVALID_TIMESTAMP' | 'INVALID_VALUE' | 'INVALID_RANGE' | 'INVALID_ARGUMENT' | 'INVALID_QUERY' | 'TYPE_MISMATCH' | 'CLOSED' | 'LOCKED' | 'NOT_A_DIRECTORY' | 'CORRUPT_WAL' | 'CORRUPT_CATALOG' | 'CORRUPT_CHECKPOINT' | 'CORRUPT_PARTITION' | 'CORRUPT_MANIFEST' | 'BACKPRESSURE' | 'STORAGE_FAILED' | 'IO' | 'INTERNAL'
 
 /** How a matcher compares a tag value (or the metric name). */
 export type MatchOp = 'equal' | 'oneOf' | 'regex' | 'present'
@@ -250,6 +259,10 @@ export interface NativeOpenOptions {
   cacheBytes?: number
   /** Queries reading at least this many points run on every core (0: always). */
   parallelQueryPoints?: number
+  /** Memory bound of the live tier, in bytes: past it the engine seals early. */
+  maxLiveBytes?: number
+  /** What a write does at twice `maxLiveBytes`. */
+  onPressure?: OnPressure
 }
 
 export interface NativePartition {
@@ -304,6 +317,34 @@ export interface NativePoint {
   value?: number
   /** Set for event series: the stored JSON bytes. */
   payload?: Buffer
+}
+
+/** How full the live tier and the WAL buffer are, in bytes. */
+export interface NativePressure {
+  /** Memory held by the live tier, with the points a seal is writing out. */
+  liveBytes: number
+  /** Past it the live tier is sealed early; writes wait or fail at twice it. */
+  liveBound: number
+  walBufferedBytes: number
+  /** Past it writes hand the WAL buffer to the OS. */
+  walBound: number
+  /** A seal is asked for or under way: memory drops when it commits. */
+  sealing: boolean
+}
+
+export interface NativePressureStats {
+  liveBytes: number
+  liveBound: number
+  walBufferedBytes: number
+  walBound: number
+  /** Writes that met the hard limit: waited for room or were refused. */
+  engaged: number
+  /** Time writes spent waiting for room, in total. */
+  engagedMs: number
+  /** Early seals that sealed points (asked for by the bound, or by `relieve()`). */
+  earlySeals: number
+  /** Writes refused with `BACKPRESSURE`. */
+  rejected: number
 }
 
 export interface NativeQuery {
@@ -475,6 +516,7 @@ export interface NativeStats {
   lifecycle: NativeLifecycleStats
   recovery: NativeRecovery
   rollups: NativeRollupStats
+  pressure: NativePressureStats
 }
 
 export interface NativeTable {
@@ -515,6 +557,9 @@ export interface NativeTierStats {
   points: number
   bytes: number
 }
+
+/** What a write does at the live tier's hard limit (see the README's memory section). */
+export type OnPressure = 'block' | 'fail'
 
 /** Opens (creating if needed) the database in `dir`, replaying its WAL. */
 export declare function open(dir: string, optionsJs?: NativeOpenOptions | undefined | null): Promise<NativeEngine>

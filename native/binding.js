@@ -843,6 +843,7 @@ module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.MatchOp = nativeBinding.MatchOp
 module.exports.MAX_TIMESTAMP = nativeBinding.MAX_TIMESTAMP
 module.exports.MIN_TIMESTAMP = nativeBinding.MIN_TIMESTAMP
+module.exports.OnPressure = nativeBinding.OnPressure
 module.exports.open = nativeBinding.open
 module.exports.Order = nativeBinding.Order
 module.exports.SeriesKind = nativeBinding.SeriesKind

@@ -1,7 +1,7 @@
 import native = require('./native')
-import type { NativeEngine, NativeSeriesList, NativeStats } from './native'
+import type { NativeEngine, NativePressure, NativeSeriesList, NativeStats } from './native'
 import { Rules, loadRules } from './config'
-import { WarpError, guard, guardAsync } from './errors'
+import { WarpError, guard, guardAsync, toWarpError } from './errors'
 import { PutBuffer } from './buffer'
 import { Lifecycle, LifecycleReport, PartitionScore } from './lifecycle'
 import { Durability, Point, PutResult, RangeOptions, RangeResult, Series, SeriesOwner, SeriesSpec, badTimestamp, canonicalKey, objectKey, storable, wellFormed } from './series'
@@ -15,7 +15,7 @@ const SERIES_CACHE = 1_048_576
 import { Query, QueryResult, runQuery, runQuerySync } from './query'
 import { Rollups } from './rollups'
 import { StreamHub } from './stream/hub'
-import { Stream, StreamOptions, StreamStats } from './stream/stream'
+import { Stream, StreamOptions, StreamStats, streamOptions } from './stream/stream'
 
 export interface OpenOptions<D extends Durability = Durability> {
   /**
@@ -43,7 +43,27 @@ export interface OpenOptions<D extends Durability = Durability> {
   seriesCacheSize?: number
   /** Queries reading at least this many points run on every core (default 500,000; 0: always). */
   parallelQueryPoints?: number
+  /**
+   * Memory bound of the live tier in bytes (default 512 MiB, at least 64 KiB). Past it the
+   * engine seals the live tier to hourly partitions early, on a thread of its own, without
+   * waiting for the lifecycle; a write that would take it past twice this (the hard limit)
+   * waits or fails, per `onPressure`.
+   */
+  maxLiveBytes?: number
+  /**
+   * What a write does at the hard limit:
+   * - `'block'` (default): it waits until the early seal has made room. The JS thread blocks
+   *   meanwhile (about as long as sealing `maxLiveBytes` of points takes). If that seal fails
+   *   (a full disk), the write throws `BACKPRESSURE` naming why instead of waiting for ever.
+   * - `'fail'`: it throws `BACKPRESSURE` and leaves no trace; retry once `pressure()` shows room
+   *   or `relieve()` has resolved. Single numeric puts that already returned (buffered in
+   *   `interval` and `none` modes) are never refused: their hand-over waits instead.
+   */
+  onPressure?: 'block' | 'fail'
 }
+
+/** How full the live tier and the WAL buffer are, in bytes (see `WarpEngine.pressure`). */
+export type Pressure = NativePressure
 
 /** A series, its id, kind and the points a full read of it returns. */
 export interface SeriesInfo {
@@ -142,7 +162,10 @@ export class WarpEngine<D extends Durability = 'interval'> {
       engine: () => this.#engine(),
       buffer: (id, ts, value) => this.#pending.push(id, ts, value),
     }
-    this.lifecycle = new Lifecycle(() => this.#live())
+    this.lifecycle = new Lifecycle(
+      () => this.#live(),
+      () => this.#hub.logRetention(),
+    )
     this.rollups = new Rollups(() => this.#live())
     this.lifecycle.use(rules)
     this.#hub = new StreamHub({ ...this.#owner, dir, flushIntervalMs })
@@ -307,19 +330,14 @@ export class WarpEngine<D extends Durability = 'interval'> {
   stream(name: string, options: StreamOptions): Stream {
     this.#engine()
     const existing = this.#hub.streams.get(name)
-    const own = optionsOf(options, 'stream options')
-    const fingerprint = JSON.stringify(own, (_k, v) => (typeof v === 'function' ? String(v) : v))
     if (existing) {
-      if (this.#streamSpecs.get(name) !== fingerprint) throw new WarpError('INVALID_ARGUMENT', `stream '${name}' is already open with other options`)
+      if (streamOptions(name, options) !== existing.options) throw new WarpError('INVALID_ARGUMENT', `stream '${name}' is already open with other options`)
       return existing
     }
-    const stream = new Stream(name, own as StreamOptions, { hub: this.#hub, engine: () => this.#engine(), buffer: (id, ts, v) => this.#pending.push(id, ts, v) })
+    const stream = new Stream(name, options, { hub: this.#hub, engine: () => this.#engine(), buffer: (id, ts, v) => this.#pending.push(id, ts, v) })
     this.#hub.streams.set(name, stream)
-    this.#streamSpecs.set(name, fingerprint)
     return stream
   }
-
-  readonly #streamSpecs = new Map<string, string>()
 
   /** Writes and fsyncs every point accepted so far. */
   async flush(): Promise<void> {
@@ -370,6 +388,22 @@ export class WarpEngine<D extends Durability = 'interval'> {
     return { bytes }
   }
 
+  /**
+   * How full the live tier and the WAL buffer are, in bytes: cheap, for a producer to poll and
+   * slow down before writes block or fail. Past `liveBound` an early seal runs (`sealing`); at
+   * twice it writes wait or fail (`onPressure`).
+   */
+  pressure(): Pressure {
+    const engine = this.#engine()
+    return guard(() => engine.pressure())
+  }
+
+  /** Seals the live tier to hourly partitions now, whatever its fill; resolves to how many points. */
+  async relieve(): Promise<number> {
+    const engine = this.#live()
+    return guardAsync(() => engine.relieve())
+  }
+
   stats(): Stats {
     const engine = this.#live()
     const caches = { names: this.#ids.size, handles: this.#handles.size + this.#byText.size + this.#byObject.size }
@@ -412,10 +446,27 @@ export class WarpEngine<D extends Durability = 'interval'> {
   async #shutdown(): Promise<void> {
     if (this.#native === null) return
     await this.lifecycle.settle()
-    await this.#hub.close()
-    const engine = this.#live()
+    // Whatever the streams' last snapshot meets (a reducer's state that is not JSON, a full
+    // disk), the engine is closed and the directory released; the first failure is reported.
+    let failure: unknown
+    try {
+      await this.#hub.close()
+    } catch (e) {
+      failure = e
+    }
+    const engine = this.#native
+    try {
+      this.#pending.drain()
+    } catch (e) {
+      failure ??= e
+    }
     this.#native = null
-    await guardAsync(() => engine.close())
+    try {
+      await guardAsync(() => engine.close())
+    } catch (e) {
+      failure ??= e
+    }
+    if (failure !== undefined) throw toWarpError(failure)
   }
 
   /**

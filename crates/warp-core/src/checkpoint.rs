@@ -129,8 +129,8 @@ pub fn encode(tier: &mut LiveTier, next_segment: u64) -> Vec<u8> {
         }
     }
     let mut encoder = Encoder::new(next_segment);
-    for (id, points) in (0..).zip(tier.iter_mut()) {
-        points.normalize();
+    tier.normalize_all();
+    for (id, points) in (0..).zip(tier.iter()) {
         add::<f64>(&mut encoder, id, points);
         add::<Payload>(&mut encoder, id, points);
     }
@@ -189,7 +189,7 @@ pub fn decode(
         .map(|run| decode_series(&file, run))
         .collect::<Result<_, String>>()?;
     for (id, points) in decoded {
-        let slot = tier
+        let mut slot = tier
             .get_mut(id)
             .map_err(|_| format!("series {id} is not in the catalog"))?;
         if points.kind() != slot.kind() && !dropped(id) {
@@ -374,13 +374,15 @@ mod tests {
         let bytes = encode(&mut sample(), 9);
         let mut tier = empty();
         assert_eq!(decode(bytes.clone(), &mut tier, &|_| false).unwrap(), 9);
-        let (ts, values) = tier.numeric_mut(0).unwrap().all();
+        let mut column = tier.numeric_mut(0).unwrap();
+        let (ts, values) = column.all();
         assert_eq!(ts, &[1, 2, 3]);
         let bits: Vec<u64> = values.iter().map(|v| v.to_bits()).collect();
         assert_eq!(
             bits,
             vec![0.5f64.to_bits(), f64::NAN.to_bits(), (-0.0f64).to_bits()]
         );
+        drop(column);
         assert_eq!(tier.numeric_mut(1).unwrap().len(), 0);
         assert_eq!(
             tier.newest(1),

@@ -3,12 +3,27 @@
 //! Appends in time order are plain pushes. A late or out-of-order point marks the column
 //! unsorted; the next read sorts it once (stable, so for equal timestamps the last write wins)
 //! and drops the overwritten duplicates. An empty column allocates nothing.
+//!
+//! A column knows the memory it holds ([`bytes`](Column::bytes)): its vectors' capacity and
+//! what its values hold outside them. It grows by doubling up to [`GROWTH_STEP`] points, then
+//! by that many or an eighth of its size, whichever is more: one write moves its memory by its
+//! own size plus at most that step (the live tier's memory bound relies on it), and each point
+//! is still copied a bounded number of times where a reallocation copies.
+
+use std::mem::size_of;
+
+use crate::sample::Sample;
+
+/// Points a large column grows by at a time (1 MiB of numeric points).
+pub const GROWTH_STEP: usize = 65_536;
 
 #[derive(Debug, Clone)]
 pub struct Column<V> {
     ts: Vec<i64>,
     values: Vec<V>,
     unsorted: bool,
+    /// What the values hold outside the vectors (event payloads).
+    heap: usize,
 }
 
 impl<V> Default for Column<V> {
@@ -17,18 +32,43 @@ impl<V> Default for Column<V> {
             ts: Vec::new(),
             values: Vec::new(),
             unsorted: false,
+            heap: 0,
         }
     }
 }
 
-impl<V: Clone> Column<V> {
+fn heap_of<V: Sample>(values: &[V]) -> usize {
+    values.iter().map(Sample::heap_bytes).sum()
+}
+
+impl<V: Sample> Column<V> {
     /// A column from points already sorted by strictly increasing time.
     pub fn from_sorted(ts: Vec<i64>, values: Vec<V>) -> Self {
         debug_assert!(ts.windows(2).all(|w| w[0] < w[1]));
         Column {
+            heap: heap_of(&values),
             ts,
             values,
             unsorted: false,
+        }
+    }
+
+    /// Memory held: both vectors' capacity and what the values hold outside them.
+    pub fn bytes(&self) -> usize {
+        self.ts.capacity() * size_of::<i64>() + self.values.capacity() * size_of::<V>() + self.heap
+    }
+
+    /// Makes room for `n` more points (see the module's doc).
+    fn reserve(&mut self, n: usize) {
+        let capacity = self.ts.capacity();
+        if n > capacity - self.ts.len() {
+            let step = if capacity < GROWTH_STEP {
+                capacity.max(4)
+            } else {
+                GROWTH_STEP.max(capacity / 8)
+            };
+            self.ts.reserve_exact(n.max(step));
+            self.values.reserve_exact(n.max(step));
         }
     }
 
@@ -37,6 +77,7 @@ impl<V: Clone> Column<V> {
             if ts == last && !self.unsorted {
                 // Overwrite in place: the common duplicate never needs a sort.
                 if let Some(v) = self.values.last_mut() {
+                    self.heap = self.heap - v.heap_bytes() + value.heap_bytes();
                     *v = value;
                 }
                 return;
@@ -45,6 +86,8 @@ impl<V: Clone> Column<V> {
                 self.unsorted = true;
             }
         }
+        self.reserve(1);
+        self.heap += value.heap_bytes();
         self.ts.push(ts);
         self.values.push(value);
     }
@@ -57,12 +100,14 @@ impl<V: Clone> Column<V> {
             (Some(last), Some(first)) => first > last,
             _ => true,
         };
+        self.reserve(ts.len());
         if !(ordered && after_last) {
             for (t, v) in ts.iter().zip(values) {
                 self.push(*t, v.clone());
             }
             return;
         }
+        self.heap += heap_of(values);
         self.ts.extend_from_slice(ts);
         self.values.extend_from_slice(values);
     }
@@ -83,6 +128,7 @@ impl<V: Clone> Column<V> {
                 values.push(self.values[i].clone());
             }
         }
+        self.heap = heap_of(&values);
         self.ts = ts;
         self.values = values;
         self.unsorted = false;
@@ -118,20 +164,34 @@ impl<V: Clone> Column<V> {
         }
     }
 
+    /// How many points are older than `cutoff`.
+    pub fn count_before(&self, cutoff: i64) -> usize {
+        if self.unsorted {
+            self.ts.iter().filter(|&&t| t < cutoff).count()
+        } else {
+            self.ts.partition_point(|&t| t < cutoff)
+        }
+    }
+
     /// Removes and returns the points older than `cutoff`.
     pub fn split_before(&mut self, cutoff: i64) -> Column<V> {
         self.normalize();
         let n = self.ts.partition_point(|&t| t < cutoff);
         let ts: Vec<i64> = self.ts.drain(..n).collect();
         let values: Vec<V> = self.values.drain(..n).collect();
-        if self.ts.is_empty() {
+        let taken = Column::from_sorted(ts, values);
+        self.heap -= taken.heap;
+        let len = self.ts.len();
+        if len == 0 {
             // An idle series gives its buffers back.
             *self = Column::default();
-        } else if self.ts.capacity() > 4 * self.ts.len().max(16) {
-            self.ts.shrink_to_fit();
-            self.values.shrink_to_fit();
+        } else if self.ts.capacity() > 2 * len.max(16) {
+            // A seal frees what it took: the kept points keep the room growth would give them.
+            let keep = len + len.min(GROWTH_STEP);
+            self.ts.shrink_to(keep);
+            self.values.shrink_to(keep);
         }
-        Column::from_sorted(ts, values)
+        taken
     }
 
     /// Points in `[from, to]` without sorting first: `None` if the column needs sorting.
@@ -209,5 +269,44 @@ mod tests {
         fast.extend(&[2, 4], &[9.0, 4.0]);
         assert_eq!(fast.all(), (&[1, 2, 3, 4][..], &[1.0, 9.0, 3.0, 4.0][..]));
         assert_eq!(fast.as_of(i64::MAX), Some((4, 4.0)));
+    }
+
+    #[test]
+    fn memory_is_the_capacity_held_and_grows_in_bounded_steps() {
+        let mut c = Column::default();
+        assert_eq!(c.bytes(), 0);
+        let mut last = 0;
+        for t in 0..(3 * GROWTH_STEP as i64) {
+            c.push(t, 0.0);
+            let grown = c.bytes() - last;
+            assert!(grown <= GROWTH_STEP * 16, "{grown} bytes at once");
+            last = c.bytes();
+        }
+        assert!(c.bytes() <= 3 * GROWTH_STEP * 16 + GROWTH_STEP * 16);
+        let taken = c.split_before(3 * GROWTH_STEP as i64 - 10);
+        assert_eq!(taken.bytes(), taken.len() * 16);
+        assert!(
+            c.bytes() <= 2 * 10 * 16 + 32 * 16,
+            "{} bytes kept",
+            c.bytes()
+        );
+    }
+
+    #[test]
+    fn payloads_count_once_whatever_becomes_of_them() {
+        let p = |n: usize| -> crate::codec::Payload { vec![7; n].into() };
+        let slots =
+            |c: &Column<crate::codec::Payload>| c.ts.capacity() * 8 + c.values.capacity() * 16;
+        let mut c = Column::default();
+        c.push(1, p(100));
+        c.push(1, p(10)); // overwritten in place
+        c.push(0, p(1000)); // out of order
+        c.push(0, p(5)); // a duplicate the sort drops
+        assert_eq!(c.bytes() - slots(&c), 10 + 1000 + 5 + 3 * 16);
+        c.normalize();
+        assert_eq!(c.bytes() - slots(&c), 10 + 5 + 2 * 16);
+        let taken = c.split_before(1);
+        assert_eq!(taken.bytes() - slots(&taken), 5 + 16);
+        assert_eq!(c.bytes() - slots(&c), 10 + 16);
     }
 }

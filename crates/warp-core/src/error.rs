@@ -67,6 +67,11 @@ pub enum Error {
     )]
     CorruptDefinitions { path: PathBuf, reason: String },
 
+    /// A write refused because the live tier is at its hard limit (policy `Fail`), or that
+    /// could not wait because the early seal failed.
+    #[error("backpressure: {0}")]
+    Backpressure(String),
+
     #[error("storage failed earlier ({0}); writes are refused until the database is reopened")]
     StorageFailed(String),
 
@@ -100,13 +105,14 @@ pub enum ErrorCode {
     CorruptCheckpoint,
     CorruptPartition,
     CorruptManifest,
+    Backpressure,
     StorageFailed,
     Io,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidSeries,
         ErrorCode::InvalidTimestamp,
         ErrorCode::InvalidValue,
@@ -122,6 +128,7 @@ impl ErrorCode {
         ErrorCode::CorruptCheckpoint,
         ErrorCode::CorruptPartition,
         ErrorCode::CorruptManifest,
+        ErrorCode::Backpressure,
         ErrorCode::StorageFailed,
         ErrorCode::Io,
         ErrorCode::Internal,
@@ -145,6 +152,7 @@ impl ErrorCode {
             ErrorCode::CorruptCheckpoint => "CORRUPT_CHECKPOINT",
             ErrorCode::CorruptPartition => "CORRUPT_PARTITION",
             ErrorCode::CorruptManifest => "CORRUPT_MANIFEST",
+            ErrorCode::Backpressure => "BACKPRESSURE",
             ErrorCode::StorageFailed => "STORAGE_FAILED",
             ErrorCode::Io => "IO",
             ErrorCode::Internal => "INTERNAL",
@@ -191,6 +199,7 @@ impl Error {
             Error::CorruptManifest { .. } | Error::CorruptDefinitions { .. } => {
                 ErrorCode::CorruptManifest
             }
+            Error::Backpressure(_) => ErrorCode::Backpressure,
             Error::StorageFailed(_) => ErrorCode::StorageFailed,
             Error::Io { .. } => ErrorCode::Io,
             Error::Internal(_) => ErrorCode::Internal,

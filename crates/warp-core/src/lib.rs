@@ -47,7 +47,7 @@ pub use codec::Payload;
 pub use engine::{Engine, Target, Write};
 pub use error::{Error, ErrorCode, Result};
 pub use links::{Link, Origin as LinkOrigin, MAX_LINKS};
-pub use options::{Durability, Options};
+pub use options::{Durability, OnPressure, Options, MAX_LIVE_BYTES, MIN_LIVE_BYTES};
 pub use partition::{PartitionMeta, Tier};
 pub use retention::MAX_RULES as MAX_RETENTION_RULES;
 pub use rollup::{Condition, RollupSpec};
@@ -57,8 +57,9 @@ pub use series::{
 };
 pub use time::{bound_from_f64, timestamp_from_f64, MAX_TIMESTAMP, MIN_TIMESTAMP};
 pub use types::{
-    LifecycleStats, Move, PartitionInfo, PassPlan, PassReport, RangeOptions, RangeResult,
-    RecoveryStats, RollupInfo, RollupStats, SeriesInfo, Stats, TierStats, Value,
+    LifecycleStats, Move, PartitionInfo, PassPlan, PassReport, Pressure, PressureStats,
+    RangeOptions, RangeResult, RecoveryStats, RollupInfo, RollupStats, SeriesInfo, Stats,
+    TierStats, Value,
 };
 
 /// The byte formats of `docs/format.md`, for tools, benches and tests.

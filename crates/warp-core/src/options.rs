@@ -17,6 +17,20 @@ pub enum Durability {
     None,
 }
 
+/// What a write does when the live tier is at its hard limit (see [`Options::max_live_bytes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnPressure {
+    /// Wait until the early seal has made room (a JavaScript caller's thread blocks).
+    Block,
+    /// Refuse the write with `BACKPRESSURE`; it leaves no trace.
+    Fail,
+}
+
+/// The smallest live-tier bound accepted.
+pub const MIN_LIVE_BYTES: usize = 64 << 10;
+/// The largest: twice it (the hard limit) must still be a byte count.
+pub const MAX_LIVE_BYTES: usize = 1 << 50;
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub durability: Durability,
@@ -34,6 +48,10 @@ pub struct Options {
     pub cache_bytes: usize,
     /// Queries reading at least this many points run on every core (0: always).
     pub parallel_query_points: u64,
+    /// Memory bound of the live tier: past it the engine seals the live tier to partitions
+    /// early, on its own thread; at twice it, writes wait or fail per `on_pressure`.
+    pub max_live_bytes: usize,
+    pub on_pressure: OnPressure,
 }
 
 impl Default for Options {
@@ -47,6 +65,8 @@ impl Default for Options {
             checkpoint_on_close: true,
             cache_bytes: 256 << 20,
             parallel_query_points: 500_000,
+            max_live_bytes: 512 << 20,
+            on_pressure: OnPressure::Block,
         }
     }
 }
@@ -62,6 +82,12 @@ impl Options {
             return invalid(format!(
                 "segment size {} is below 4096 bytes",
                 self.segment_bytes
+            ));
+        }
+        if !(MIN_LIVE_BYTES..=MAX_LIVE_BYTES).contains(&self.max_live_bytes) {
+            return invalid(format!(
+                "max live bytes {} is outside {MIN_LIVE_BYTES} to {MAX_LIVE_BYTES}",
+                self.max_live_bytes
             ));
         }
         Ok(())

@@ -15,6 +15,8 @@ pub trait Sample: Clone + std::fmt::Debug + Send + Sync + 'static {
     const KIND: SeriesKind;
     /// Bytes this value adds to a block body, for cutting blocks by size.
     fn stored_bytes(&self) -> usize;
+    /// Bytes this value holds in memory outside its slot of a live column.
+    fn heap_bytes(&self) -> usize;
     /// Appends the body of one block of sorted points; returns its metadata.
     fn encode(ts: &[i64], values: &[Self], lz4: bool, out: &mut Vec<u8>) -> BlockMeta;
     /// The points of a decoded block, if it holds this kind.
@@ -41,6 +43,10 @@ impl Sample for f64 {
 
     fn stored_bytes(&self) -> usize {
         8
+    }
+
+    fn heap_bytes(&self) -> usize {
+        0
     }
 
     fn encode(ts: &[i64], values: &[f64], lz4: bool, out: &mut Vec<u8>) -> BlockMeta {
@@ -101,6 +107,11 @@ impl Sample for Payload {
 
     fn stored_bytes(&self) -> usize {
         self.len() + 2
+    }
+
+    /// The shared allocation: the payload and its strong and weak counts.
+    fn heap_bytes(&self) -> usize {
+        self.len() + 2 * std::mem::size_of::<usize>()
     }
 
     /// Event bodies are always LZ4-compressed (JSON text compresses well).

@@ -126,6 +126,39 @@ pub struct LifecycleStats {
     pub cleanup_failures: u64,
 }
 
+/// How full the live tier and the WAL buffer are: what a producer checks to slow down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pressure {
+    /// Memory held by the live tier, with the points a seal is writing out.
+    pub live_bytes: u64,
+    /// The bound past which the live tier is sealed early (`Options::max_live_bytes`); writes
+    /// wait or fail at twice it.
+    pub live_bound: u64,
+    pub wal_buffered_bytes: u64,
+    /// Buffered WAL bytes past which writes hand the buffer to the OS.
+    pub wal_bound: u64,
+    /// A seal is asked for or under way (early or a lifecycle pass's): memory drops when it
+    /// commits.
+    pub sealing: bool,
+}
+
+/// The live tier's memory bound at work since the database was opened.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PressureStats {
+    pub live_bytes: u64,
+    pub live_bound: u64,
+    pub wal_buffered_bytes: u64,
+    pub wal_bound: u64,
+    /// Writes that met the hard limit: waited for room, or were refused.
+    pub engaged: u64,
+    /// Time writes spent waiting for room, in total.
+    pub engaged_ms: f64,
+    /// Early seals that sealed points (asked for by the bound, or by `relieve`).
+    pub early_seals: u64,
+    /// Writes refused with `BACKPRESSURE`.
+    pub rejected: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     pub series: u64,
@@ -151,6 +184,7 @@ pub struct Stats {
     pub lifecycle: LifecycleStats,
     pub recovery: RecoveryStats,
     pub rollups: RollupStats,
+    pub pressure: PressureStats,
 }
 
 /// One lifecycle pass: what to seal, move, recompress and expire, all committed at once. The

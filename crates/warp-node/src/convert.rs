@@ -6,7 +6,8 @@ use napi::bindgen_prelude::{Buffer, Float64Array, Uint32Array, Uint8Array};
 use napi_derive::napi;
 use warp_core::{
     bound_from_f64, CacheStats, LifecycleStats, Move, PartitionInfo, PartitionMeta, PassPlan,
-    PassReport, RangeResult, RecoveryStats, SeriesInfo, Stats, TierStats, Value,
+    PassReport, Pressure, PressureStats, RangeResult, RecoveryStats, SeriesInfo, Stats, TierStats,
+    Value,
 };
 
 /// A JS number that must be a whole, non-negative count.
@@ -36,6 +37,24 @@ impl From<Durability> for warp_core::Durability {
             Durability::Sync => warp_core::Durability::Sync,
             Durability::Interval => warp_core::Durability::Interval,
             Durability::None => warp_core::Durability::None,
+        }
+    }
+}
+
+/// What a write does at the live tier's hard limit (see the README's memory section).
+#[napi(string_enum = "lowercase")]
+pub enum OnPressure {
+    /// Wait for the early seal to make room (the JS thread blocks).
+    Block,
+    /// Refuse the write with `BACKPRESSURE`.
+    Fail,
+}
+
+impl From<OnPressure> for warp_core::OnPressure {
+    fn from(p: OnPressure) -> Self {
+        match p {
+            OnPressure::Block => warp_core::OnPressure::Block,
+            OnPressure::Fail => warp_core::OnPressure::Fail,
         }
     }
 }
@@ -230,6 +249,60 @@ pub struct NativeStats {
     pub lifecycle: NativeLifecycleStats,
     pub recovery: NativeRecovery,
     pub rollups: NativeRollupStats,
+    pub pressure: NativePressureStats,
+}
+
+/// How full the live tier and the WAL buffer are, in bytes.
+#[napi(object)]
+pub struct NativePressure {
+    /// Memory held by the live tier, with the points a seal is writing out.
+    pub live_bytes: f64,
+    /// Past it the live tier is sealed early; writes wait or fail at twice it.
+    pub live_bound: f64,
+    pub wal_buffered_bytes: f64,
+    /// Past it writes hand the WAL buffer to the OS.
+    pub wal_bound: f64,
+    /// A seal is asked for or under way: memory drops when it commits.
+    pub sealing: bool,
+}
+
+#[napi(object)]
+pub struct NativePressureStats {
+    pub live_bytes: f64,
+    pub live_bound: f64,
+    pub wal_buffered_bytes: f64,
+    pub wal_bound: f64,
+    /// Writes that met the hard limit: waited for room or were refused.
+    pub engaged: f64,
+    /// Time writes spent waiting for room, in total.
+    pub engaged_ms: f64,
+    /// Early seals that sealed points (asked for by the bound, or by `relieve()`).
+    pub early_seals: f64,
+    /// Writes refused with `BACKPRESSURE`.
+    pub rejected: f64,
+}
+
+pub fn pressure(p: Pressure) -> NativePressure {
+    NativePressure {
+        live_bytes: p.live_bytes as f64,
+        live_bound: p.live_bound as f64,
+        wal_buffered_bytes: p.wal_buffered_bytes as f64,
+        wal_bound: p.wal_bound as f64,
+        sealing: p.sealing,
+    }
+}
+
+fn pressure_stats(p: PressureStats) -> NativePressureStats {
+    NativePressureStats {
+        live_bytes: p.live_bytes as f64,
+        live_bound: p.live_bound as f64,
+        wal_buffered_bytes: p.wal_buffered_bytes as f64,
+        wal_bound: p.wal_bound as f64,
+        engaged: p.engaged as f64,
+        engaged_ms: p.engaged_ms,
+        early_seals: p.early_seals as f64,
+        rejected: p.rejected as f64,
+    }
 }
 
 #[napi(object)]
@@ -414,6 +487,7 @@ pub fn stats(s: Stats) -> NativeStats {
             queries: s.rollups.queries as f64,
             dirty_series: s.rollups.dirty_series as f64,
         },
+        pressure: pressure_stats(s.pressure),
     }
 }
 

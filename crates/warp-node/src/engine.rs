@@ -11,8 +11,8 @@ use warp_core::{
 };
 
 use crate::convert::{
-    self, whole, Durability, NativePartition, NativePassPlan, NativePoint, NativeRange,
-    NativeRuleFile, NativeSeriesList, NativeStats, Order, SeriesKind,
+    self, whole, Durability, NativePartition, NativePassPlan, NativePoint, NativePressure,
+    NativeRange, NativeRuleFile, NativeSeriesList, NativeStats, OnPressure, Order, SeriesKind,
 };
 use crate::error::{IntoJs, Result};
 use crate::query::{self, NativeLastpoint, NativeQuery, NativeQueryResult, NativeTable};
@@ -50,6 +50,10 @@ pub struct NativeOpenOptions {
     pub cache_bytes: Option<f64>,
     /// Queries reading at least this many points run on every core (0: always).
     pub parallel_query_points: Option<f64>,
+    /// Memory bound of the live tier, in bytes: past it the engine seals early.
+    pub max_live_bytes: Option<f64>,
+    /// What a write does at twice `maxLiveBytes`.
+    pub on_pressure: Option<OnPressure>,
 }
 
 fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
@@ -77,6 +81,13 @@ fn options(js: Option<NativeOpenOptions>) -> warp_core::Result<Options> {
     }
     if let Some(checkpoint) = js.checkpoint_on_close {
         options.checkpoint_on_close = checkpoint;
+    }
+    if let Some(bytes) = js.max_live_bytes {
+        options.max_live_bytes =
+            usize::try_from(whole("maxLiveBytes", bytes)?).unwrap_or(usize::MAX);
+    }
+    if let Some(policy) = js.on_pressure {
+        options.on_pressure = policy.into();
     }
     options.validate()?;
     Ok(options)
@@ -576,6 +587,19 @@ impl NativeEngine {
             self.engine.find_series(&selector, limit, after)
         })
         .map(convert::series_list)
+    }
+
+    /// How full the live tier and the WAL buffer are: cheap, for producers to poll.
+    #[napi]
+    pub fn pressure(&self) -> Result<NativePressure> {
+        guarded(|| self.engine.pressure()).map(convert::pressure)
+    }
+
+    /// Seals the live tier early now, whatever its fill; resolves to how many points.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn relieve(&self) -> AsyncTask<Job<u64, f64>> {
+        let engine = self.engine.clone();
+        job(move || engine.relieve(), |n| n as f64)
     }
 
     #[napi]

@@ -104,7 +104,8 @@ impl Inner {
         loop {
             let (ts, vs) = {
                 let mut st = self.readable()?;
-                let (ts, vs) = st.live.column_mut::<V>(id)?.chunk_from(from, CHUNK);
+                let mut column = st.live.column_mut::<V>(id)?;
+                let (ts, vs) = column.chunk_from(from, CHUNK);
                 (ts.to_vec(), vs.to_vec())
             };
             encoder.add(id, &ts, &vs);

@@ -1,19 +1,21 @@
 //! The engine: ties the WAL, the live tier, checkpoints and the partition tiers together
 //! behind one handle. Its children each own one part of the work and share the private state
 //! defined here: `write` (puts), `read` (the read path across tiers), `commit` (checkpoints and
-//! the commit protocol), `pass` (the lifecycle mechanisms), `backup` and `recovery` (open).
+//! the commit protocol), `pass` (the lifecycle mechanisms), `pressure` (the live tier's memory
+//! bound and its early seals), `backup` and `recovery` (open).
 //!
 //! Locks, outermost first: `manifest_lock` serializes everything that commits a new manifest
 //! (checkpoints, lifecycle passes, backups); `state` guards the live tier and the current tier
 //! set and is never held across I/O; `catalog` is changed only under `state` (so writers see
 //! one order of series creation) and read alone by selections; the WAL's own locks
-//! (`wal::Log`) come last.
+//! (`wal::Log`) and the sealer's signal (`pressure`) come last.
 
 mod backup;
 mod commit;
 mod from_rollup;
 mod links;
 mod pass;
+mod pressure;
 mod query;
 mod read;
 mod recovery;
@@ -76,11 +78,13 @@ struct Inner {
     links: Mutex<crate::links::Links>,
     cache: BlockCache,
     recovery: RecoveryStats,
+    sealer: pressure::Sealer,
 }
 
 pub struct Engine {
     inner: Arc<Inner>,
-    flusher: Mutex<Option<JoinHandle<()>>>,
+    /// The WAL flusher (`interval` and `none` modes) and the sealer.
+    threads: Mutex<Vec<JoinHandle<()>>>,
     /// The directory lock; also serializes `close`.
     lock: Mutex<Option<LockGuard>>,
 }
@@ -141,6 +145,7 @@ impl Engine {
             manifest_lock: Mutex::new(()),
             links: Mutex::default(),
             recovery,
+            sealer: pressure::Sealer::default(),
         });
         inner.load_rollups()?;
         inner.load_links()?;
@@ -151,19 +156,19 @@ impl Engine {
             let manifest = inner.readable()?.tiers.manifest.clone();
             tiers::collect_garbage(inner.storage.as_ref(), &inner.layout.temporal(), &manifest)?;
         }
-        let flusher = match inner.options.durability {
-            Durability::Sync => None,
-            Durability::Interval | Durability::None => {
-                let inner = inner.clone();
-                Some(std::thread::spawn(move || {
-                    let fsync = inner.options.durability == Durability::Interval;
-                    inner.wal.run_flusher(inner.options.flush_interval, fsync)
-                }))
-            }
-        };
+        let mut threads = Vec::new();
+        if inner.has_flusher() {
+            let inner = inner.clone();
+            threads.push(std::thread::spawn(move || {
+                let fsync = inner.options.durability == Durability::Interval;
+                inner.wal.run_flusher(inner.options.flush_interval, fsync)
+            }));
+        }
+        let sealer = inner.clone();
+        threads.push(std::thread::spawn(move || sealer.run_sealer()));
         Ok(Engine {
             inner,
-            flusher: Mutex::new(flusher),
+            threads: Mutex::new(threads),
             lock: Mutex::new(Some(guard)),
         })
     }
@@ -387,11 +392,8 @@ impl Engine {
         let counts = self.inner.point_counts(None)?;
         let inner = &self.inner;
         let mut st = inner.readable()?;
-        let mut live_points = 0;
-        for points in st.live.iter_mut() {
-            points.normalize();
-            live_points += points.len() as u64;
-        }
+        st.live.normalize_all();
+        let mut live_points: u64 = st.live.iter().map(|p| p.len() as u64).sum();
         if let Some(sealing) = &st.sealing {
             live_points += sealing.iter().map(|p| p.len() as u64).sum::<u64>();
         }
@@ -442,6 +444,7 @@ impl Engine {
                 queries: st.rollups.queries,
                 dirty_series: st.rollups.marks.dirty_count() as u64,
             },
+            pressure: inner.pressure_stats(&st),
         })
     }
 
@@ -453,7 +456,7 @@ impl Engine {
         if dir_lock.is_none() {
             return Ok(());
         }
-        self.stop_flusher();
+        self.stop_threads();
         let result = if self.inner.options.checkpoint_on_close {
             self.inner.checkpoint().map(drop)
         } else {
@@ -465,9 +468,10 @@ impl Engine {
         result
     }
 
-    fn stop_flusher(&self) {
+    fn stop_threads(&self) {
         self.inner.wal.stop_flusher();
-        if let Some(handle) = lock(&self.flusher).take() {
+        self.inner.sealer.stop();
+        for handle in lock(&self.threads).drain(..) {
             let _ = handle.join();
         }
     }
@@ -477,7 +481,7 @@ impl Drop for Engine {
     fn drop(&mut self) {
         // Dropping without close (a crash of the host, or a forgotten handle) keeps the
         // durability promise of the mode: the flusher stops, buffered writes are written.
-        self.stop_flusher();
+        self.stop_threads();
         if !lock(&self.inner.state).closed {
             let _ = self.inner.wal.flush();
         }

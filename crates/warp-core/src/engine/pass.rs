@@ -60,6 +60,7 @@ impl Inner {
         }
         let _one_at_a_time = lock(&self.manifest_lock);
         self.writable().map(drop)?;
+        self.sealer.follow(plan);
         let (base, series) = {
             let st = self.readable()?;
             let kinds: Vec<SeriesKind> = st.live.iter().map(Points::kind).collect();

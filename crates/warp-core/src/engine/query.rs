@@ -386,7 +386,8 @@ impl Inner {
                     let sealing = st.sealing.clone();
                     match kind {
                         SeriesKind::Numeric => {
-                            let (ts, vs) = st.live.column_mut::<f64>(id)?.range(from, to - 1);
+                            let mut column = st.live.column_mut::<f64>(id)?;
+                            let (ts, vs) = column.range(from, to - 1);
                             m.live = (ts.to_vec(), vs.to_vec());
                             if let Some((ts, vs)) = sealing
                                 .as_ref()
@@ -397,7 +398,8 @@ impl Inner {
                             }
                         }
                         SeriesKind::Event => {
-                            let (ts, _) = st.live.column_mut::<Payload>(id)?.range(from, to - 1);
+                            let mut column = st.live.column_mut::<Payload>(id)?;
+                            let (ts, _) = column.range(from, to - 1);
                             m.live = (ts.to_vec(), vec![0.0; ts.len()]);
                             if let Some((ts, _)) = sealing
                                 .as_ref()

@@ -40,7 +40,8 @@ impl Inner {
             let mut st = self.readable()?;
             let from = from.max(self.horizon_of(&st.tiers, id));
             let live = if from <= to {
-                let (ts, vs) = st.live.column_mut::<V>(id)?.range(from, to);
+                let mut column = st.live.column_mut::<V>(id)?;
+                let (ts, vs) = column.range(from, to);
                 (ts.to_vec(), vs.to_vec())
             } else {
                 (Vec::new(), Vec::new())
@@ -154,8 +155,7 @@ impl Inner {
             let mut spans: Vec<Vec<Span>> = vec![Vec::new(); ids.len()];
             let mut kinds = Vec::with_capacity(ids.len());
             for (slot, &id) in ids.iter().enumerate() {
-                let points = st.live.get_mut(id)?;
-                points.normalize();
+                let points = st.live.normalize(id)?;
                 kinds.push(points.kind());
                 spans[slot].extend(points.span());
                 let sealing = st.sealing.as_ref().and_then(|s| s.get(id).ok());

@@ -239,8 +239,7 @@ fn recompute_newest(catalog: &Catalog, live: &mut LiveTier, tiers: &TierSet) -> 
             }
             None => None,
         };
-        let points = live.get_mut(id)?;
-        points.normalize();
+        let points = live.normalize(id)?;
         if let Some(last) = points.last() {
             if newest.is_none_or(|n| last.0 >= n.ts) {
                 newest = Some(Newest {

@@ -10,6 +10,7 @@ use super::{lock, Engine, Inner, State as EngineState};
 use super::{Target, Write};
 use crate::catalog::{Catalog, Match, Selector};
 use crate::error::{Error, Result};
+use crate::live::Points;
 use crate::names;
 use crate::rollup::cells::{bucket, compute};
 use crate::rollup::marks::{Dirty, Marks};
@@ -277,10 +278,7 @@ impl Inner {
             st.rollups.marks.feed(id, slot);
             if !ready {
                 st.rollups.marks.mark(id, MIN_TIMESTAMP, MAX_TIMESTAMP);
-            } else if let Some((min, max, _)) = st.live.get_mut(id).ok().and_then(|p| {
-                p.normalize();
-                p.span()
-            }) {
+            } else if let Some((min, max, _)) = st.live.normalize(id).ok().and_then(Points::span) {
                 st.rollups.marks.mark(id, min, max);
             }
         }
@@ -465,8 +463,8 @@ impl Inner {
                 widen(lo, hi);
             }
         }
-        for points in st.live.iter_mut() {
-            points.normalize();
+        st.live.normalize_all();
+        for points in st.live.iter() {
             if let Some((lo, hi, _)) = points.span() {
                 widen(lo, hi);
             }

@@ -1,12 +1,16 @@
 //! Writes: every write is checked whole before anything changes, then applied to the live tier
 //! and appended to the WAL buffer under one lock, so the log's order is the apply order and a
-//! rejected write leaves no trace (not even a new series).
+//! rejected write leaves no trace (not even a new series). Writes from outside the engine first
+//! wait for room in the live tier, or are refused, per its memory bound (see `pressure`).
+
+use std::mem::size_of;
 
 use super::{Engine, Inner};
 use crate::catalog::Catalog;
 use crate::codec::{Payload, MAX_EVENT_BYTES};
 use crate::error::{Error, Result};
 use crate::live::{mismatch, LiveTier};
+use crate::options::OnPressure;
 use crate::series::{canonical_of, SeriesId, SeriesKey, SeriesKind};
 use crate::time::check_timestamp;
 use crate::wal::{self, FrameBuffer};
@@ -76,6 +80,17 @@ impl Write<'_> {
         }
     }
 
+    /// About the memory the write adds to the live tier (see `Column::bytes`).
+    fn bytes(&self) -> usize {
+        match *self {
+            Write::Number { .. } => NUMERIC_POINT,
+            Write::Batch { timestamps, .. } => NUMERIC_POINT * timestamps.len(),
+            Write::Event { payload, .. } => {
+                size_of::<i64>() + size_of::<Payload>() + 2 * size_of::<usize>() + payload.len()
+            }
+        }
+    }
+
     /// The earliest and latest timestamp written.
     fn span(&self) -> Option<(i64, i64)> {
         match *self {
@@ -114,11 +129,17 @@ impl Write<'_> {
     }
 }
 
+/// A numeric point's memory in a live column: its timestamp and value.
+const NUMERIC_POINT: usize = size_of::<i64>() + size_of::<f64>();
+
 impl Engine {
     /// Applies one write; returns the series' id and the write's sequence number (see
-    /// [`wait_durable`](Engine::wait_durable)).
+    /// [`wait_durable`](Engine::wait_durable)). At the live tier's hard limit it waits for
+    /// room, or fails with `Backpressure`, per `Options::on_pressure`.
     pub fn write(&self, target: Target<'_>, write: Write<'_>) -> Result<(SeriesId, u64)> {
-        self.inner.write(target, write)
+        let inner = &self.inner;
+        inner.make_room(write.bytes(), inner.options.on_pressure)?;
+        inner.write(target, write)
     }
 
     /// The id of a series, creating it (as `kind`) if it does not exist.
@@ -146,7 +167,11 @@ impl Engine {
 
     /// Appends numeric points of any series (point i is `ids[i]`, `ts[i]`, `values[i]`), all or
     /// none: everything is checked before anything is applied. Returns the sequence number.
+    /// This is how a put buffer hands over points it has already acknowledged, so at the live
+    /// tier's hard limit it waits for room whatever the policy: it is never refused for it.
     pub fn put_points(&self, ids: &[SeriesId], ts: &[i64], values: &[f64]) -> Result<u64> {
+        let need = NUMERIC_POINT * ts.len();
+        self.inner.make_room(need, OnPressure::Block)?;
         self.inner.put_points(ids, ts, values)
     }
 }
