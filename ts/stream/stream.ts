@@ -139,6 +139,8 @@ export class Stream {
   private readonly counts = { accepted: 0, deadLetters: 0, late: 0 }
   private readonly pressure = { engaged: 0, engagedMs: 0, since: 0, active: false }
   private drainWaiters: (() => void)[] = []
+  /** The poll that ends a spell of backpressure. */
+  private relief: NodeJS.Timeout | null = null
 
   constructor(
     readonly name: string,
@@ -280,6 +282,7 @@ export class Stream {
   /** Resolves when the stream is not holding writers back. */
   drained(): Promise<void> {
     if (!this.checkPressure()) return Promise.resolve()
+    this.relief?.ref()
     return new Promise((resolve) => this.drainWaiters.push(resolve))
   }
 
@@ -539,9 +542,7 @@ export class Stream {
 
   /** Whether writers must wait: results pile up for slow consumers. Updates the engagement counts. */
   private checkPressure(): boolean {
-    let queued = 0
-    for (const { host } of this.hosts) queued = Math.max(queued, host.output.pending + host.unrecorded)
-    const over = queued >= this.highWaterMark
+    const over = this.overloaded(this.highWaterMark)
     const p = this.pressure
     if (over && !p.active) {
       p.active = true
@@ -552,17 +553,30 @@ export class Stream {
     return over
   }
 
+  /**
+   * Whether writers must wait: a consumer has `limit` results unread, or the engine is past a
+   * memory bound (the live tier's `maxLiveBytes`, which an early seal is bringing down, or the
+   * WAL buffer's), where writes would soon block the thread or be refused.
+   */
+  private overloaded(limit: number): boolean {
+    for (const { host } of this.hosts) if (host.output.pending + host.unrecorded >= limit) return true
+    const engine = this.owner.engine()
+    const e = guard(() => engine.pressure())
+    return e.liveBytes >= e.liveBound || e.walBufferedBytes >= e.walBound
+  }
+
   private waitForRelief(): void {
     const poll = setInterval(() => {
-      let queued = 0
-      for (const { host } of this.hosts) queued = Math.max(queued, host.output.pending + host.unrecorded)
-      if (queued * 2 > this.highWaterMark && !this.ended) return
+      if (!this.ended && this.overloaded(Math.ceil(this.highWaterMark / 2))) return
       clearInterval(poll)
       const p = this.pressure
       p.active = false
       p.engagedMs += Date.now() - p.since
       for (const w of this.drainWaiters.splice(0)) w()
     }, 1)
+    // It keeps the process alive only while a writer awaits `drained()`.
+    if (this.drainWaiters.length === 0) poll.unref()
+    this.relief = poll
   }
 
   /** Resolves once everything written so far is acknowledged under the durability mode. */
