@@ -71,7 +71,10 @@ test('50M points through putBatch stay within the bound of an 8 MiB live tier an
       peak = Math.max(peak, liveBytes)
       if (liveBytes > limit) t.fail(`${liveBytes} bytes live after batch ${b} of series ${s} (limit ${limit})`)
     }
-    if (b % 10 === 9) t.true(db.stats().pressure.liveBytes <= limit)
+    if (b % 10 === 9) {
+      const { liveBytes: after } = db.stats().pressure
+      t.true(after <= limit, `${after} bytes live after batch ${b} (limit ${limit})`)
+    }
   }
   const { pressure } = db.stats()
   t.log(`peak ${(peak / MiB).toFixed(1)} MiB under a bound of 8 MiB:`, pressure)

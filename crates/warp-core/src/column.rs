@@ -185,11 +185,11 @@ impl<V: Sample> Column<V> {
         if len == 0 {
             // An idle series gives its buffers back.
             *self = Column::default();
-        } else if self.ts.capacity() > 2 * len.max(16) {
-            // A seal frees what it took: the kept points keep the room growth would give them.
-            let keep = len + len.min(GROWTH_STEP);
-            self.ts.shrink_to(keep);
-            self.values.shrink_to(keep);
+        } else {
+            // A seal frees what it took at once: the taken points now live in their own buffers
+            // (counted as being sealed), so the room they leave here would count them twice.
+            self.ts.shrink_to_fit();
+            self.values.shrink_to_fit();
         }
         taken
     }
