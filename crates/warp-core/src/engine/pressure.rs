@@ -12,7 +12,7 @@
 //! finding the points being sealed until the commit, one atomic commit, the points put back
 //! if it fails.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,9 @@ pub(super) struct Sealer {
     engaged_ns: AtomicU64,
     early_seals: AtomicU64,
     rejected: AtomicU64,
+    /// The live tier's footprint as the last write left it: a write checks it without taking
+    /// the state lock, and takes the lock only once it passes the bound.
+    footprint: AtomicUsize,
     /// The hourly compression of the last pass that sealed: early seals follow the policy's
     /// rule instead of making the next pass recompress what they wrote.
     hourly_lz4: AtomicBool,
@@ -148,7 +151,11 @@ impl Inner {
     /// asks for an early seal; at the hard limit, waits for room or refuses, per `policy`.
     /// Writes the engine makes itself (rollup cells, inside a pass) never come here.
     pub(super) fn make_room(&self, need: usize, policy: OnPressure) -> Result<()> {
+        if self.sealer.footprint.load(Ordering::Relaxed) <= self.bound() {
+            return Ok(());
+        }
         let now = self.footprint()?;
+        self.sealer.footprint.store(now.0, Ordering::Relaxed);
         if !self.over_bound(now) {
             return Ok(());
         }
@@ -269,6 +276,13 @@ impl Inner {
                 .bytes_before(start..start.saturating_add(CHUNK_IDS), hour);
         }
         Ok(if before >= points / 2 { hour } else { i64::MAX })
+    }
+
+    /// After a write, under the state lock: what the next write's check reads.
+    pub(super) fn note_footprint(&self, st: &State) {
+        self.sealer
+            .footprint
+            .store(footprint(st).0, Ordering::Relaxed);
     }
 
     /// How full the live tier and the WAL buffer are.

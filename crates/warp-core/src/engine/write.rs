@@ -231,6 +231,7 @@ impl Inner {
                 st.rollups.marks.mark(id, min, max);
             }
         }
+        inner.note_footprint(&st);
         drop(st);
         inner.wal.after_write(seq, inner.has_flusher())?;
         Ok((id, seq))
@@ -314,6 +315,7 @@ impl Inner {
                 st.rollups.marks.mark(id, t, t);
             }
         }
+        inner.note_footprint(&st);
         drop(st);
         inner.wal.after_write(seq, inner.has_flusher())?;
         Ok(seq)
