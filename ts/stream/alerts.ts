@@ -1,6 +1,6 @@
 import { WarpError } from '../errors'
 import { describe } from '../args'
-import { duration, Emitter, Operator, ownFields as own, StreamEvent } from './operator'
+import { decodeTime, duration, Emitter, encodeTime, Operator, ownFields as own, StreamEvent } from './operator'
 import { Heap } from './heap'
 
 export interface AlertSpec {
@@ -103,14 +103,14 @@ export function alertOperator(spec: AlertSpec, out: Emitter<AlertEvent>, input =
       }
     },
     snapshot: () => ({
-      wm: Number.isFinite(wm) ? wm : String(wm),
+      wm: encodeTime(wm),
       seq,
       events: [...line.items()].flatMap((d) => (d.e === undefined ? [] : [{ seq: d.seq, e: d.e }])),
       rule: logic.save(),
     }),
     restore(state) {
       const s = state as { wm: number | string; seq: number; events: { seq: number; e: StreamEvent }[]; rule: unknown }
-      wm = Number(s.wm)
+      wm = decodeTime(s.wm)
       seq = s.seq
       line = new Heap<Due>(dueBefore)
       for (const { seq, e } of s.events) line.push({ at: e.ts, rank: EVENT, seq, key: e.key, e })

@@ -1,6 +1,6 @@
 import { WarpError } from '../errors'
 import { describe } from '../args'
-import { Emitter, Operator, StreamEvent, duration } from './operator'
+import { Emitter, Operator, StreamEvent, decodeTime, duration, encodeTime } from './operator'
 
 /**
  * Discovered correlation ("entanglement"): each tracked series (input, key, field) is averaged
@@ -229,7 +229,7 @@ class Correlation implements CorrelationOperator {
   snapshot(): unknown {
     const s: Snapshot = {
       // JSON has no infinities: an input without a watermark yet (or at its end) is kept as text.
-      wms: this.wms.map((w) => (Number.isFinite(w) ? w : String(w))),
+      wms: this.wms.map(encodeTime),
       series: this.series,
       open: [...this.open].map(([b, values]) => [b, [...values]]),
       pairs: [...this.pairs.values()],
@@ -240,7 +240,7 @@ class Correlation implements CorrelationOperator {
 
   restore(state: unknown): void {
     const s = structuredClone(state) as Snapshot
-    this.wms = s.wms.map(Number)
+    this.wms = s.wms.map(decodeTime)
     this.closedBefore = this.frontier()
     this.series = s.series
     this.ids = new Map(s.series.map((ref, id) => [seriesKey(ref), id]))

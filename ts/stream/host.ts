@@ -95,7 +95,7 @@ export class Host<T = unknown> implements Emitter<T> {
   resume(emitted: number | undefined): void {
     const last = guard(() => this.owner.engine().latest(this.resultLogId()))
     if (last?.payload) {
-      const { first, results } = this.codec().decode(last.payload)
+      const { first, results } = this.decode(last.payload)
       this.recorded = first + results.length - 1
       this.recordedAt = last.ts
     }
@@ -140,7 +140,7 @@ export class Host<T = unknown> implements Emitter<T> {
       const r = await guardAsync(() => engine.range(this.resultLogId(), MIN_TIMESTAMP, MAX_TIMESTAMP + 1, limit, 'desc'))
       const payloads = r.payloads ?? []
       batches.length = 0
-      for (const p of payloads) batches.push(this.codec().decode(p))
+      for (const p of payloads) batches.push(this.decode(p))
       if (payloads.length < limit || batches[batches.length - 1].first <= after + 1) break
     }
     const out: T[] = []
@@ -149,16 +149,15 @@ export class Host<T = unknown> implements Emitter<T> {
   }
 
   private codec(): ResultCodec<T> {
-    const codec = (this.op.codec ?? JSON_RESULTS) as ResultCodec<T>
-    return {
-      encode: codec.encode,
-      decode: (payload) => {
-        try {
-          return codec.decode(payload)
-        } catch (e) {
-          throw new WarpError('CORRUPT_WAL', `a record of the result log of stream operator '${this.name}' is damaged: ${(e as Error).message}`, { cause: e })
-        }
-      },
+    return (this.op.codec ?? JSON_RESULTS) as ResultCodec<T>
+  }
+
+  /** A result-log record read back; damage is `CORRUPT_WAL` naming the operator. */
+  private decode(payload: Buffer): { first: number; results: T[] } {
+    try {
+      return this.codec().decode(payload)
+    } catch (e) {
+      throw new WarpError('CORRUPT_WAL', `a record of the result log of stream operator '${this.name}' is damaged: ${(e as Error).message}`, { cause: e })
     }
   }
 

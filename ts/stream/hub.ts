@@ -201,9 +201,10 @@ export class StreamHub {
     this.writeSnapshots(taken)
   }
 
-  private capture(h: Host): Snapshot {
+  /** An operator's snapshot, serialised now (its state goes on changing while the log is flushed). */
+  private capture(h: Host): { operator: string; text: string } {
     const finite = (w: number) => (Number.isFinite(w) ? w : null)
-    return {
+    const snapshot: Snapshot = {
       version: 1,
       operator: h.name,
       definition: h.definition,
@@ -211,19 +212,19 @@ export class StreamHub {
       position: this.position,
       emitted: h.emitted,
       watermarks: h.watermarks.map(finite),
-      // Serialised now: the state goes on changing while the flush runs.
-      state: JSON.parse(JSON.stringify(h.op.snapshot())),
+      state: h.op.snapshot(),
     }
+    return { operator: h.name, text: JSON.stringify(snapshot) }
   }
 
-  private writeSnapshots(snapshots: Snapshot[]): void {
+  private writeSnapshots(snapshots: { operator: string; text: string }[]): void {
     fs.mkdirSync(this.folder, { recursive: true })
     for (const s of snapshots) {
       const file = this.snapshotFile(s.operator)
       const tmp = `${file}.tmp`
       const fd = fs.openSync(tmp, 'w')
       try {
-        fs.writeSync(fd, JSON.stringify(s))
+        fs.writeSync(fd, s.text)
         fs.fsyncSync(fd)
       } finally {
         fs.closeSync(fd)

@@ -1,6 +1,6 @@
 import { WarpError } from '../errors'
 import { describe } from '../args'
-import { duration, Emitter, encodeTime, Operator, ownFields as own, StreamEvent } from './operator'
+import { decodeTime, duration, Emitter, encodeTime, Operator, ownFields as own, StreamEvent } from './operator'
 import { Heap } from './heap'
 
 /**
@@ -74,7 +74,7 @@ export function intervalJoin(spec: IntervalJoinSpec, out: Emitter<JoinResult>): 
     snapshot: () => ({ wm: wm.map(encodeTime), seq, held: sides.map((s) => s.all()) }),
     restore(state) {
       const s = state as { wm: (number | string)[]; seq: number; held: Held[][] }
-      wm = s.wm.map(Number)
+      wm = s.wm.map(decodeTime)
       seq = s.seq
       sides = s.held.map((held) => {
         const side = new Side()
@@ -182,7 +182,7 @@ export function windowJoin(spec: WindowJoinSpec, out: Emitter<JoinResult>): Oper
     }),
     restore(state) {
       const s = state as { wm: (number | string)[]; panes: { start: number; left: StreamEvent[]; right: StreamEvent[] }[] }
-      wm = s.wm.map(Number)
+      wm = s.wm.map(decodeTime)
       panes = new Map()
       starts = new Heap<number>((a, b) => a < b)
       for (const p of s.panes) {

@@ -76,6 +76,13 @@ export function duration(value: unknown, what: string, { allowZero = false } = {
 /** A watermark in a JSON snapshot: ±Infinity as text (JSON would make it null); `Number` reads it back. */
 export const encodeTime = (t: number): number | string => (Number.isFinite(t) ? t : String(t))
 
+/** A time `encodeTime` wrote, back; anything else is an Error (a restore turns it into CORRUPT_CHECKPOINT). */
+export function decodeTime(v: unknown): number {
+  const t = Number(v)
+  if ((typeof v !== 'number' && typeof v !== 'string') || Number.isNaN(t)) throw new Error(`${JSON.stringify(v)} is not a time`)
+  return t
+}
+
 /** A spec's own properties (never inherited ones), refusing any but `known`: a misspelt option would be silently ignored. */
 export function ownFields(spec: unknown, what: string, known: string[], invalid: (field: string, message: string) => Error, prefix = ''): Record<string, unknown> {
   if (spec !== undefined && (spec === null || typeof spec !== 'object' || Array.isArray(spec))) throw invalid(prefix.replace(/\.$/, '') || 'spec', `must be an object, not ${describe(spec)}`)

@@ -1,6 +1,6 @@
 import { WarpError } from '../errors'
 import { describe } from '../args'
-import { duration, Emitter, encodeTime, Operator, StreamEvent } from './operator'
+import { decodeTime, duration, Emitter, encodeTime, Operator, StreamEvent } from './operator'
 import { Heap } from './heap'
 
 /**
@@ -641,7 +641,7 @@ class Matcher implements PatternOperator {
       for (let i = 0; i < flat.length; i += 2) last = { step: flat[i], ev: events[flat[i + 1]], prev: last }
       return last!
     }
-    this.watermark = Number(s.watermark)
+    this.watermark = decodeTime(s.watermark)
     this.arrivals = s.arrivals
     this.failures = s.errors
     this.pending = new Heap<Pending>(pendingBefore)

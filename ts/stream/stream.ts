@@ -389,7 +389,7 @@ export class Stream {
   attach<T>(kind: string, spec: unknown, make: (out: Emitter<T>) => Operator, inputs: Stream[], store?: (result: T) => void): Output<Numbered<T>> {
     const host = new Host<T>(inputs, { engine: () => this.owner.engine() }, store, definitionOf(kind, spec, inputs))
     host.op = make(host)
-    checkName(host.op.name)
+    checkName('an operator', host.op.name)
     // Hosts of every result type share the hub's bookkeeping, which never reads a result.
     this.owner.hub.attach(host as unknown as Host)
     for (const s of inputs) s.startLogging()
@@ -631,9 +631,7 @@ export function streamOptions(name: string, options: unknown): string {
 }
 
 function checkOptions(name: string, options: unknown): Required<Omit<StreamOptions, 'timestamp' | 'idle' | 'outOfOrder'>> & { timestamp?: string; idle?: number; outOfOrder: number } {
-  if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-    throw new WarpError('INVALID_ARGUMENT', `a stream name is a letter or '_' then letters, digits or '_' (it names series and files), not ${describe(name)}`)
-  }
+  checkName('a stream', name)
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw bad('options', `must be an object, not ${describe(options)}`)
   const own = (k: string): unknown => (Object.hasOwn(options, k) ? (options as Record<string, unknown>)[k] : undefined)
   const key = own('key')
@@ -730,10 +728,10 @@ function definitionOf(kind: string, spec: unknown, inputs: Stream[]): string {
   return JSON.stringify([kind, inputs.map((s) => s.definition), plain(spec)])
 }
 
-/** Operator names name files and series: the same rule as stream names. */
-function checkName(name: unknown): void {
-  if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-    throw new WarpError('INVALID_ARGUMENT', `an operator name is a letter or '_' then letters, digits or '_' (it names series and files), not ${describe(name)}`)
+/** Stream and operator names name series and files: a letter or '_', then up to 127 letters, digits or '_'. */
+function checkName(what: string, name: unknown): void {
+  if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(name)) {
+    throw new WarpError('INVALID_ARGUMENT', `${what} name is a letter or '_' then at most 127 letters, digits or '_' (it names series and files), not ${describe(name)}`)
   }
 }
 

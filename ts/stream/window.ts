@@ -1,7 +1,7 @@
 import { WarpError } from '../errors'
 import { describe } from '../args'
 import { Acc, Aggregates, WindowAggregate } from './aggregates'
-import { Emitter, JSON_RESULTS, Operator, ResultCodec, StreamEvent, duration } from './operator'
+import { Emitter, JSON_RESULTS, Operator, ResultCodec, StreamEvent, decodeTime, duration, encodeTime } from './operator'
 
 export type WindowType = 'tumbling' | 'sliding' | 'session'
 
@@ -305,12 +305,12 @@ class PaneWindows {
 
   snapshot(): unknown {
     const keys = [...this.keys].map(([key, k]) => [key, [...k.panes].map(([p, a]) => [p, this.aggs.toJSON(a)]), [...k.emitted]])
-    return { wm: finite(this.wm), keys }
+    return { wm: encodeTime(this.wm), keys }
   }
 
   restore(state: unknown): void {
-    const s = state as { wm: number | null; keys: [string, [number, unknown][], [number, number][]][] }
-    this.wm = s.wm ?? -Infinity
+    const s = state as { wm: number | string; keys: [string, [number, unknown][], [number, number][]][] }
+    this.wm = decodeTime(s.wm)
     this.keys.clear()
     const starts = new Set<number>()
     for (const [key, panes, emitted] of s.keys) {
@@ -414,12 +414,12 @@ class SessionWindows {
 
   snapshot(): unknown {
     const keys = [...this.keys].map(([key, ss]) => [key, ss.map((s) => [s.start, s.end, s.emitted, this.aggs.toJSON(s.acc)])])
-    return { wm: finite(this.wm), keys }
+    return { wm: encodeTime(this.wm), keys }
   }
 
   restore(state: unknown): void {
-    const s = state as { wm: number | null; keys: [string, [number, number, number, unknown][]][] }
-    this.wm = s.wm ?? -Infinity
+    const s = state as { wm: number | string; keys: [string, [number, number, number, unknown][]][] }
+    this.wm = decodeTime(s.wm)
     this.keys.clear()
     this.nextEnd = Infinity
     for (const [key, ss] of s.keys) {
@@ -427,10 +427,6 @@ class SessionWindows {
       for (const [, end] of ss) if (end > this.wm) this.nextEnd = Math.min(this.nextEnd, end)
     }
   }
-}
-
-function finite(v: number): number | null {
-  return Number.isFinite(v) ? v : null
 }
 
 const KINDS: WindowResult['kind'][] = ['update', 'close', 'late']

@@ -28,6 +28,18 @@ fn pass(db: &Engine, now: i64, seal_before: i64) {
     .unwrap();
 }
 
+/// Every aggregate per series in 5-minute buckets over the hour from `start`, rollups allowed.
+fn first_hour_by_5m(start: i64) -> QuerySpec {
+    query(
+        start,
+        start + 60 * MINUTE,
+        5 * MINUTE,
+        &AGGS,
+        GroupBy::Series,
+        true,
+    )
+}
+
 #[test]
 fn a_rollup_answers_as_raw_points_do() {
     let storage = FaultyStorage::new();
@@ -154,14 +166,7 @@ fn rollups_survive_reopen_and_crash_exactly() {
 #[test]
 fn a_failure_at_any_step_of_a_declaration_leaves_exact_answers() {
     let start = START;
-    let q = query(
-        start,
-        start + 60 * MINUTE,
-        5 * MINUTE,
-        &AGGS,
-        GroupBy::Series,
-        true,
-    );
+    let q = first_hour_by_5m(start);
     for n in 0.. {
         let storage = FaultyStorage::new();
         let db = open(&storage, sync_options()).unwrap();
@@ -351,14 +356,7 @@ fn a_backup_keeps_its_rollups() {
     let copy =
         Engine::open_with(std::sync::Arc::new(storage.clone()), target, sync_options()).unwrap();
     assert_eq!(copy.rollups().unwrap().len(), 1);
-    let q = query(
-        start,
-        start + 60 * MINUTE,
-        5 * MINUTE,
-        &AGGS,
-        GroupBy::Series,
-        true,
-    );
+    let q = first_hour_by_5m(start);
     assert!(check(&copy, &q, "the backup"));
     assert_same(
         &copy.query(&q).unwrap(),
