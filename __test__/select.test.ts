@@ -129,6 +129,10 @@ test('by-name puts equal handle puts, keep write order, and their caches stay bo
   t.is(await codeOf(() => db.put('bad name', 5, 2)), 'INVALID_SERIES')
   t.is(await codeOf(() => db.put('s\ud800', 5, 2)), 'INVALID_SERIES')
   t.is(await codeOf(() => db.put('ok', 5, 2.5)), 'INVALID_TIMESTAMP')
+  // The engine's own series are found by exact name only on reads: a write to one is refused.
+  db.stream('s', { key: 'k', timestamp: 'ts', fields: ['v'] }).window({ name: 'w', type: 'tumbling', size: 10, aggregate: { n: 'count' } })
+  t.is(await codeOf(() => db.put('__stream:out:w', 5, 2)), 'INVALID_SERIES')
+  t.is(await codeOf(() => db.put('__stream:log', 5, 2)), 'INVALID_SERIES')
   // Churn: 20,000 distinct names through caches of 1,000 hold at most twice that.
   for (let i = 0; i < 20_000; i++) db.put(`pod{name="p${i}"}`, i, 100)
   for (let i = 0; i < 5_000; i++) db.series(`job{name="j${i}"}`).put(i, 1)

@@ -10,7 +10,10 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeEngine {
-  /** The id of series `key` (any accepted text form), creating it as `kind` if new. */
+  /**
+   * The id of series `key` (any accepted text form), creating it as `kind` if new. A key
+   * already in canonical form is found without a parse.
+   */
   ensureSeries(key: string, kind: SeriesKind): number
   /**
    * The id of the stream layer's series `__stream:<name>` (its log, its result logs),
@@ -32,12 +35,6 @@ export declare class NativeEngine {
    * if it does not exist (a write that is refused creates nothing). Returns `[id, seq]`.
    */
   putNewNumber(key: string, ts: number, value: number): [id: number, seq: number]
-  /**
-   * A numeric point to the series named by `text` (any accepted form), creating it; its id.
-   * The by-name put of the TypeScript layer's name cache: the canonical form is found
-   * without a parse.
-   */
-  putNumberByName(text: string, ts: number, value: number): number
   /** The first event through a series handle (see `putNewNumber`). */
   putNewEvent(key: string, ts: number, payload: Buffer): [id: number, seq: number]
   /** The first batch through a series handle (see `putNewNumber`). */

@@ -18,7 +18,7 @@ export class BoundedMap<V> {
 
   get(key: string): V | undefined {
     const value = this.young[key]
-    if (value !== undefined) return value
+    if (value !== undefined || this.oldSize === 0) return value
     const aged = this.old[key]
     if (aged !== undefined) {
       delete this.old[key]
@@ -29,8 +29,15 @@ export class BoundedMap<V> {
   }
 
   set(key: string, value: V): void {
-    if (this.young[key] === undefined) this.youngSize++
+    if (this.young[key] === undefined) this.add(key, value)
+    else this.young[key] = value
+  }
+
+  /** Enters a key that `get` has just missed (a miss costs as much as the store itself, so
+   * the by-name put path does not pay for a second one). */
+  add(key: string, value: V): void {
     this.young[key] = value
+    this.youngSize++
     if (this.youngSize >= this.capacity) {
       this.old = this.young
       this.oldSize = this.youngSize

@@ -282,17 +282,18 @@ export class WarpEngine<D extends Durability = 'interval'> {
     return this.#handle(series).put(value, ts)
   }
 
-  /** A numeric put by text: the id from the name cache and into the put buffer, or (the first
-   * time) one native call that finds or creates the series and writes the point. */
+  /** A numeric put by text: the id from the name cache (the first time, from one native call
+   * that finds or creates the series), and the point into the put buffer. */
   #putByName(name: string, value: number, ts?: Timestamp): void {
     const t = ts === undefined ? Date.now() : typeof ts === 'number' ? ts : toMillis(ts)
-    this.#engine()
+    const engine = this.#engine()
     if (!storable(t)) throw badTimestamp(t)
-    const id = this.#ids.get(name)
-    if (id !== undefined) return this.#pending.push(id, t, value)
-    // Buffered points go first, so the order of writes to one series is the order of puts.
-    const engine = this.#live()
-    this.#ids.set(name, guard(() => engine.putNumberByName(wellFormed(name), t, value)))
+    let id = this.#ids.get(name)
+    if (id === undefined) {
+      id = guard(() => engine.ensureSeries(wellFormed(name), 'numeric'))
+      this.#ids.add(name, id)
+    }
+    this.#pending.push(id, t, value)
   }
 
   /** Appends numeric points from typed arrays, without per-point JS work. */

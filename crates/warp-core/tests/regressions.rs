@@ -699,3 +699,52 @@ fn series_key_limits_hold_at_the_limit_and_one_past_on_write_and_reopen() {
     assert_eq!(engine.series_id(&widest).unwrap(), Some(id));
     assert_eq!(dump(&engine)[&widest.canonical()].len(), 2);
 }
+
+#[test]
+fn the_engines_own_series_cannot_be_written_by_name() {
+    // A by-name write looks the text up before parsing it; it once found the engine's own
+    // series that way (`__stream:…`, rollup cells) and wrote into them.
+    let storage = FaultyStorage::new();
+    let engine = open(&storage, sync_options()).unwrap();
+    let own = engine.stream_series("log", SeriesKind::Numeric).unwrap();
+    let name = "__stream:log";
+    let write = Write::Number { ts: 5, value: 1.0 };
+    fn code<T: std::fmt::Debug>(r: warp_core::Result<T>) -> warp_core::ErrorCode {
+        r.unwrap_err().code()
+    }
+    assert_eq!(
+        code(engine.write(Target::Text(name), write)),
+        "INVALID_SERIES"
+    );
+    assert_eq!(
+        code(engine.ensure_named(name, SeriesKind::Numeric)),
+        "INVALID_SERIES"
+    );
+    let read = engine.range(own, 0, 10, RangeOptions::default()).unwrap();
+    assert!(matches!(read, RangeResult::Numeric { timestamps, .. } if timestamps.is_empty()));
+    assert!(engine.series_id(&key("cpu")).unwrap().is_none());
+    // Any other text form of a series is found as before, canonical or not.
+    let id = engine
+        .ensure_named(r#"cpu{host="a",dc="x"}"#, SeriesKind::Numeric)
+        .unwrap();
+    assert_eq!(
+        engine
+            .ensure_named(r#"cpu{dc="x",host="a"}"#, SeriesKind::Numeric)
+            .unwrap(),
+        id
+    );
+    assert_eq!(
+        engine
+            .ensure_named("cpu{dc=x, host=a}", SeriesKind::Numeric)
+            .unwrap(),
+        id
+    );
+    assert_eq!(
+        code(engine.ensure_named("cpu{dc=x,host=a}", SeriesKind::Event)),
+        "TYPE_MISMATCH"
+    );
+    assert_eq!(
+        code(engine.ensure_named("cpu{", SeriesKind::Numeric)),
+        "INVALID_SERIES"
+    );
+}

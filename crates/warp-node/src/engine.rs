@@ -193,13 +193,11 @@ impl NativeEngine {
 
 #[napi]
 impl NativeEngine {
-    /// The id of series `key` (any accepted text form), creating it as `kind` if new.
+    /// The id of series `key` (any accepted text form), creating it as `kind` if new. A key
+    /// already in canonical form is found without a parse.
     #[napi]
     pub fn ensure_series(&self, key: String, kind: SeriesKind) -> Result<u32> {
-        guarded(|| {
-            let key = SeriesKey::parse(&key)?;
-            self.engine.ensure_series(&key, kind.into())
-        })
+        guarded(|| self.engine.ensure_named(&key, kind.into()))
     }
 
     /// The id of the stream layer's series `__stream:<name>` (its log, its result logs),
@@ -266,22 +264,6 @@ impl NativeEngine {
                 ts: timestamp_from_f64(ts)?,
                 value,
             })
-        })
-    }
-
-    /// A numeric point to the series named by `text` (any accepted form), creating it; its id.
-    /// The by-name put of the TypeScript layer's name cache: the canonical form is found
-    /// without a parse.
-    #[napi]
-    pub fn put_number_by_name(&self, text: String, ts: f64, value: f64) -> Result<u32> {
-        guarded(|| {
-            let write = Write::Number {
-                ts: timestamp_from_f64(ts)?,
-                value,
-            };
-            self.engine
-                .write(Target::Text(&text), write)
-                .map(|(id, _)| id)
         })
     }
 

@@ -11,7 +11,7 @@ use crate::codec::{Payload, MAX_EVENT_BYTES};
 use crate::error::{Error, Result};
 use crate::live::{mismatch, LiveTier};
 use crate::options::OnPressure;
-use crate::series::{canonical_of, SeriesId, SeriesKey, SeriesKind};
+use crate::series::{canonical_of, is_engine_series, SeriesId, SeriesKey, SeriesKind};
 use crate::time::check_timestamp;
 use crate::wal::{self, FrameBuffer};
 
@@ -147,6 +147,16 @@ impl Engine {
         self.inner.ensure_canonical(&key.canonical(), kind)
     }
 
+    /// The id of the series `text` names (any accepted text form), created as `kind` if new:
+    /// how a by-name put finds its series before its point joins the put buffer.
+    pub fn ensure_named(&self, text: &str, kind: SeriesKind) -> Result<SeriesId> {
+        if let Some(id) = self.inner.known_text(text) {
+            check_kind(&self.inner.catalog(), id, kind)?;
+            return Ok(id);
+        }
+        self.inner.ensure_canonical(&canonical_of(text)?, kind)
+    }
+
     /// Appends one numeric point to an existing series; returns the write's sequence number.
     pub fn put_numeric(&self, id: SeriesId, ts: i64, value: f64) -> Result<u64> {
         self.write(Target::Id(id), Write::Number { ts, value })
@@ -177,13 +187,20 @@ impl Engine {
 }
 
 impl Inner {
+    /// The series whose canonical key is `text` as given, found without a parse; never one of
+    /// the engine's own series, whose names callers may not write to (the parse refuses them).
+    fn known_text(&self, text: &str) -> Option<SeriesId> {
+        (!is_engine_series(text))
+            .then(|| self.catalog().id(text))
+            .flatten()
+    }
+
     /// Applies one write; returns the series' id and the write's sequence number (see
     /// `Engine::wait_durable`).
     pub(super) fn write(&self, target: Target<'_>, write: Write<'_>) -> Result<(SeriesId, u64)> {
         write.validate()?;
-        // Text that is a known series' canonical key needs no parse.
         let target = match target {
-            Target::Text(text) => self.catalog().id(text).map_or(target, Target::Id),
+            Target::Text(text) => self.known_text(text).map_or(target, Target::Id),
             other => other,
         };
         // The canonical key of a series the write names by key (none for an id).
