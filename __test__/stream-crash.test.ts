@@ -1,11 +1,12 @@
-import test from 'ava'
+import test, { ExecutionContext } from 'ava'
 import { spawn } from 'node:child_process'
 import * as path from 'node:path'
 import * as readline from 'node:readline'
 
 import { NumericRange, WarpEngine, WindowResult } from '../ts'
-import { windowOperator } from '../ts/stream/window'
-import { EVENTS, STREAM, WINDOW, closer, event } from './fixtures/stream-events'
+import { PartitionedWindows } from '../ts/stream/partitioned'
+import { checkWindow, windowOperator } from '../ts/stream/window'
+import { EVENTS, STREAM, closer, event, windowOn } from './fixtures/stream-events'
 import { tempDir } from './helpers'
 
 const ROUNDS = Number(process.env.WARP_CRASH_ROUNDS ?? 10)
@@ -18,9 +19,9 @@ interface Run {
 }
 
 /** Runs the writer; kills it `killAfterMs` after it is ready (never, if undefined). */
-function runWriter(dir: string, seen: number, killAfterMs?: number): Promise<Run> {
+function runWriter(dir: string, seen: number, workers: number, killAfterMs?: number): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WRITER, dir, String(seen)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', WRITER, dir, String(seen), String(workers)], { stdio: ['ignore', 'pipe', 'pipe'] })
     const run: Run = { results: [], acked: 0, done: false }
     let stderr = ''
     child.stderr.on('data', (d) => (stderr += d))
@@ -39,27 +40,33 @@ function runWriter(dir: string, seen: number, killAfterMs?: number): Promise<Run
   })
 }
 
-/** The window's final results over the whole sequence, from the operator alone. */
-function reference(): WindowResult[] {
+/** The window's final results over the whole sequence, from the operator alone, in one run. */
+function reference(workers: number): WindowResult[] {
   const out: WindowResult[] = []
-  const op = windowOperator(WINDOW, { emit: (r, final) => final !== false && out.push(r), late: () => {} })
-  let wm = -Infinity
-  for (const e of [...Array.from({ length: EVENTS }, (_, i) => event(i + 1)), closer()]) {
-    op.onEvent(0, { key: e.k, ts: e.ts, event: e })
-    const next = Math.max(wm, e.ts - STREAM.outOfOrder)
-    if (next > wm) op.onWatermark(0, (wm = next))
+  const emitter = { emit: (r: WindowResult, final?: boolean) => void (final !== false && out.push({ ...r })), late: () => {} }
+  const op = workers === 0 ? windowOperator(windowOn(0), emitter) : new PartitionedWindows(checkWindow(windowOn(workers)), emitter)
+  try {
+    let wm = -Infinity
+    for (const e of [...Array.from({ length: EVENTS }, (_, i) => event(i + 1)), closer()]) {
+      op.onEvent(0, { key: e.k, ts: e.ts, event: e })
+      const next = Math.max(wm, e.ts - STREAM.outOfOrder)
+      if (next > wm) op.onWatermark(0, (wm = next))
+    }
+    op.drain?.()
+  } finally {
+    op.stop?.()
   }
   return out.map((r, i) => ({ ...r, seq: i + 1 }))
 }
 
-test(`every acknowledged event is stored and every final window result is delivered exactly once across ${ROUNDS} SIGKILLs`, async (t) => {
+async function crashRounds(t: ExecutionContext, workers: number): Promise<void> {
   t.timeout(10 * 60_000)
   const dir = tempDir('stream-crash')
   const delivered: WindowResult[] = []
   let acked = 0
   const seen = () => delivered.length
   for (let round = 0; round < ROUNDS; round++) {
-    const run = await runWriter(dir, seen(), 100 + Math.floor(Math.random() * 600))
+    const run = await runWriter(dir, seen(), workers, 100 + Math.floor(Math.random() * 600))
     delivered.push(...run.results)
     acked = Math.max(acked, run.acked)
     t.log(`round ${round}: acked ${run.acked}, results ${run.results.length}, done ${run.done}`)
@@ -74,10 +81,14 @@ test(`every acknowledged event is stored and every final window result is delive
     await db.close()
     t.deepEqual(delivered.map((r) => r.seq), Array.from({ length: delivered.length }, (_, i) => i + 1), `round ${round}: results skipped or repeated`)
   }
-  const last = await runWriter(dir, seen())
+  const last = await runWriter(dir, seen(), workers)
   t.true(last.done)
   delivered.push(...last.results)
-  const want = reference()
+  const want = reference(workers)
   t.is(delivered.length, want.length)
   t.deepEqual(delivered, want)
-})
+}
+
+test(`every acknowledged event is stored and every final window result is delivered exactly once across ${ROUNDS} SIGKILLs`, (t) => crashRounds(t, 0))
+
+test(`the same with the window's keys split over 2 worker threads, across ${ROUNDS} SIGKILLs`, (t) => crashRounds(t, 2))

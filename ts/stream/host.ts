@@ -10,6 +10,8 @@ const { MIN_TIMESTAMP, MAX_TIMESTAMP } = native
 /** What a host needs from the database. */
 export interface HostOwner {
   engine(): NativeEngine
+  /** Records results emitted between the operator's calls (see `Emitter.wake`) soon. */
+  wake(): void
 }
 
 /**
@@ -30,8 +32,14 @@ export class Host<T = unknown> implements Emitter<T> {
   /** Final results not yet recorded, numbered from `pendingFirst`. */
   private pending: T[] = []
   private pendingFirst = 0
-  /** Recorded results waiting for their WAL write to be durable, with that write's number. */
-  private awaiting: { wal: number; results: T[] }[] = []
+  /** Recorded results waiting for their WAL write to be durable, with that write's number and the last result's. */
+  private awaiting: { wal: number; results: T[]; last: number }[] = []
+  /** The newest result delivered live, or recorded by an earlier run (which `recorded` reads back). */
+  private delivered = 0
+  /** Calls of `recorded` in progress: live delivery waits for them (see `recordedAfter`). */
+  private holds = 0
+  /** The newest durable WAL write delivery was told of. */
+  private durable = 0
   /** Each input's watermark, as this operator last saw it (watermarks only rise). */
   readonly watermarks: number[]
   private resultLog = -1
@@ -72,6 +80,10 @@ export class Host<T = unknown> implements Emitter<T> {
     this.pending.push(result)
   }
 
+  wake(): void {
+    this.owner.wake()
+  }
+
   late(input: number, event: StreamEvent): void {
     if (!this.replaying) this.inputs[input].lateOutput.push({ operator: this.name, key: event.key, ts: event.ts, event: event.event })
   }
@@ -99,6 +111,7 @@ export class Host<T = unknown> implements Emitter<T> {
       this.recorded = first + results.length - 1
       this.recordedAt = last.ts
     }
+    this.delivered = this.recorded
     this.emitted = emitted ?? this.recorded
   }
 
@@ -106,21 +119,25 @@ export class Host<T = unknown> implements Emitter<T> {
   record(): number | undefined {
     if (this.pending.length === 0) return undefined
     const results = this.pending
+    const first = this.pendingFirst
     this.pending = []
-    const payload = this.codec().encode(this.pendingFirst, results)
+    const payload = this.codec().encode(first, results)
     const engine = this.owner.engine()
     // At the time they were recorded (so retention treats them as the data they are), never two at one millisecond.
     this.recordedAt = Math.max(this.recordedAt + 1, Date.now())
     const wal = guard(() => engine.putEvent(this.resultLogId(), this.recordedAt, payload))
-    this.awaiting.push({ wal, results })
+    this.awaiting.push({ wal, results, last: first + results.length - 1 })
     return wal
   }
 
   /** Delivers every recorded result whose WAL write is at or before `durable`. */
   deliver(durable: number): void {
+    this.durable = Math.max(this.durable, durable)
+    if (this.holds > 0) return
     let i = 0
     while (i < this.awaiting.length && this.awaiting[i].wal <= durable) {
       for (const r of this.awaiting[i].results) this.output.push(r)
+      this.delivered = this.awaiting[i].last
       i++
     }
     if (i > 0) this.awaiting.splice(0, i)
@@ -131,9 +148,26 @@ export class Host<T = unknown> implements Emitter<T> {
     return this.pending.length
   }
 
-  /** Recorded results numbered above `after`, from the result log (newest batches first, as far back as needed). */
+  /**
+   * Recorded results numbered above `after`, from the result log (newest batches first, as far
+   * back as needed), up to the newest delivered live: those after it come live. Live delivery
+   * waits while this reads, and until the turn of the event loop after it resolves, so a
+   * consumer that resumes with `await recorded(last)` and then listens sees each result once.
+   */
   private async recordedAfter(after: number): Promise<T[]> {
     if (!Number.isSafeInteger(after) || after < 0) throw new WarpError('INVALID_ARGUMENT', `after must be a result number (a whole number ≥ 0), not ${describe(after)}`)
+    this.holds++
+    try {
+      return await this.readRecorded(after, this.delivered)
+    } finally {
+      setImmediate(() => {
+        this.holds--
+        this.deliver(this.durable)
+      })
+    }
+  }
+
+  private async readRecorded(after: number, upto: number): Promise<T[]> {
     const engine = this.owner.engine()
     const batches: { first: number; results: T[] }[] = []
     for (let limit = 16; ; limit *= 4) {
@@ -144,7 +178,7 @@ export class Host<T = unknown> implements Emitter<T> {
       if (payloads.length < limit || batches[batches.length - 1].first <= after + 1) break
     }
     const out: T[] = []
-    for (const { first, results } of batches.reverse()) results.forEach((x, i) => first + i > after && out.push(x))
+    for (const { first, results } of batches.reverse()) results.forEach((x, i) => first + i > after && first + i <= upto && out.push(x))
     return out
   }
 

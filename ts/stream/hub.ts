@@ -70,7 +70,12 @@ export class StreamHub {
   logged(): void {
     if (this.failure) throw this.failure
     if (this.batch.size >= BATCH_RECORDS) this.flushLog()
-    else if (!this.scheduled) {
+    else this.wake()
+  }
+
+  /** Writes the log and records results on the next turn of the event loop (results that came between events wake it too). */
+  wake(): void {
+    if (!this.scheduled) {
       this.scheduled = true
       setImmediate(() => {
         this.scheduled = false
@@ -182,6 +187,7 @@ export class StreamHub {
           }
         }
       }
+      host.op.drain?.()
     } finally {
       host.replaying = false
     }
@@ -195,6 +201,8 @@ export class StreamHub {
    */
   async snapshot(): Promise<void> {
     if (this.hosts.size === 0) return
+    // Results still being made elsewhere are recorded with the log before the states are taken.
+    for (const h of this.hosts.values()) h.op.drain?.()
     this.flushLog()
     const taken = [...this.hosts.values()].map((h) => this.capture(h))
     await guardAsync(() => this.owner.engine().flush())
@@ -204,6 +212,8 @@ export class StreamHub {
   /** An operator's snapshot, serialised now (its state goes on changing while the log is flushed). */
   private capture(h: Host): { operator: string; text: string } {
     const finite = (w: number) => (Number.isFinite(w) ? w : null)
+    // The state first: an operator working elsewhere emits what it still owed on the way.
+    const state = h.op.snapshot()
     const snapshot: Snapshot = {
       version: 1,
       operator: h.name,
@@ -212,7 +222,7 @@ export class StreamHub {
       position: this.position,
       emitted: h.emitted,
       watermarks: h.watermarks.map(finite),
-      state: h.op.snapshot(),
+      state,
     }
     return { operator: h.name, text: JSON.stringify(snapshot) }
   }
@@ -338,7 +348,10 @@ export class StreamHub {
         this.deliver(Number.MAX_SAFE_INTEGER)
       }
     } finally {
-      for (const h of this.hosts.values()) h.output.end()
+      for (const h of this.hosts.values()) {
+        h.op.stop?.()
+        h.output.end()
+      }
     }
   }
 

@@ -24,6 +24,8 @@ export interface Emitter<T> {
   emit(result: T, final?: boolean): void
   /** An event the operator dropped as too late (past its allowed lateness): to `s.late()`. */
   late(input: number, event: StreamEvent): void
+  /** Results were emitted outside a call of the operator (it works on other threads): have them recorded soon. */
+  wake?(): void
 }
 
 /**
@@ -45,6 +47,10 @@ export interface Operator {
   restore(state: unknown): void
   /** How its results are recorded (default `JSON_RESULTS`). */
   readonly codec?: ResultCodec
+  /** An operator that works on other threads: returns once every result of its calls so far is emitted. */
+  drain?(): void
+  /** Releases what it holds outside the JS heap (its threads); called once, when its database closes. */
+  stop?(): void
 }
 
 /** How an operator's final results are written to its result log: numbered from `first`. */
@@ -104,9 +110,11 @@ export class Output<T> implements AsyncIterable<T> {
   constructor(private readonly recorder?: (after: number) => Promise<T[]>) {}
 
   /**
-   * The final results recorded with a number (`seq`) above `after`, in order: how a consumer
-   * that crashed resumes from the last result it processed (those recorded before this
-   * process started are not delivered again by the iterator).
+   * The final results recorded with a number (`seq`) above `after`, in order, up to the newest
+   * one already delivered live (or recorded before this process started, which are not
+   * delivered live again): how a consumer that crashed resumes from the last result it
+   * processed. Live delivery waits while this reads and until the next turn of the event loop,
+   * so listening right after `await recorded(last)` continues with the next result, once.
    */
   async recorded(after = 0): Promise<T[]> {
     if (!this.recorder) return []

@@ -9,7 +9,8 @@ import { LogRecord, LogSchema } from './log'
 import { Host } from './host'
 import type { StreamHub } from './hub'
 import { Emitter, Numbered, Operator, Output, StreamEvent, duration } from './operator'
-import { WindowResult, WindowSpec, windowOperator } from './window'
+import { WindowResult, WindowSpec, checkWindow, windowOperator } from './window'
+import { PartitionedWindows } from './partitioned'
 import { IntervalJoinSpec, JoinResult, WindowJoinSpec, intervalJoin, windowJoin } from './join'
 import { AlertEvent, AlertSpec, alertOperator } from './alerts'
 import { PatternMatch, PatternSpec, patternOperator } from './pattern'
@@ -290,7 +291,8 @@ export class Stream {
   window(spec: WindowSpec): Output<WindowResult> {
     let store: ((r: WindowResult) => void) | undefined
     const make = (out: Emitter<WindowResult>) => {
-      const op = windowOperator(spec, out)
+      const checked = checkWindow(spec)
+      const op = checked.workers > 0 ? new PartitionedWindows(checked, out) : windowOperator(checked, out)
       if (op.spec.store) store = this.windowStore(op.name, op.aggregates.names)
       return op
     }
@@ -387,11 +389,17 @@ export class Stream {
    * was checkpointed. Its results come out of the returned `Output`.
    */
   attach<T>(kind: string, spec: unknown, make: (out: Emitter<T>) => Operator, inputs: Stream[], store?: (result: T) => void): Output<Numbered<T>> {
-    const host = new Host<T>(inputs, { engine: () => this.owner.engine() }, store, definitionOf(kind, spec, inputs))
+    const hub = this.owner.hub
+    const host = new Host<T>(inputs, { engine: () => this.owner.engine(), wake: () => hub.wake() }, store, definitionOf(kind, spec, inputs))
     host.op = make(host)
-    checkName('an operator', host.op.name)
-    // Hosts of every result type share the hub's bookkeeping, which never reads a result.
-    this.owner.hub.attach(host as unknown as Host)
+    try {
+      checkName('an operator', host.op.name)
+      // Hosts of every result type share the hub's bookkeeping, which never reads a result.
+      hub.attach(host as unknown as Host)
+    } catch (e) {
+      host.op.stop?.()
+      throw e
+    }
     for (const s of inputs) s.startLogging()
     return host.output as Output<Numbered<T>>
   }

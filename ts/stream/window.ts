@@ -22,6 +22,13 @@ export interface WindowSpec {
   emit?: 'close' | 'update'
   /** Also write each closed window's aggregates as series `<stream>.<window>.<aggregate>{<key>=…}` at the window's start. */
   store?: boolean
+  /**
+   * Worker threads to split the window's keys over (default 0: the stream's own thread).
+   * Each key stays on one worker, in arrival order; results come in an order fixed by the
+   * input alone (see docs/streams.md). Declarative aggregates only: a custom reducer's
+   * functions cannot be sent to another thread.
+   */
+  workers?: number
 }
 
 export interface WindowResult {
@@ -52,7 +59,11 @@ export interface CheckedWindow {
   lateness: number
   emit: 'close' | 'update'
   store: boolean
+  workers: number
 }
+
+/** At most this many worker threads per window. */
+export const MAX_WORKERS = 64
 
 /** A window spec validated and copied from own properties. */
 export function checkWindow(spec: unknown): CheckedWindow {
@@ -69,7 +80,14 @@ export function checkWindow(spec: unknown): CheckedWindow {
   const store = own('store') ?? false
   if (typeof store !== 'boolean') throw invalid('store', `must be a boolean, not ${describe(store)}`)
   const lateness = own('lateness') === undefined ? 0 : duration(own('lateness'), 'window lateness', { allowZero: true })
-  return { name: own('name') as string, type, size, slide, gap, aggregate: own('aggregate') as WindowSpec['aggregate'], lateness, emit, store }
+  const workers = own('workers') === undefined ? 0 : own('workers')
+  if (!Number.isSafeInteger(workers) || (workers as number) < 0 || (workers as number) > MAX_WORKERS) throw invalid('workers', `must be a whole number from 0 to ${MAX_WORKERS}, not ${describe(workers)}`)
+  const aggregate = own('aggregate') as WindowSpec['aggregate']
+  if ((workers as number) > 0 && aggregate !== null && typeof aggregate === 'object') {
+    const custom = Object.keys(aggregate).find((n) => { const a = aggregate[n]; return a !== null && typeof a === 'object' && Object.hasOwn(a, 'reduce') })
+    if (custom !== undefined) throw invalid('workers', `need declarative aggregates: '${custom}' is a custom reducer, whose functions cannot be sent to a worker thread`)
+  }
+  return { name: own('name') as string, type, size, slide, gap, aggregate, lateness, emit, store, workers: workers as number }
 }
 
 function invalid(field: string, message: string): WarpError {
@@ -437,7 +455,7 @@ const KINDS: WindowResult['kind'][] = ['update', 'close', 'late']
  * JSON, which spends its time printing doubles. Results with a value that is not a number
  * (custom reducers) fall back to JSON.
  */
-function windowCodec(window: string, names: string[]): ResultCodec<WindowResult> {
+export function windowCodec(window: string, names: string[]): ResultCodec<WindowResult> {
   const width = 5 + names.length
   return {
     encode(first, results) {
