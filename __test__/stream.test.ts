@@ -275,3 +275,23 @@ test('a consumer that resumes with recorded() and then listens sees each result 
   t.deepEqual((await w.recorded(2)).map((r) => r.seq), [3])
   await db.close()
 })
+
+test('results too many or too large for one event are recorded in several records, in order', async (t) => {
+  const db = await WarpEngine.open(tempDir('stream-big'), { durability: 'none' })
+  const s = db.stream('node', STREAM)
+  const pad = 'x'.repeat(3000)
+  const tag = { reduce: { init: () => 0, add: (a: number) => a + 1, merge: (a: number, b: number) => a + b, result: (a: number) => pad + a } }
+  // 3,000 results of 3 KB close at once: 9 MB, over twice what one event holds.
+  const w = s.window({ ...WINDOW, aggregate: { tag } })
+  const got: WindowResult[] = []
+  w.on((r) => got.push(r))
+  await s.writeBatch(Array.from({ length: 3000 }, (_, i) => ({ host: `h${i}`, ts: 100, cpu: 1, mem: 1 })))
+  await s.writeBatch([{ host: 'h0', ts: 1000, cpu: 1, mem: 1 }])
+  await until(() => got.length >= 3000)
+  const seqs = Array.from({ length: 3000 }, (_, i) => i + 1)
+  t.deepEqual(got.map((r) => r.seq), seqs)
+  const back = await w.recorded(0)
+  t.deepEqual(back.map((r) => r.seq), seqs)
+  t.is(back[2999].values.tag, `${pad}1`)
+  await db.close()
+})

@@ -126,6 +126,9 @@ export type ErrorCode = 'INVALID_SERIES' | 'INVALID_TIMESTAMP' | 'INVALID_VALUE'
 /** How a matcher compares a tag value (or the metric name). */
 export type MatchOp = 'equal' | 'oneOf' | 'regex' | 'present'
 
+/** The largest payload an event may have, in bytes: the stream layer cuts what it records to fit. */
+export declare const MAX_EVENT_BYTES: number
+
 /** The latest timestamp a point may have (9999-12-31T23:59:59.999Z), in ms since the epoch. */
 export declare const MAX_TIMESTAMP: number
 

@@ -841,6 +841,7 @@ module.exports.canonicalSeriesOf = nativeBinding.canonicalSeriesOf
 module.exports.Durability = nativeBinding.Durability
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.MatchOp = nativeBinding.MatchOp
+module.exports.MAX_EVENT_BYTES = nativeBinding.MAX_EVENT_BYTES
 module.exports.MAX_TIMESTAMP = nativeBinding.MAX_TIMESTAMP
 module.exports.MIN_TIMESTAMP = nativeBinding.MIN_TIMESTAMP
 module.exports.OnPressure = nativeBinding.OnPressure

@@ -5,7 +5,9 @@ import { describe } from '../args'
 import { Emitter, JSON_RESULTS, Operator, Output, ResultCodec, StreamEvent } from './operator'
 import type { Stream } from './stream'
 
-const { MIN_TIMESTAMP, MAX_TIMESTAMP } = native
+const { MIN_TIMESTAMP, MAX_TIMESTAMP, MAX_EVENT_BYTES } = native
+/** Results per result-log record, fewer if they do not fit in an event. */
+const RECORD_RESULTS = 8192
 
 /** What a host needs from the database. */
 export interface HostOwner {
@@ -115,18 +117,30 @@ export class Host<T = unknown> implements Emitter<T> {
     this.emitted = emitted ?? this.recorded
   }
 
-  /** Writes the results made since the last call to the result log; the WAL write's number, if any. */
+  /** Writes the results made since the last call to the result log, in records that fit in an
+   * event each; the last WAL write's number, if any. */
   record(): number | undefined {
-    if (this.pending.length === 0) return undefined
     const results = this.pending
     const first = this.pendingFirst
     this.pending = []
-    const payload = this.codec().encode(first, results)
-    const engine = this.owner.engine()
-    // At the time they were recorded (so retention treats them as the data they are), never two at one millisecond.
-    this.recordedAt = Math.max(this.recordedAt + 1, Date.now())
-    const wal = guard(() => engine.putEvent(this.resultLogId(), this.recordedAt, payload))
-    this.awaiting.push({ wal, results, last: first + results.length - 1 })
+    let wal: number | undefined
+    for (let at = 0; at < results.length; ) {
+      let n = Math.min(results.length - at, RECORD_RESULTS)
+      let payload = this.codec().encode(first + at, results.slice(at, at + n))
+      while (payload.length > MAX_EVENT_BYTES && n > 1) {
+        n = Math.ceil(n / 2)
+        payload = this.codec().encode(first + at, results.slice(at, at + n))
+      }
+      if (payload.length > MAX_EVENT_BYTES) {
+        throw new WarpError('INVALID_VALUE', `result ${first + at} of stream operator '${this.name}' takes ${payload.length} bytes recorded, over the ${MAX_EVENT_BYTES} an event may hold`)
+      }
+      const engine = this.owner.engine()
+      // At the time they were recorded (so retention treats them as the data they are), never two at one millisecond.
+      this.recordedAt = Math.max(this.recordedAt + 1, Date.now())
+      wal = guard(() => engine.putEvent(this.resultLogId(), this.recordedAt, payload))
+      this.awaiting.push({ wal, results: results.slice(at, at + n), last: first + at + n - 1 })
+      at += n
+    }
     return wal
   }
 

@@ -36,3 +36,11 @@ pub const MIN_TIMESTAMP: i64 = warp_core::MIN_TIMESTAMP;
 /// The latest timestamp a point may have (9999-12-31T23:59:59.999Z), in ms since the epoch.
 #[napi]
 pub const MAX_TIMESTAMP: i64 = warp_core::MAX_TIMESTAMP;
+
+/// The largest payload an event may have, in bytes: the stream layer cuts what it records to fit.
+#[napi]
+#[allow(clippy::cast_possible_truncation)] // checked: 4 MiB fits
+pub const MAX_EVENT_BYTES: u32 = {
+    assert!(warp_core::format::MAX_EVENT_BYTES <= u32::MAX as usize);
+    warp_core::format::MAX_EVENT_BYTES as u32
+};
