@@ -2,6 +2,7 @@
 // stream's own thread, in an order fixed by the input alone (not by how it was batched, nor
 // by a snapshot and restore in between), through a database and across a reopen.
 import test from 'ava'
+import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { WarpEngine, WindowResult, WindowSpec } from '../ts'
@@ -60,6 +61,21 @@ const byKey = (outputs: Output[]): Map<string, Output[]> => {
   return m
 }
 
+/** The window's outputs on the stream's thread, and split over `workers` (numbering at most `keyTable` keys). */
+function onOneAndSplit(spec: WindowSpec, evs: In[], workers: number, keyTable?: number): { one: Output[]; many: Output[] } {
+  const one = recorder()
+  feed(windowOperator(spec, one.out), evs, 50)
+  const many = recorder()
+  const op = new PartitionedWindows(checkWindow({ ...spec, workers }), many.out, keyTable)
+  try {
+    feed(op, evs, 50)
+    op.drain()
+  } finally {
+    op.stop()
+  }
+  return { one: one.outputs, many: many.outputs }
+}
+
 const AGGREGATE: WindowSpec['aggregate'] = { n: 'count', sum: { sum: 'v' }, min: { min: 'v' }, max: { max: 'v' }, last: { last: 'v' }, p90: { percentile: 0.9, of: 'v' } }
 
 const SPECS: WindowSpec[] = [
@@ -76,21 +92,11 @@ for (const spec of SPECS) {
       [2, 3],
       [3, 1],
     ]) {
-      const evs = events(seed, 3000, 17, 120)
-      const one = recorder()
-      feed(windowOperator(spec, one.out), evs, 50)
-      const many = recorder()
-      const op = new PartitionedWindows(checkWindow({ ...spec, workers }), many.out)
-      try {
-        feed(op, evs, 50)
-        op.drain()
-      } finally {
-        op.stop()
-      }
-      t.true(one.outputs.length > 100)
-      t.is(many.outputs.length, one.outputs.length, `seed ${seed}, ${workers} workers`)
-      const a = byKey(one.outputs)
-      const b = byKey(many.outputs)
+      const { one, many } = onOneAndSplit(spec, events(seed, 3000, 17, 120), workers)
+      t.true(one.length > 100)
+      t.is(many.length, one.length, `seed ${seed}, ${workers} workers`)
+      const a = byKey(one)
+      const b = byKey(many)
       t.deepEqual([...b.keys()].sort(), [...a.keys()].sort())
       for (const [key, outputs] of a) t.deepEqual(b.get(key), outputs, `key ${key}, seed ${seed}, ${workers} workers`)
     }
@@ -128,19 +134,10 @@ test('churning keys: the key numbering starts again when full, and every key sti
   const spec: WindowSpec = { name: 'churn', type: 'sliding', size: 200, slide: 100, lateness: 30, aggregate: AGGREGATE }
   // 400 keys over time, at most a few dozen at once: a table of 25 keys is renumbered often.
   const evs = events(5, 4000, 1, 60).map((e, i) => ({ ...e, key: `k${Math.floor(i / 10) + (i % 3)}` }))
-  const one = recorder()
-  feed(windowOperator(spec, one.out), evs, 50)
-  const many = recorder()
-  const op = new PartitionedWindows(checkWindow({ ...spec, workers: 2 }), many.out, 25)
-  try {
-    feed(op, evs, 50)
-    op.drain()
-  } finally {
-    op.stop()
-  }
-  t.true(one.outputs.length > 500)
-  const a = byKey(one.outputs)
-  const b = byKey(many.outputs)
+  const { one, many } = onOneAndSplit(spec, evs, 2, 25)
+  t.true(one.length > 500)
+  const a = byKey(one)
+  const b = byKey(many)
   t.is(b.size, a.size)
   for (const [key, outputs] of a) t.deepEqual(b.get(key), outputs, `key ${key}`)
 })
@@ -219,6 +216,9 @@ test('a crafted or damaged worker snapshot is CORRUPT_CHECKPOINT, and the refuse
     { ...saved, state: { workers: [saved.state.workers[0], { ...saved.state.workers[1], keys: [['k', [[0, { n: -1, s: [], k: [], c: [] }]], []]] }] } },
     { ...saved, state: null },
     { ...saved, state: { workers: [saved.state.workers[1], saved.state.workers[0]] } },
+    { ...saved, state: { workers: [saved.state.workers[0], { ...saved.state.workers[1], keys: [['k', [['abc', saved.state.workers[1].keys[0][1][0][1]]], []]] }] } },
+    { ...saved, state: { workers: [saved.state.workers[0], { ...saved.state.workers[1], keys: [['k', [[null, saved.state.workers[1].keys[0][1][0][1]]], []]] }] } },
+    { ...saved, state: { workers: [saved.state.workers[0], { ...saved.state.workers[1], keys: [['k', [], [[0, -1]]]] }] } },
   ]
   for (const c of crafted) {
     writeFileSync(file, JSON.stringify(c))
@@ -231,4 +231,25 @@ test('a crafted or damaged worker snapshot is CORRUPT_CHECKPOINT, and the refuse
   const w = db.stream('cpu', opts).window(spec)
   t.true((await w.recorded(0)).length > 0)
   await db.close()
+})
+
+test('a process that never closes its database still gets the results its workers owe it', (t) => {
+  // Idle workers do not hold the process open; a worker with a batch to answer does.
+  for (const workers of [0, 2]) {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures', 'workers-no-close.ts'), String(workers)], { encoding: 'utf8', timeout: 60_000 })
+    t.is(child.status, 0, child.stderr)
+    t.is(child.stdout.trim(), '693', `${workers} workers`)
+  }
+})
+
+test('a field named __proto__ (kept whole events) is aggregated by workers as on one thread', async (t) => {
+  const db = await WarpEngine.open(tempDir('stream-workers-proto'))
+  const s = db.stream('s', { key: 'k', timestamp: 't', keepEvents: true, outOfOrder: 0 })
+  const aggregate = { n: 'count', s: { sum: '__proto__' }, c: { count: '__proto__' } } as WindowSpec['aggregate']
+  const got: WindowResult[][] = [[], []]
+  for (const workers of [0, 2]) s.window({ name: `w${workers}`, type: 'tumbling', size: 10, workers, aggregate }).on((r) => got[workers / 2].push(r))
+  for (let i = 0; i < 30; i++) s.write(JSON.parse(`{"k":"a","t":${i},"__proto__":${i}}`))
+  await db.close()
+  t.deepEqual(got[0].map((r) => r.values), [{ n: 10, s: 45, c: 10 }, { n: 10, s: 145, c: 10 }])
+  t.deepEqual(got[1].map((r) => r.values), got[0].map((r) => r.values))
 })

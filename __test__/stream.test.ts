@@ -14,11 +14,7 @@ test('events land as series, queryable at once, and windows deliver through iter
   const w = s.window(WINDOW)
   const seen: WindowResult[] = []
   w.on((r) => seen.push(r))
-  for (let i = 0; i < 30; i++) t.true(s.write({ host: i % 2 ? 'a' : 'b', ts: 100 + i, cpu: i, mem: 2 * i }))
-  const r = (await db.range('node.cpu{host="a"}', 0, 1000)) as NumericRange
-  t.deepEqual(Array.from(r.values), [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29])
-  const q = await db.query({ metric: 'node.mem', from: 0, to: 1000, aggregate: ['max'], groupBy: 'host' })
-  t.deepEqual(q.groups.map((g) => [g.tags.host, g.columns.max[0]]), [['a', 58], ['b', 56]])
+  // An iterator gets what is delivered once it exists: it starts before anything is written.
   const iterated: WindowResult[] = []
   const reading = (async () => {
     for await (const x of w) {
@@ -26,6 +22,11 @@ test('events land as series, queryable at once, and windows deliver through iter
       if (iterated.length === 4) break
     }
   })()
+  for (let i = 0; i < 30; i++) t.true(s.write({ host: i % 2 ? 'a' : 'b', ts: 100 + i, cpu: i, mem: 2 * i }))
+  const r = (await db.range('node.cpu{host="a"}', 0, 1000)) as NumericRange
+  t.deepEqual(Array.from(r.values), [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29])
+  const q = await db.query({ metric: 'node.mem', from: 0, to: 1000, aggregate: ['max'], groupBy: 'host' })
+  t.deepEqual(q.groups.map((g) => [g.tags.host, g.columns.max[0]]), [['a', 58], ['b', 56]])
   await until(() => seen.length === 4)
   await reading
   t.deepEqual(iterated, seen)
@@ -294,4 +295,70 @@ test('results too many or too large for one event are recorded in several record
   t.deepEqual(back.map((r) => r.seq), seqs)
   t.is(back[2999].values.tag, `${pad}1`)
   await db.close()
+})
+
+test('a consumer calling recorded() again and again never holds live delivery back for long; one calling it during close loses nothing', async (t) => {
+  const db = await WarpEngine.open(tempDir('stream-poll'), { durability: 'none' })
+  const s = db.stream('node', STREAM)
+  const w = s.window(WINDOW)
+  let live = 0
+  w.on(() => live++)
+  let polled = 0
+  let last = 0
+  let polling = true
+  const poller = (async () => {
+    while (polling) {
+      const r = await w.recorded(last)
+      if (r.length > 0) [last, polled] = [r[r.length - 1].seq!, polled + r.length]
+    }
+  })()
+  for (let i = 0; i < 1000; i++) {
+    s.write({ host: `h${i % 7}`, ts: i, cpu: 1, mem: 1 })
+    if (i % 100 === 0) await new Promise((r) => setTimeout(r, 5))
+  }
+  await until(() => live === 693 && polled === 693)
+  polling = false
+  await poller
+  // recorded() calls on every turn while the database closes: every result still comes live.
+  for (let i = 1000; i < 2000; i++) s.write({ host: `h${i % 7}`, ts: i, cpu: 1, mem: 1 })
+  let closed = false
+  const closing = db.close().then(() => (closed = true))
+  while (!closed) {
+    w.recorded(0).catch(() => {})
+    await new Promise(setImmediate)
+  }
+  await closing
+  t.is(live, 1393)
+})
+
+test('kept events too large for one log batch between them are logged in several; one too large for any is a dead letter', async (t) => {
+  const dir = tempDir('stream-big-log')
+  let db = await WarpEngine.open(dir, { durability: 'none' })
+  const opts = { key: 'k', timestamp: 't', fields: ['v'], keepEvents: true, outOfOrder: 0 }
+  let s = db.stream('s', opts)
+  s.window({ name: 'w', type: 'tumbling', size: 10, aggregate: { n: 'count' } })
+  const dead: DeadLetter[] = []
+  s.deadLetters().on((d) => dead.push(d))
+  // 10,000 events of 600 bytes in one turn: 6 MB, past what one log batch (one event) holds.
+  for (let i = 0; i < 10_000; i++) s.write({ k: 'a', t: i, v: 1, note: 'x'.repeat(600) })
+  // An event whose log record cannot fit in any batch ('"' doubles in the log's JSON).
+  s.write({ k: 'a', t: 10_000, v: 1, note: '"'.repeat(2_200_000) })
+  t.deepEqual(dead.map((d) => d.code), ['INVALID_EVENT'])
+  t.regex(dead[0].reason, /bytes in the stream log/)
+  await db.close()
+  // Every logged event is replayed: a window attached fresh reads them all from the log.
+  db = await WarpEngine.open(dir)
+  s = db.stream('s', opts)
+  const w = s.window({ name: 'w', type: 'tumbling', size: 10, aggregate: { n: 'count' } })
+  await s.writeBatch([{ k: 'a', t: 20_000, v: 1, note: '' }])
+  await db.close()
+  const results = await (async () => {
+    db = await WarpEngine.open(dir)
+    const r = await db.stream('s', opts).window({ name: 'w', type: 'tumbling', size: 10, aggregate: { n: 'count' } }).recorded(0)
+    await db.close()
+    return r
+  })()
+  t.is(results.length, 1000)
+  t.true(results.every((r) => r.values.n === 10))
+  t.truthy(w)
 })

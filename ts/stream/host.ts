@@ -38,8 +38,10 @@ export class Host<T = unknown> implements Emitter<T> {
   private awaiting: { wal: number; results: T[]; last: number }[] = []
   /** The newest result delivered live, or recorded by an earlier run (which `recorded` reads back). */
   private delivered = 0
-  /** Calls of `recorded` in progress: live delivery waits for them (see `recordedAfter`). */
+  /** Holds on live delivery by `recorded` calls (see `recordedAfter`). */
   private holds = 0
+  /** The database is closing: the output ends once no `recorded` call holds delivery. */
+  private ending = false
   /** The newest durable WAL write delivery was told of. */
   private durable = 0
   /** Each input's watermark, as this operator last saw it (watermarks only rise). */
@@ -132,6 +134,9 @@ export class Host<T = unknown> implements Emitter<T> {
         payload = this.codec().encode(first + at, results.slice(at, at + n))
       }
       if (payload.length > MAX_EVENT_BYTES) {
+        // Kept, not dropped: the stream fails with this error, and nothing after it is recorded out of turn.
+        this.pending = results.slice(at)
+        this.pendingFirst = first + at
         throw new WarpError('INVALID_VALUE', `result ${first + at} of stream operator '${this.name}' takes ${payload.length} bytes recorded, over the ${MAX_EVENT_BYTES} an event may hold`)
       }
       const engine = this.owner.engine()
@@ -157,6 +162,25 @@ export class Host<T = unknown> implements Emitter<T> {
     if (i > 0) this.awaiting.splice(0, i)
   }
 
+  /** The database is closing: ends the output, after what a `recorded` call in progress holds back. */
+  end(): void {
+    this.ending = true
+    if (this.holds === 0) this.output.end()
+  }
+
+  /** Holds live delivery until the returned function is called (once); then delivers what waited. */
+  private hold(): () => void {
+    this.holds++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      if (--this.holds > 0) return
+      this.deliver(this.durable)
+      if (this.ending) this.output.end()
+    }
+  }
+
   /** Results made but not yet recorded (those recorded wait at most one flush interval for durability). */
   get unrecorded(): number {
     return this.pending.length
@@ -164,21 +188,30 @@ export class Host<T = unknown> implements Emitter<T> {
 
   /**
    * Recorded results numbered above `after`, from the result log (newest batches first, as far
-   * back as needed), up to the newest delivered live: those after it come live. Live delivery
-   * waits while this reads, and until the turn of the event loop after it resolves, so a
-   * consumer that resumes with `await recorded(last)` and then listens sees each result once.
+   * back as needed), up to the newest delivered live: those after it come live. If live
+   * delivery moved while the log was read (a result recorded after the read began would be
+   * missing), it is read again with delivery held. Delivery then waits until the next turn of
+   * the event loop, so a consumer that resumes with `await recorded(last)` and then listens
+   * sees each result once; a consumer that only calls `recorded` again and again never holds
+   * delivery back for more than a turn.
    */
   private async recordedAfter(after: number): Promise<T[]> {
     if (!Number.isSafeInteger(after) || after < 0) throw new WarpError('INVALID_ARGUMENT', `after must be a result number (a whole number ≥ 0), not ${describe(after)}`)
-    this.holds++
-    try {
-      return await this.readRecorded(after, this.delivered)
-    } finally {
-      setImmediate(() => {
-        this.holds--
-        this.deliver(this.durable)
-      })
+    let upto = this.delivered
+    let out = await this.readRecorded(after, upto)
+    let release: (() => void) | undefined
+    if (this.delivered !== upto) {
+      release = this.hold()
+      try {
+        upto = this.delivered
+        out = await this.readRecorded(after, upto)
+      } catch (e) {
+        release()
+        throw e
+      }
     }
+    setImmediate(release ?? this.hold())
+    return out
   }
 
   private async readRecorded(after: number, upto: number): Promise<T[]> {

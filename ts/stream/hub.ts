@@ -2,7 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type { Durability, NativeEngine } from '../native'
 import { WarpError, guard, guardAsync, toWarpError } from '../errors'
-import { LogBatch, LogRecord, decodeBatch } from './log'
+import { LOG_BATCH_BYTES, LogBatch, LogRecord, decodeBatch } from './log'
 import { Host } from './host'
 import type { Stream } from './stream'
 
@@ -31,7 +31,7 @@ interface Snapshot {
   state: unknown
 }
 
-/** Records per log batch: a batch is one event point in the WAL (≤ 4 MiB). */
+/** Records per log batch: a batch is one event point in the WAL, so also at most what an event holds. */
 const BATCH_RECORDS = 8192
 /** Snapshots are taken at least this often, so a recovery replays at most this much log. */
 const SNAPSHOT_EVERY_MS = 60_000
@@ -66,10 +66,15 @@ export class StreamHub {
     return this.snapshotFiles().some((s) => s.inputs.includes(stream))
   }
 
+  /** Before a record of at most `bytes` is added: a batch it would take past what an event holds is written first. */
+  fit(bytes: number): void {
+    if (this.batch.size > 0 && this.batch.bytes + bytes > LOG_BATCH_BYTES) this.flushLog()
+  }
+
   /** A record was added to the batch: write it out when full, or on the next turn of the event loop. */
   logged(): void {
     if (this.failure) throw this.failure
-    if (this.batch.size >= BATCH_RECORDS) this.flushLog()
+    if (this.batch.size >= BATCH_RECORDS || this.batch.bytes >= LOG_BATCH_BYTES) this.flushLog()
     else this.wake()
   }
 
@@ -350,7 +355,7 @@ export class StreamHub {
     } finally {
       for (const h of this.hosts.values()) {
         h.op.stop?.()
-        h.output.end()
+        h.end()
       }
     }
   }

@@ -1,3 +1,4 @@
+import native = require('../native')
 import { WarpError } from '../errors'
 import { storable } from '../series'
 
@@ -62,6 +63,15 @@ class Column<A extends Float64Array | Int32Array> {
  * Layout (little-endian): magic, header length, header JSON ({ streams, strings }), record
  * count, then the columns stream, key, ts, values, attributes, events (see docs/streams.md).
  */
+/** A log batch is one event in the WAL, so it holds at most what an event may. */
+export const LOG_BATCH_BYTES = native.MAX_EVENT_BYTES
+
+/** An empty batch's bytes: magic, lengths, the header's braces and the columns' padding. */
+export const EMPTY_BYTES = 128
+
+/** At most the bytes of `s` in the header's JSON: a UTF-16 unit takes at most 6 (a `\u` escape). */
+export const stringBytes = (s: string): number => 6 * s.length + 3
+
 export class LogBatch {
   private readonly schemas: LogSchema[] = []
   private readonly schemaIndex = new Map<string, number>()
@@ -75,6 +85,8 @@ export class LogBatch {
   private readonly events = new Column(new Int32Array(256))
   /** Bumped at every `clear`, so callers can cache string indices per batch. */
   generation = 0
+  /** At least the encoded size (see `stringBytes`): what keeps a batch within one event. */
+  bytes = EMPTY_BYTES
 
   get size(): number {
     return this.stream.length
@@ -86,6 +98,7 @@ export class LogBatch {
     if (i === undefined) {
       i = this.strings.push(s) - 1
       this.stringIndex.set(s, i)
+      this.bytes += stringBytes(s)
     }
     return i
   }
@@ -95,6 +108,7 @@ export class LogBatch {
     if (i === undefined) {
       i = this.schemas.push(schema) - 1
       this.schemaIndex.set(schema.name, i)
+      this.bytes += 3 * JSON.stringify(schema).length + 1
     }
     return i
   }
@@ -102,24 +116,29 @@ export class LogBatch {
   /** Starts an event record; its values (one per field, NaN when absent) and attributes
    * (string indices, −1 when absent) follow through `value` and `attribute`. */
   event(schema: number, key: number, ts: number): void {
+    this.bytes += 16
     this.stream.push(schema)
     this.key.push(key)
     this.ts.push(ts)
   }
 
   value(v: number): void {
+    this.bytes += 8
     this.values.push(v)
   }
 
   attribute(i: number): void {
+    this.bytes += 4
     this.attributes.push(i)
   }
 
   whole(json: string): void {
+    this.bytes += 4
     this.events.push(this.string(json))
   }
 
   watermark(schema: number, wm: number): void {
+    this.bytes += 16
     this.stream.push(-1 - schema)
     this.key.push(-1)
     this.ts.push(wm)
@@ -152,6 +171,7 @@ export class LogBatch {
     this.stringIndex.clear()
     for (const c of [this.stream, this.key, this.ts, this.values, this.attributes, this.events]) c.clear()
     this.generation++
+    this.bytes = EMPTY_BYTES
   }
 }
 

@@ -30,8 +30,9 @@ const op = windowOperator(spec, {
 } satisfies Emitter<WindowResult>)
 const aggregates = op.aggregates.names
 const width = OUTPUT_WIDTH + aggregates.length
-/** The event the window sees, refilled for each one (the window keeps none of them). */
-const event: Record<string, unknown> = {}
+/** The event the window sees, refilled for each one (the window keeps none of them); without
+ * a prototype, so a field named `__proto__` is a field, as in the event the stream parsed. */
+const event: Record<string, unknown> = Object.create(null)
 
 function run(m: Batch): FromWorker {
   if (m.renumber) names = []

@@ -12,7 +12,7 @@ const IN_FLIGHT = 4
 /** How long the stream's thread waits for its workers before that is an error. */
 const WAIT_MS = 60_000
 /** Keys numbered before the numbering starts again (so churning keys do not grow it for ever). */
-const KEY_TABLE = 1 << 20
+const KEY_TABLE = 1 << 18
 
 /**
  * A batch for one worker: its events and every watermark, each with its call's number in the
@@ -184,6 +184,7 @@ export class PartitionedWindows implements Operator {
       worker.unref()
       worker.on('error', (e) => (this.failure ??= new WarpError('INTERNAL', `worker ${index} of window '${this.name}' failed: ${e.message}`, { cause: e })))
       port1.on('message', (m: FromWorker) => this.receive(index, m))
+      // Idle workers do not keep the process alive; a worker with a batch to answer does (see `send`).
       port1.unref()
       return new Part(worker, port1, this.fields.length)
     })
@@ -281,6 +282,7 @@ export class PartitionedWindows implements Operator {
     this.wms = []
     this.wmAt = []
     this.lastWasWatermark.fill(false)
+    if (this.sent.length === 0) for (const p of this.parts) p.port.ref()
     this.sent.push(sent)
     this.emitAnswered()
     if (this.sent.length > IN_FLIGHT) this.waitFor(() => this.sent.length <= IN_FLIGHT)
@@ -305,6 +307,7 @@ export class PartitionedWindows implements Operator {
     while (this.sent.length > 0 && this.sent[0].missing === 0) {
       const sent = this.sent.shift()!
       any = this.emitBatch(sent) || any
+      if (this.sent.length === 0) for (const p of this.parts) p.port.unref()
     }
     return any
   }

@@ -5,7 +5,7 @@ import { WarpError, guard, toWarpError } from '../errors'
 import { describe } from '../args'
 import { BoundedMap } from '../cache'
 import { storable, wellFormed } from '../series'
-import { LogRecord, LogSchema } from './log'
+import { EMPTY_BYTES, LOG_BATCH_BYTES, LogRecord, LogSchema, stringBytes } from './log'
 import { Host } from './host'
 import type { StreamHub } from './hub'
 import { Emitter, Numbered, Operator, Output, StreamEvent, duration } from './operator'
@@ -15,6 +15,8 @@ import { IntervalJoinSpec, JoinResult, WindowJoinSpec, intervalJoin, windowJoin 
 import { AlertEvent, AlertSpec, alertOperator } from './alerts'
 import { PatternMatch, PatternSpec, patternOperator } from './pattern'
 import { CorrelateSpec, CorrelationChange, SeriesRef, correlationOperator } from './correlate'
+
+const { MAX_EVENT_BYTES } = native
 
 export interface StreamOptions {
   /** The property that keys events (a string or number): windows, joins and patterns are per key, and the key is the series' tag. */
@@ -125,6 +127,8 @@ export class Stream {
   private readonly own: unknown[]
   /** The log batch generation and this stream's schema slot in it. */
   private schemaBatch = -1
+  /** At most what the schema adds to a log batch's header (see `LogBatch.bytes`). */
+  private readonly schemaBytes: number
   private schemaSlot = -1
   private readonly keys = new BoundedMap<KeyState>(KEY_CACHE)
   private readonly values: Float64Array
@@ -163,6 +167,7 @@ export class Stream {
     this.highWaterMark = o.highWaterMark
     this.values = new Float64Array(this.fields.length)
     this.schema = { name, fields: this.fields, attributes: this.attributes, keep: this.keep }
+    this.schemaBytes = 3 * JSON.stringify(this.schema).length + 1
     this.projection = projector(this.keyField, this.timeField, this.fields, this.attributes)
     this.attributeValues = this.attributes.map(() => undefined)
     const names = [this.keyField, this.timeField ?? '', ...this.fields, ...this.attributes]
@@ -229,6 +234,11 @@ export class Stream {
       if (v !== undefined && v !== null && typeof v !== 'string') return this.reject(event, 'INVALID_ATTRIBUTE', `attribute '${this.attributes[i]}' must be a string, not ${describe(v)}`)
       attributes[i] = v ?? undefined
     }
+    const logBytes = this.logBytes(key, whole)
+    if (EMPTY_BYTES + logBytes > LOG_BATCH_BYTES) {
+      const exact = this.exactLogBytes(key, whole)
+      if (EMPTY_BYTES + exact > LOG_BATCH_BYTES) return this.reject(event, 'INVALID_EVENT', `the event takes ${exact} bytes in the stream log, over the ${LOG_BATCH_BYTES - EMPTY_BYTES} one log record may`)
+    }
     let k: KeyState
     try {
       k = this.keys.get(key) ?? this.newKey(key)
@@ -237,7 +247,7 @@ export class Stream {
     }
     this.store(k, ts, whole)
     this.counts.accepted++
-    if (this.hosts.length > 0 || this.logging) this.process(k, ts, whole, source)
+    if (this.hosts.length > 0 || this.logging) this.process(k, ts, whole, source, logBytes)
     if (this.idle !== undefined) this.lastArrival = Date.now()
     return this.counts.accepted % 1024 === 0 ? !this.checkPressure() : !this.pressure.active
   }
@@ -465,6 +475,7 @@ export class Stream {
     if (wm <= this.wm) return
     this.wm = wm
     const hub = this.owner.hub
+    hub.fit(this.schemaBytes + 16)
     hub.batch.watermark(this.schemaIn(hub.batch), wm)
     hub.logged()
     for (const { host, input } of this.hosts) host.watermark(input, wm)
@@ -491,9 +502,25 @@ export class Stream {
     if (whole !== undefined) guard(() => this.owner.engine().putEvent(k.events, ts, Buffer.from(whole)))
   }
 
+  /** At most the bytes the event's log record adds to a batch (as `LogBatch.bytes` counts them). */
+  private logBytes(key: string, whole: string | undefined): number {
+    let bytes = this.schemaBytes + 20 + 8 * this.values.length + 4 * this.attributes.length + stringBytes(key)
+    for (const v of this.attributeValues) if (v !== undefined) bytes += stringBytes(v)
+    return whole === undefined ? bytes : bytes + stringBytes(whole)
+  }
+
+  /** The bytes the event's log record takes alone in a batch, exactly (the strings as the header's JSON holds them). */
+  private exactLogBytes(key: string, whole: string | undefined): number {
+    const json = (s: string) => Buffer.byteLength(JSON.stringify(s)) + 1
+    let bytes = Buffer.byteLength(JSON.stringify(this.schema)) + 20 + 8 * this.values.length + 4 * this.attributes.length + json(key)
+    for (const v of this.attributeValues) if (v !== undefined) bytes += json(v)
+    return whole === undefined ? bytes : bytes + json(whole)
+  }
+
   /** Logs the event and hands it to the operators, then moves the watermark. */
-  private process(k: KeyState, ts: number, whole: string | undefined, parsed: Record<string, unknown>): void {
+  private process(k: KeyState, ts: number, whole: string | undefined, parsed: Record<string, unknown>, logBytes: number): void {
     const hub = this.owner.hub
+    hub.fit(logBytes)
     const batch = hub.batch
     if (k.batch !== batch.generation) {
       k.batch = batch.generation
@@ -539,6 +566,8 @@ export class Stream {
     } catch {
       json = JSON.stringify({ code, reason, event: describe(event) })
     }
+    // An event too large to keep is stored described (the dead-letter output still hands it over whole).
+    if (Buffer.byteLength(json) > MAX_EVENT_BYTES) json = JSON.stringify({ code, reason, event: `${describe(event)} of ${json.length} characters in JSON, too large to keep` })
     const engine = this.owner.engine()
     if (this.deadSeries < 0) this.deadSeries = guard(() => engine.ensureSeries(`${this.name}.dead_letters`, 'event'))
     // At arrival time, but never two at one millisecond: a series keeps one point per time.

@@ -331,7 +331,13 @@ class PaneWindows {
     this.wm = decodeTime(s.wm)
     this.keys.clear()
     const starts = new Set<number>()
-    for (const [key, panes, emitted] of s.keys) {
+    for (const [key, panes, emitted] of list(s.keys, 'keys')) {
+      checkKey(key)
+      for (const [p] of list(panes, `the panes of key ${key}`)) if (whole(p, 'a pane start') % this.pane !== 0) throw new Error(`pane start ${p} is not on a pane boundary`)
+      for (const [start, revision] of list(emitted, `the results of key ${key}`)) {
+        whole(start, 'a window start')
+        count(revision, 'a revision')
+      }
       const own = panes.map(([p]) => p).sort((a, b) => a - b)
       own.forEach((p) => starts.add(p))
       this.keys.set(key, { panes: new Map(panes.map(([p, a]) => [p, this.aggs.fromJSON(a)])), starts: own, emitted: new Map(emitted), chunks: new Map() })
@@ -440,7 +446,12 @@ class SessionWindows {
     this.wm = decodeTime(s.wm)
     this.keys.clear()
     this.nextEnd = Infinity
-    for (const [key, ss] of s.keys) {
+    for (const [key, ss] of list(s.keys, 'keys')) {
+      checkKey(key)
+      for (const [start, end, emitted] of list(ss, `the sessions of key ${key}`)) {
+        if (!(whole(start, 'a session start') < whole(end, 'a session end'))) throw new Error(`session [${start}, ${end}) is empty`)
+        count(emitted, 'a session result count')
+      }
       this.keys.set(key, ss.map(([start, end, emitted, acc]) => ({ start, end, emitted, acc: this.aggs.fromJSON(acc) })))
       for (const [, end] of ss) if (end > this.wm) this.nextEnd = Math.min(this.nextEnd, end)
     }
@@ -448,6 +459,26 @@ class SessionWindows {
 }
 
 const KINDS: WindowResult['kind'][] = ['update', 'close', 'late']
+
+// Checks of a snapshot's parts: an Error says what is wrong (the restore is CORRUPT_CHECKPOINT).
+function list<T>(v: T[], what: string): T[] {
+  if (!Array.isArray(v) || v.some((x) => !Array.isArray(x))) throw new Error(`${what} are not a list of entries`)
+  return v
+}
+
+function checkKey(key: unknown): void {
+  if (typeof key !== 'string') throw new Error(`a key is ${JSON.stringify(key)}, not a string`)
+}
+
+function whole(v: unknown, what: string): number {
+  if (!Number.isSafeInteger(v)) throw new Error(`${what} is ${JSON.stringify(v)}, not a whole number`)
+  return v as number
+}
+
+function count(v: unknown, what: string): number {
+  if (whole(v, what) < 0) throw new Error(`${what} is ${v}, below 0`)
+  return v as number
+}
 
 /**
  * Window results in the result log: numbers in one Float64Array (start, end, count, revision,
