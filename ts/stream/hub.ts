@@ -68,13 +68,13 @@ export class StreamHub {
 
   /** Before a record of at most `bytes` is added: a batch it would take past what an event holds is written first. */
   fit(bytes: number): void {
-    if (this.batch.size > 0 && this.batch.bytes + bytes > LOG_BATCH_BYTES) this.flushLog()
+    if (this.batch.bytes + bytes > LOG_BATCH_BYTES && this.batch.size > 0) this.flushLog()
   }
 
   /** A record was added to the batch: write it out when full, or on the next turn of the event loop. */
   logged(): void {
     if (this.failure) throw this.failure
-    if (this.batch.size >= BATCH_RECORDS || this.batch.bytes >= LOG_BATCH_BYTES) this.flushLog()
+    if (this.batch.bytes >= LOG_BATCH_BYTES || this.batch.size >= BATCH_RECORDS) this.flushLog()
     else this.wake()
   }
 

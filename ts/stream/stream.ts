@@ -17,6 +17,8 @@ import { PatternMatch, PatternSpec, patternOperator } from './pattern'
 import { CorrelateSpec, CorrelationChange, SeriesRef, correlationOperator } from './correlate'
 
 const { MAX_EVENT_BYTES } = native
+/** What one event's log record may take: a batch holding it alone must fit in one event. */
+const LOG_RECORD_BYTES = LOG_BATCH_BYTES - EMPTY_BYTES
 
 export interface StreamOptions {
   /** The property that keys events (a string or number): windows, joins and patterns are per key, and the key is the series' tag. */
@@ -129,6 +131,8 @@ export class Stream {
   private schemaBatch = -1
   /** At most what the schema adds to a log batch's header (see `LogBatch.bytes`). */
   private readonly schemaBytes: number
+  /** At most what a record adds to a log batch besides its strings. */
+  private readonly recordBytes: number
   private schemaSlot = -1
   private readonly keys = new BoundedMap<KeyState>(KEY_CACHE)
   private readonly values: Float64Array
@@ -168,6 +172,7 @@ export class Stream {
     this.values = new Float64Array(this.fields.length)
     this.schema = { name, fields: this.fields, attributes: this.attributes, keep: this.keep }
     this.schemaBytes = 3 * JSON.stringify(this.schema).length + 1
+    this.recordBytes = this.schemaBytes + 20 + 8 * this.fields.length + 4 * this.attributes.length
     this.projection = projector(this.keyField, this.timeField, this.fields, this.attributes)
     this.attributeValues = this.attributes.map(() => undefined)
     const names = [this.keyField, this.timeField ?? '', ...this.fields, ...this.attributes]
@@ -235,9 +240,9 @@ export class Stream {
       attributes[i] = v ?? undefined
     }
     const logBytes = this.logBytes(key, whole)
-    if (EMPTY_BYTES + logBytes > LOG_BATCH_BYTES) {
+    if (logBytes > LOG_RECORD_BYTES) {
       const exact = this.exactLogBytes(key, whole)
-      if (EMPTY_BYTES + exact > LOG_BATCH_BYTES) return this.reject(event, 'INVALID_EVENT', `the event takes ${exact} bytes in the stream log, over the ${LOG_BATCH_BYTES - EMPTY_BYTES} one log record may`)
+      if (exact > LOG_RECORD_BYTES) return this.reject(event, 'INVALID_EVENT', `the event takes ${exact} bytes in the stream log, over the ${LOG_RECORD_BYTES} one log record may`)
     }
     let k: KeyState
     try {
@@ -504,8 +509,9 @@ export class Stream {
 
   /** At most the bytes the event's log record adds to a batch (as `LogBatch.bytes` counts them). */
   private logBytes(key: string, whole: string | undefined): number {
-    let bytes = this.schemaBytes + 20 + 8 * this.values.length + 4 * this.attributes.length + stringBytes(key)
-    for (const v of this.attributeValues) if (v !== undefined) bytes += stringBytes(v)
+    let bytes = this.recordBytes + stringBytes(key)
+    const attributes = this.attributeValues
+    for (let i = 0; i < attributes.length; i++) if (attributes[i] !== undefined) bytes += stringBytes(attributes[i]!)
     return whole === undefined ? bytes : bytes + stringBytes(whole)
   }
 
