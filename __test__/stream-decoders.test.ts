@@ -341,6 +341,33 @@ const sketchOf = (xs: number[]): Sketch => {
   return s
 }
 
+test('Sketch: merged in any grouping and order, it is the sketch of every value', (t) => {
+  // Small into large, large into small, into itself and empty: every path of the bucket merge.
+  const value = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer({ min: -300, max: 300 }), fc.constant(0))
+  fc.assert(
+    fc.property(fc.array(fc.array(value, { maxLength: 200 }), { maxLength: 12 }), fc.nat(), (groups, seed) => {
+      const whole = sketchOf(groups.flat()).toJSON()
+      // Into one accumulator, in a shuffled order.
+      const order = groups.map((_, i) => i).sort((a, b) => ((a * 7919 + seed) % 13) - ((b * 7919 + seed) % 13))
+      const acc = new Sketch()
+      for (const i of order) acc.merge(sketchOf(groups[i]))
+      assert.deepEqual(acc.toJSON(), whole)
+      // Pairwise, each into its neighbour, with adds after merges.
+      const parts = groups.map(sketchOf)
+      for (let step = 1; step < parts.length; step *= 2) for (let i = 0; i + step < parts.length; i += 2 * step) parts[i].merge(parts[i + step])
+      if (parts.length > 0) assert.deepEqual(parts[0].toJSON(), whole)
+      // Into itself: every count doubles, every quantile stays.
+      const twice = sketchOf(groups.flat())
+      twice.merge(twice)
+      const once = sketchOf(groups.flat())
+      assert.equal(twice.count, 2 * once.count)
+      for (const q of [0, 0.25, 0.5, 0.9, 1]) assert.ok(Object.is(twice.quantile(q), once.quantile(q)))
+    }),
+    { numRuns: 300 },
+  )
+  t.pass()
+})
+
 test('Sketch.from: what toJSON saved, through JSON, is the same sketch', (t) => {
   fc.assert(
     fc.property(fc.array(fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer({ min: -1000, max: 1000 }), fc.constant(0))), (xs) => {
