@@ -68,6 +68,9 @@ export class Aggregates {
   private readonly init: Float64Array
   private readonly sketches: number
   private readonly reducers: Reducer[] = []
+  private readonly read = new Set<string>()
+  /** The name of the first custom reducer, if any (only declarative aggregates can run elsewhere). */
+  custom: string | undefined
 
   constructor(spec: unknown) {
     if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
@@ -151,6 +154,17 @@ export class Aggregates {
     return { n: j.n as number, s: slots, k: k.length === 0 ? (NONE as Sketch[]) : k.map((x) => Sketch.from(x as SketchState)), c: c.length === 0 ? NONE : c }
   }
 
+  /** The fields the aggregates read, each once, in the order they first appear. */
+  get fields(): string[] {
+    return [...this.read]
+  }
+
+  private field(name: string, f: unknown): string {
+    if (typeof f !== 'string' || f.length === 0) throw bad(name, `needs a field name, not ${describe(f)}`)
+    this.read.add(f)
+    return f
+  }
+
   private compile(name: string, a: unknown, slot: (init: number) => number, sketch: () => number): Part {
     if (a === 'count') {
       const i = slot(0)
@@ -162,13 +176,13 @@ export class Aggregates {
     if (Object.hasOwn(a, 'percentile')) {
       const { percentile: q, of } = a as { percentile: unknown; of: unknown }
       if (typeof q !== 'number' || !(q >= 0 && q <= 1)) throw bad(name, `percentile must be a number from 0 to 1, not ${describe(q)}`)
-      return this.quantile(name, q, field(name, of), sketch())
+      return this.quantile(name, q, this.field(name, of), sketch())
     }
     const kind = own.length === 1 ? (own[0] as FieldKind) : undefined
     if (kind === undefined || !FIELD_KINDS.includes(kind)) {
       throw bad(name, `must be one of ${FIELD_KINDS.map((k) => `{ ${k}: field }`).join(', ')}, { percentile, of } or { reduce, of }, not an object with ${own.join(', ') || 'no keys'}`)
     }
-    const f = field(name, (a as Record<string, unknown>)[kind])
+    const f = this.field(name, (a as Record<string, unknown>)[kind])
     if (kind === 'median') return this.quantile(name, 0.5, f, sketch())
     return numberPart(name, kind, f, slot)
   }
@@ -193,7 +207,8 @@ export class Aggregates {
     if (r === null || typeof r !== 'object' || !['init', 'add', 'merge', 'result'].every((m) => typeof (r as unknown as Record<string, unknown>)[m] === 'function')) {
       throw bad(name, 'reduce must be an object with init, add, merge and result functions')
     }
-    const f = a.of === undefined ? undefined : field(name, a.of)
+    const f = a.of === undefined ? undefined : this.field(name, a.of)
+    this.custom ??= name
     // A reducer is user code: what it throws is counted (`errors`) and leaves its state as it was
     // (the event out of this aggregate, the merge undone), as a pattern's `where` that throws.
     // Results go through JSON, as the result log records them: what JSON cannot hold is null.
@@ -322,10 +337,6 @@ function numberPart(name: string, kind: FieldKind, f: string, slot: (init: numbe
   }
 }
 
-function field(name: string, f: unknown): string {
-  if (typeof f !== 'string' || f.length === 0) throw bad(name, `needs a field name, not ${describe(f)}`)
-  return f
-}
 
 function bad(name: string, message: string): WarpError {
   return new WarpError('INVALID_ARGUMENT', `aggregate '${name}' ${message}`)

@@ -127,11 +127,11 @@ export class Host<T = unknown> implements Emitter<T> {
     this.pending = []
     let wal: number | undefined
     for (let at = 0; at < results.length; ) {
-      let n = Math.min(results.length - at, RECORD_RESULTS)
-      let payload = this.codec().encode(first + at, results.slice(at, at + n))
-      while (payload.length > MAX_EVENT_BYTES && n > 1) {
-        n = Math.ceil(n / 2)
-        payload = this.codec().encode(first + at, results.slice(at, at + n))
+      let chunk = results.slice(at, at + RECORD_RESULTS)
+      let payload = this.codec().encode(first + at, chunk)
+      while (payload.length > MAX_EVENT_BYTES && chunk.length > 1) {
+        chunk = chunk.slice(0, Math.ceil(chunk.length / 2))
+        payload = this.codec().encode(first + at, chunk)
       }
       if (payload.length > MAX_EVENT_BYTES) {
         // Kept, not dropped: the stream fails with this error, and nothing after it is recorded out of turn.
@@ -143,8 +143,8 @@ export class Host<T = unknown> implements Emitter<T> {
       // At the time they were recorded (so retention treats them as the data they are), never two at one millisecond.
       this.recordedAt = Math.max(this.recordedAt + 1, Date.now())
       wal = guard(() => engine.putEvent(this.resultLogId(), this.recordedAt, payload))
-      this.awaiting.push({ wal, results: results.slice(at, at + n), last: first + at + n - 1 })
-      at += n
+      this.awaiting.push({ wal, results: chunk, last: first + at + chunk.length - 1 })
+      at += chunk.length
     }
     return wal
   }

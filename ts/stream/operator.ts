@@ -90,7 +90,7 @@ export function decodeTime(v: unknown): number {
 }
 
 /** A spec's own properties (never inherited ones), refusing any but `known`: a misspelt option would be silently ignored. */
-export function ownFields(spec: unknown, what: string, known: string[], invalid: (field: string, message: string) => Error, prefix = ''): Record<string, unknown> {
+export function ownFields(spec: unknown, what: string, known: readonly string[], invalid: (field: string, message: string) => Error, prefix = ''): Record<string, unknown> {
   if (spec !== undefined && (spec === null || typeof spec !== 'object' || Array.isArray(spec))) throw invalid(prefix.replace(/\.$/, '') || 'spec', `must be an object, not ${describe(spec)}`)
   const s = Object.assign(Object.create(null), spec) as Record<string, unknown>
   const unknown = Object.keys(s).find((k) => !known.includes(k))

@@ -3,6 +3,7 @@ import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'node:
 import { WarpError } from '../errors'
 import { Aggregates } from './aggregates'
 import type { Emitter, Operator, ResultCodec, StreamEvent } from './operator'
+import { firstAtLeast } from './search'
 import { CheckedWindow, MAX_WORKERS, WindowResult, windowCodec } from './window'
 
 /** Calls (events and watermarks) per batch handed to the workers. */
@@ -62,17 +63,6 @@ export interface WorkerSetup {
   workers: number
   spec: CheckedWindow
   fields: string[]
-}
-
-/** The fields a window's aggregates read, in the order the workers receive their values. */
-export function fieldsOf(aggregate: CheckedWindow['aggregate']): string[] {
-  const fields = new Set<string>()
-  for (const a of Object.values(aggregate)) {
-    if (a === 'count') continue
-    const of = Object.hasOwn(a, 'of') ? (a as { of: string }).of : Object.values(a)[0]
-    if (typeof of === 'string') fields.add(of)
-  }
-  return [...fields]
 }
 
 /** The worker of a key: FNV-1a of its UTF-16 code units, so every process splits keys alike. */
@@ -172,8 +162,11 @@ export class PartitionedWindows implements Operator {
   ) {
     this.name = spec.name
     this.aggregates = new Aggregates(spec.aggregate)
+    if (this.aggregates.custom !== undefined) {
+      throw new WarpError('INVALID_ARGUMENT', `window workers need declarative aggregates: '${this.aggregates.custom}' is a custom reducer, whose functions cannot be sent to a worker thread`)
+    }
     this.codec = windowCodec(spec.name, this.aggregates.names) as ResultCodec
-    this.fields = fieldsOf(spec.aggregate)
+    this.fields = this.aggregates.fields
     const n = spec.workers
     this.signal = new Int32Array(new SharedArrayBuffer(4 * (1 + n)))
     this.lastWasWatermark = new Array<boolean>(n).fill(false)
@@ -348,14 +341,7 @@ export class PartitionedWindows implements Operator {
 
   /** The call that closed windows ending at `end`: the batch's first watermark at or past it. */
   private closedAt(sent: Sent, end: number): number {
-    let lo = 0
-    let hi = sent.wms.length - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (sent.wms[mid] >= end) hi = mid
-      else lo = mid + 1
-    }
-    return sent.wmAt[lo] ?? 0
+    return sent.wmAt[Math.min(firstAtLeast(sent.wms, end), sent.wms.length - 1)] ?? 0
   }
 
   /** Blocks until `done()`, taking the workers' answers as they come. */

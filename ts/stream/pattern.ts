@@ -1,6 +1,6 @@
 import { WarpError } from '../errors'
 import { describe } from '../args'
-import { decodeTime, duration, Emitter, encodeTime, Operator, StreamEvent } from './operator'
+import { decodeTime, duration, Emitter, encodeTime, Operator, StreamEvent, ownFields } from './operator'
 import { Heap } from './heap'
 
 /**
@@ -233,12 +233,9 @@ function invalid(message: string): WarpError {
 
 /** A copy of an object's own enumerable properties; unknown ones are refused (typos). */
 function fieldsOf(value: unknown, what: string, allowed: readonly string[]): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(`${what} must be an object, not ${describe(value)}`)
-  const copy = Object.assign(Object.create(null) as Record<string, unknown>, value)
-  for (const k of Object.keys(copy)) {
-    if (!allowed.includes(k)) throw invalid(`${what}.${k} is not a field of ${what} (${allowed.join(', ')})`)
-  }
-  return copy
+  // `ownFields` reads a missing spec as empty; a pattern's parts are never optional.
+  if (value === undefined) throw invalid(`${what} must be an object, not ${describe(value)}`)
+  return ownFields(value, what, allowed, (field, message) => invalid(`${field} ${message}`), `${what}.`)
 }
 
 /** `fields` without those that are undefined (the options left out). */

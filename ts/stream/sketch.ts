@@ -1,5 +1,6 @@
 import { WarpError } from '../errors'
 import { describe } from '../args'
+import { firstAtLeast } from './search'
 
 /**
  * A DDSketch (Masson, Rim, Lee, VLDB 2019) with 1% relative accuracy: a value v > 0 is counted
@@ -99,14 +100,8 @@ class Buckets {
     const { index, count } = this
     const fresh: number[] = []
     for (let j = 0; j < b.length; j++) {
-      let lo = 0
-      let hi = index.length
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1
-        if (index[mid] < b[j]) lo = mid + 1
-        else hi = mid
-      }
-      if (index[lo] === b[j]) count[lo] += bc[j]
+      const at = firstAtLeast(index, b[j])
+      if (index[at] === b[j]) count[at] += bc[j]
       else fresh.push(j)
     }
     if (fresh.length === 0) return

@@ -508,19 +508,17 @@ export class Stream {
   }
 
   /** At most the bytes the event's log record adds to a batch (as `LogBatch.bytes` counts them). */
-  private logBytes(key: string, whole: string | undefined): number {
-    let bytes = this.recordBytes + stringBytes(key)
+  private logBytes(key: string, whole: string | undefined, size = stringBytes, fixed = this.recordBytes): number {
+    let bytes = fixed + size(key)
     const attributes = this.attributeValues
-    for (let i = 0; i < attributes.length; i++) if (attributes[i] !== undefined) bytes += stringBytes(attributes[i]!)
-    return whole === undefined ? bytes : bytes + stringBytes(whole)
+    for (let i = 0; i < attributes.length; i++) if (attributes[i] !== undefined) bytes += size(attributes[i]!)
+    return whole === undefined ? bytes : bytes + size(whole)
   }
 
   /** The bytes the event's log record takes alone in a batch, exactly (the strings as the header's JSON holds them). */
   private exactLogBytes(key: string, whole: string | undefined): number {
     const json = (s: string) => Buffer.byteLength(JSON.stringify(s)) + 1
-    let bytes = Buffer.byteLength(JSON.stringify(this.schema)) + 20 + 8 * this.values.length + 4 * this.attributes.length + json(key)
-    for (const v of this.attributeValues) if (v !== undefined) bytes += json(v)
-    return whole === undefined ? bytes : bytes + json(whole)
+    return this.logBytes(key, whole, json, this.recordBytes - this.schemaBytes + Buffer.byteLength(JSON.stringify(this.schema)) + 1)
   }
 
   /** Logs the event and hands it to the operators, then moves the watermark. */

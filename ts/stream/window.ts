@@ -1,6 +1,7 @@
 import { WarpError } from '../errors'
 import { describe } from '../args'
 import { Acc, Aggregates, WindowAggregate } from './aggregates'
+import { firstAbove, firstAtLeast } from './search'
 import { Emitter, JSON_RESULTS, Operator, ResultCodec, StreamEvent, decodeTime, duration, encodeTime } from './operator'
 
 export type WindowType = 'tumbling' | 'sliding' | 'session'
@@ -82,34 +83,17 @@ export function checkWindow(spec: unknown): CheckedWindow {
   const lateness = own('lateness') === undefined ? 0 : duration(own('lateness'), 'window lateness', { allowZero: true })
   const workers = own('workers') === undefined ? 0 : own('workers')
   if (!Number.isSafeInteger(workers) || (workers as number) < 0 || (workers as number) > MAX_WORKERS) throw invalid('workers', `must be a whole number from 0 to ${MAX_WORKERS}, not ${describe(workers)}`)
-  const aggregate = own('aggregate') as WindowSpec['aggregate']
-  if ((workers as number) > 0 && aggregate !== null && typeof aggregate === 'object') {
-    const custom = Object.keys(aggregate).find((n) => { const a = aggregate[n]; return a !== null && typeof a === 'object' && Object.hasOwn(a, 'reduce') })
-    if (custom !== undefined) throw invalid('workers', `need declarative aggregates: '${custom}' is a custom reducer, whose functions cannot be sent to a worker thread`)
-  }
-  return { name: own('name') as string, type, size, slide, gap, aggregate, lateness, emit, store, workers: workers as number }
+  return { name: own('name') as string, type, size, slide, gap, aggregate: own('aggregate') as WindowSpec['aggregate'], lateness, emit, store, workers: workers as number }
 }
 
 function invalid(field: string, message: string): WarpError {
   return new WarpError('INVALID_ARGUMENT', `window ${field} ${message}`)
 }
 
-/** The index of the first element of ascending `a` above `x` (a.length if none). */
-function firstAbove(a: number[], x: number): number {
-  let lo = 0
-  let hi = a.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (a[mid] <= x) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
-
 /** Inserts `x` into ascending `a` if absent (mostly an append: panes come in time order). */
 function insertSorted(a: number[], x: number): void {
   if (a.length === 0 || a[a.length - 1] < x) return void a.push(x)
-  const i = firstAbove(a, x - 1)
+  const i = firstAtLeast(a, x)
   if (a[i] !== x) a.splice(i, 0, x)
 }
 
