@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync
 import * as path from 'node:path'
 
 import { NumericRange, WarpEngine } from '../ts'
+import native = require('../ts/native')
 import { codeOf, tempDir } from './helpers'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -275,4 +276,26 @@ test('point counts are what reads return, after overwrites of sealed points', as
   t.is(db.series()[0].points, 60)
   t.is(((await db.range('m', 0, T0 + 3_600_000)) as NumericRange).values[0], 2)
   await db.close()
+})
+
+test('the binding call that finds a series by name refuses a foreign handle, an unknown kind and a closed engine', async (t) => {
+  // The binding's own errors carry the code the TypeScript layer turns into a WarpError.
+  const nativeCode = (fn: () => unknown): unknown => {
+    try {
+      fn()
+    } catch (e) {
+      return (e as { code?: unknown }).code
+    }
+    return 'NO_ERROR'
+  }
+  const engine = await native.open(tempDir())
+  const handle = engine.handle
+  const id = native.ensureSeries(handle, 'm{b="2",a="1"}', native.SeriesKind.Numeric)
+  t.is(native.ensureSeries(handle, 'm{a="1", b=2}', native.SeriesKind.Numeric), id, 'any text form finds the same series')
+  t.is(nativeCode(() => native.ensureSeries(handle, 'm{a="1",b="2"}', native.SeriesKind.Event)), 'TYPE_MISMATCH')
+  t.is(nativeCode(() => native.ensureSeries(handle, '__stream:log', native.SeriesKind.Event)), 'INVALID_SERIES')
+  for (const foreign of [{}, null, 1, 'm', engine]) t.throws(() => native.ensureSeries(foreign as Loose, 'm', native.SeriesKind.Numeric))
+  t.throws(() => native.ensureSeries(handle, 'm', 3 as Loose))
+  await engine.close()
+  t.is(nativeCode(() => native.ensureSeries(handle, 'n', native.SeriesKind.Numeric)), 'CLOSED')
 })

@@ -839,6 +839,7 @@ module.exports.NativeEngine = nativeBinding.NativeEngine
 module.exports.canonicalSeries = nativeBinding.canonicalSeries
 module.exports.canonicalSeriesOf = nativeBinding.canonicalSeriesOf
 module.exports.Durability = nativeBinding.Durability
+module.exports.ensureSeries = nativeBinding.ensureSeries
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.MatchOp = nativeBinding.MatchOp
 module.exports.MAX_EVENT_BYTES = nativeBinding.MAX_EVENT_BYTES

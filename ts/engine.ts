@@ -4,7 +4,7 @@ import { Rules, loadRules } from './config'
 import { WarpError, guard, guardAsync, toWarpError } from './errors'
 import { PutBuffer } from './buffer'
 import { Lifecycle, LifecycleReport, PartitionScore } from './lifecycle'
-import { Durability, Point, PutResult, RangeOptions, RangeResult, Series, SeriesOwner, SeriesSpec, badTimestamp, canonicalKey, objectKey, storable, wellFormed } from './series'
+import { Durability, Point, PutResult, RangeOptions, RangeResult, Series, SeriesOwner, SeriesSpec, badTimestamp, canonicalKey, ensureSeries, objectKey, storable, wellFormed } from './series'
 import { Timestamp, describe, optionsOf, toMillis } from './args'
 import { Selection, invalid, toSelector } from './select'
 import { BoundedMap } from './cache'
@@ -290,7 +290,7 @@ export class WarpEngine<D extends Durability = 'interval'> {
     if (!storable(t)) throw badTimestamp(t)
     let id = this.#ids.get(name)
     if (id === undefined) {
-      id = guard(() => engine.ensureSeries(wellFormed(name), 'numeric'))
+      id = guard(() => ensureSeries(engine, wellFormed(name), native.SeriesKind.Numeric))
       this.#ids.add(name, id)
     }
     this.#pending.push(id, t, value)

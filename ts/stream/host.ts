@@ -243,7 +243,7 @@ export class Host<T = unknown> implements Emitter<T> {
   }
 
   private resultLogId(): number {
-    if (this.resultLog < 0) this.resultLog = guard(() => this.owner.engine().streamSeries(`out:${this.name}`, 'event'))
+    if (this.resultLog < 0) this.resultLog = guard(() => this.owner.engine().streamSeries(`out:${this.name}`, native.SeriesKind.Event))
     return this.resultLog
   }
 }

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import native = require('../native')
 import type { Durability, NativeEngine } from '../native'
 import { WarpError, guard, guardAsync, toWarpError } from '../errors'
 import { LOG_BATCH_BYTES, LogBatch, LogRecord, decodeBatch } from './log'
@@ -315,7 +316,7 @@ export class StreamHub {
   private logSeries(): number {
     if (this.logId < 0) {
       const engine = this.owner.engine()
-      this.logId = guard(() => engine.streamSeries('log', 'event'))
+      this.logId = guard(() => engine.streamSeries('log', native.SeriesKind.Event))
       // Positions must rise across restarts even if the clock went back.
       this.position = Math.max(this.position, guard(() => engine.latest(this.logId))?.ts ?? 0)
     }

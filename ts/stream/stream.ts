@@ -4,7 +4,7 @@ import type { NativeEngine } from '../native'
 import { WarpError, guard, toWarpError } from '../errors'
 import { describe } from '../args'
 import { BoundedMap } from '../cache'
-import { storable, wellFormed } from '../series'
+import { ensureSeries, storable, wellFormed } from '../series'
 import { EMPTY_BYTES, LOG_BATCH_BYTES, LogRecord, LogSchema, stringBytes } from './log'
 import { Host } from './host'
 import type { StreamHub } from './hub'
@@ -492,9 +492,9 @@ export class Stream {
     const engine = this.owner.engine()
     const ids = new Int32Array(this.fields.length)
     for (let i = 0; i < ids.length; i++) {
-      ids[i] = engine.ensureSeries(native.canonicalSeriesOf(`${this.name}.${this.fields[i]}`, [this.keyField], [key]), 'numeric')
+      ids[i] = ensureSeries(engine, native.canonicalSeriesOf(`${this.name}.${this.fields[i]}`, [this.keyField], [key]), native.SeriesKind.Numeric)
     }
-    const events = this.keep ? engine.ensureSeries(native.canonicalSeriesOf(this.name, [this.keyField], [key]), 'event') : -1
+    const events = this.keep ? ensureSeries(engine, native.canonicalSeriesOf(this.name, [this.keyField], [key]), native.SeriesKind.Event) : -1
     const k: KeyState = { key, ids, events, batch: -1, slot: -1 }
     this.keys.set(key, k)
     return k
@@ -573,7 +573,7 @@ export class Stream {
     // An event too large to keep is stored described (the dead-letter output still hands it over whole).
     if (Buffer.byteLength(json) > MAX_EVENT_BYTES) json = JSON.stringify({ code, reason, event: `${describe(event)} of ${json.length} characters in JSON, too large to keep` })
     const engine = this.owner.engine()
-    if (this.deadSeries < 0) this.deadSeries = guard(() => engine.ensureSeries(`${this.name}.dead_letters`, 'event'))
+    if (this.deadSeries < 0) this.deadSeries = guard(() => ensureSeries(engine, `${this.name}.dead_letters`, native.SeriesKind.Event))
     // At arrival time, but never two at one millisecond: a series keeps one point per time.
     this.deadAt = Math.max(Date.now(), this.deadAt + 1)
     guard(() => engine.putEvent(this.deadSeries, this.deadAt, Buffer.from(json)))
@@ -637,7 +637,7 @@ export class Stream {
     return (r) => {
       const engine = this.owner.engine()
       let k = keys.get(r.key)
-      if (k === undefined) keys.set(r.key, (k = { id: guard(() => engine.ensureSeries(native.canonicalSeriesOf(metric, [this.keyField], [r.key]), 'event')), at: -Infinity }))
+      if (k === undefined) keys.set(r.key, (k = { id: guard(() => ensureSeries(engine, native.canonicalSeriesOf(metric, [this.keyField], [r.key]), native.SeriesKind.Event)), at: -Infinity }))
       k.at = Math.max(r.ts, k.at + 1)
       guard(() => engine.putEvent(k!.id, k!.at, Buffer.from(JSON.stringify(r))))
     }
@@ -654,7 +654,7 @@ export class Stream {
         if (typeof v !== 'number' || !Number.isFinite(v)) return
         if (k![i] < 0) {
           const engine = this.owner.engine()
-          k![i] = guard(() => engine.ensureSeries(native.canonicalSeriesOf(`${this.name}.${window}.${n}`, [this.keyField], [r.key]), 'numeric'))
+          k![i] = guard(() => ensureSeries(engine, native.canonicalSeriesOf(`${this.name}.${window}.${n}`, [this.keyField], [r.key]), native.SeriesKind.Numeric))
         }
         this.owner.buffer(k![i], r.start, v)
       })

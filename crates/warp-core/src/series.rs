@@ -176,13 +176,15 @@ impl SeriesKey {
 fn render_tag(out: &mut String, name: &str, value: &str) {
     out.push_str(name);
     out.push_str("=\"");
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
+    let mut rest = value;
+    // Copied in runs between the characters that need a backslash.
+    while let Some(i) = rest.bytes().position(|b| b == b'"' || b == b'\\') {
+        out.push_str(&rest[..i]);
+        out.push('\\');
+        out.push_str(&rest[i..=i]);
+        rest = &rest[i + 1..];
     }
+    out.push_str(rest);
     out.push('"');
 }
 
@@ -295,6 +297,11 @@ fn check_metric(metric: &str) -> Result<()> {
              series (rollup cells)"
         )));
     }
+    // Most names are plain ASCII: one pass over the bytes, characters only if that fails.
+    let plain = |b: &u8| b.is_ascii_graphic() && !b"{}\",=".contains(b);
+    if metric.bytes().all(|b| plain(&b)) {
+        return Ok(());
+    }
     if let Some(c) = metric
         .chars()
         .find(|c| c.is_control() || c.is_whitespace() || "{}\",=".contains(*c))
@@ -305,11 +312,11 @@ fn check_metric(metric: &str) -> Result<()> {
 }
 
 fn check_tag(key: &str, value: &str) -> Result<()> {
-    let mut chars = key.chars();
-    let first_ok = chars
+    let mut bytes = key.bytes();
+    let first_ok = bytes
         .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
         return Err(invalid(format!(
             "tag key '{key}' must match [A-Za-z_][A-Za-z0-9_.-]*"
         )));
@@ -333,7 +340,10 @@ fn check_tag(key: &str, value: &str) -> Result<()> {
             value.len()
         )));
     }
-    if value.chars().any(char::is_control) {
+    // Control characters are C0, DEL and C1 (U+0080–U+009F, which UTF-8 writes 0xC2 0x80–0x9F).
+    if value.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2)
+        && value.chars().any(char::is_control)
+    {
         return Err(invalid(format!(
             "tag '{key}' value contains a control character"
         )));
@@ -446,5 +456,59 @@ mod tests {
         }
         let long = "m".repeat(MAX_METRIC_BYTES + 1);
         assert!(SeriesKey::parse(&long).is_err());
+    }
+
+    /// The byte-level checks and the run-copying renderer against their plain definitions,
+    /// over texts mixing ASCII, C0 and C1 controls, DEL, non-ASCII spaces and letters.
+    #[test]
+    fn fast_checks_and_rendering_match_their_definitions() {
+        let alphabet: Vec<char> =
+            "aZ_.-9{}=,\" \\\t\u{0}\u{1f}\u{7f}\u{85}\u{9f}\u{a0}\u{2028}é€😀"
+                .chars()
+                .collect();
+        let metric_ok = |m: &str| {
+            !m.chars()
+                .any(|c| c.is_control() || c.is_whitespace() || "{}\",=".contains(c))
+        };
+        let rendered = |v: &str| {
+            let mut out = String::from("k=\"");
+            for c in v.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c => out.push(c),
+                }
+            }
+            out + "\""
+        };
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..50_000 {
+            let mut text = String::new();
+            for _ in 0..1 + state % 12 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            let metric = format!("m{text}");
+            assert_eq!(
+                check_metric(&metric).is_ok(),
+                metric_ok(&metric),
+                "{metric:?}"
+            );
+            let control = check_tag("k", &text)
+                .err()
+                .is_some_and(|e| e.to_string().contains("control"));
+            assert_eq!(control, text.chars().any(char::is_control), "{text:?}");
+            let key_ok = text.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                && !text.starts_with("__");
+            assert_eq!(check_tag(&text, "v").is_ok(), key_ok, "{text:?}");
+            let mut out = String::new();
+            render_tag(&mut out, "k", &text);
+            assert_eq!(out, rendered(&text), "{text:?}");
+        }
     }
 }

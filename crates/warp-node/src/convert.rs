@@ -59,11 +59,12 @@ impl From<OnPressure> for warp_core::OnPressure {
     }
 }
 
-/// What a series holds: numbers or events (any JSON value).
-#[napi(string_enum = "lowercase")]
+/// What a series holds: numbers or events (any JSON value). Numbered as the core numbers
+/// them, and a number rather than a string: it crosses on the by-name put path.
+#[napi]
 pub enum SeriesKind {
-    Numeric,
-    Event,
+    Numeric = 1,
+    Event = 2,
 }
 
 impl From<SeriesKind> for warp_core::SeriesKind {

@@ -14,4 +14,4 @@ mod select;
 mod series;
 mod tasks;
 
-pub use engine::NativeEngine;
+pub use engine::{ensure_series, NativeEngine};

@@ -149,11 +149,10 @@ impl Engine {
 
     /// The id of the series `text` names (any accepted text form), created as `kind` if new:
     /// how a by-name put finds its series before its point joins the put buffer.
+    /// It parses first: a caller that asks has usually not seen the name (the put path keeps
+    /// the ids of names it has), and a new name would otherwise cost a second probe of the
+    /// catalog, a cache miss at a million series.
     pub fn ensure_named(&self, text: &str, kind: SeriesKind) -> Result<SeriesId> {
-        if let Some(id) = self.inner.known_text(text) {
-            check_kind(&self.inner.catalog(), id, kind)?;
-            return Ok(id);
-        }
         self.inner.ensure_canonical(&canonical_of(text)?, kind)
     }
 
@@ -256,19 +255,20 @@ impl Inner {
 
     /// The id of the series with canonical key `canonical` (trusted: built by a `SeriesKey` or
     /// by the engine itself), created as `kind` if it does not exist.
+    /// One lock of each kind (this is once per new series on the put path): the catalog's for
+    /// writing from the look-up on, and no separate check of the log, whose record checks it.
     pub(super) fn ensure_canonical(&self, canonical: &str, kind: SeriesKind) -> Result<SeriesId> {
-        let mut st = self.writable()?;
-        let id = {
-            let catalog = self.catalog();
-            if let Some(id) = catalog.id(canonical) {
-                check_kind(&catalog, id, kind)?;
-                return Ok(id);
-            }
-            catalog.next_id()?
-        };
+        let mut st = self.readable()?;
+        let mut catalog = self.catalog_mut();
+        if let Some(id) = catalog.id(canonical) {
+            check_kind(&catalog, id, kind)?;
+            return Ok(id);
+        }
+        let id = catalog.next_id()?;
         self.wal
             .record(|frames| wal::push_series(frames, id, kind, canonical))?;
-        self.catalog_mut().add(canonical, kind)?;
+        catalog.add(canonical, kind)?;
+        drop(catalog);
         st.live.push(kind);
         st.rollups.classify(id, canonical, kind);
         Ok(id)
