@@ -9,9 +9,11 @@ import { readdirSync, rmSync, statSync } from 'node:fs'
 import * as path from 'node:path'
 
 import { WarpEngine } from '../ts'
-import { fresh, report, root } from './common'
+import { fresh, median, report, root } from './common'
 
 const POINTS = 10
+/** Child processes per scale; each figure reported is the median over them. */
+const RUNS = 3
 const HOUR = 3_600_000
 const BASE = Date.UTC(2026, 0, 1)
 
@@ -94,13 +96,25 @@ async function idle(dir: string, n: number): Promise<void> {
   await db.close()
 }
 
-/** Runs each scale in a child process and reports it. */
+/** Each figure's median over `runs`. */
+function medians(runs: Figures[]): Figures {
+  const keys = Object.keys(runs[0]) as (keyof Figures)[]
+  return Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))])) as unknown as Figures
+}
+
+/** Runs each scale in child processes (RUNS of them: the figures are medians) and reports it. */
 export async function cardinalityBenchmarks(): Promise<void> {
-  console.log(`\nCardinality — series m{host,dc} × ${POINTS} points written by name, durability 'none'; one child process per scale\n`)
+  console.log(`\nCardinality — series m{host,dc} × ${POINTS} points written by name, durability 'none'; medians of ${RUNS} child processes per scale\n`)
   for (const n of [100_000, 1_000_000]) {
-    const child = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, __filename, 'measure', String(n)], { encoding: 'utf8', maxBuffer: 1 << 20 })
-    if (child.status !== 0) throw new Error(`cardinality ${n}: ${child.stderr}`)
-    const f = JSON.parse(child.stdout.trim().split('\n').pop()!) as Figures
+    const runs: Figures[] = []
+    for (let run = 0; run < RUNS; run++) {
+      const child = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, __filename, 'measure', String(n)], { encoding: 'utf8', maxBuffer: 1 << 20 })
+      if (child.status !== 0) throw new Error(`cardinality ${n}: ${child.stderr}`)
+      runs.push(JSON.parse(child.stdout.trim().split('\n').pop()!) as Figures)
+    }
+    const f = medians(runs)
+    const puts = runs.map((r) => r.putsPerSecond).sort((a, b) => a - b)
+    console.log(`by-name puts at ${n} series, each run: ${puts.map((p) => `${(p / 1e6).toFixed(2)}M`).join(', ')} puts/s`)
     const at = `${n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`} series`
     report({ name: `by-name puts, ${at}`, unit: 'puts/s', better: 'higher', ours: f.putsPerSecond })
     report({ name: `RSS per active series beyond points, ${at}`, unit: 'bytes', better: 'lower', ours: f.activeBytes })
