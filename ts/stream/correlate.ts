@@ -1,6 +1,6 @@
 import { WarpError } from '../errors'
-import { describe } from '../args'
-import { Emitter, Operator, StreamEvent, decodeTime, duration, encodeTime } from './operator'
+import { describe, duration } from '../args'
+import { Emitter, Operator, StreamEvent, decodeTime, encodeTime } from './operator'
 
 /**
  * Discovered correlation ("entanglement"): each tracked series (input, key, field) is averaged

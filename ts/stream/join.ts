@@ -1,6 +1,6 @@
 import { WarpError } from '../errors'
-import { describe } from '../args'
-import { decodeTime, duration, Emitter, encodeTime, Operator, ownFields as own, StreamEvent } from './operator'
+import { describe, duration, ownFields as own } from '../args'
+import { decodeTime, Emitter, encodeTime, Operator, StreamEvent } from './operator'
 import { Heap } from './heap'
 
 /**

@@ -1,6 +1,3 @@
-import { WarpError } from '../errors'
-import { describe } from '../args'
-
 /**
  * One event as operators see it: the stream's key, its event time, and the event projected
  * onto what the stream keeps (its key and timestamp properties, declared numeric `fields` and
@@ -65,20 +62,6 @@ export const JSON_RESULTS: ResultCodec = {
   decode: (payload) => JSON.parse(payload.toString()),
 }
 
-/** Milliseconds from a number or text such as `'500ms'`, `'5s'`, `'1m'`, `'2h'`, `'1d'`. */
-export function duration(value: unknown, what: string, { allowZero = false } = {}): number {
-  let ms: number | undefined
-  if (typeof value === 'number') ms = value
-  else if (typeof value === 'string') {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim())
-    if (m) ms = Number(m[1]) * UNITS[m[2] as keyof typeof UNITS]
-  }
-  if (ms === undefined || !Number.isSafeInteger(ms) || ms < 0 || (ms === 0 && !allowZero)) {
-    throw new WarpError('INVALID_ARGUMENT', `${what} must be a ${allowZero ? 'non-negative' : 'positive'} whole number of milliseconds or text such as '5s' or '1m', not ${describe(value)}`)
-  }
-  return ms
-}
-
 /** A watermark in a JSON snapshot: ±Infinity as text (JSON would make it null); `Number` reads it back. */
 export const encodeTime = (t: number): number | string => (Number.isFinite(t) ? t : String(t))
 
@@ -88,17 +71,6 @@ export function decodeTime(v: unknown): number {
   if ((typeof v !== 'number' && typeof v !== 'string') || Number.isNaN(t)) throw new Error(`${JSON.stringify(v)} is not a time`)
   return t
 }
-
-/** A spec's own properties (never inherited ones), refusing any but `known`: a misspelt option would be silently ignored. */
-export function ownFields(spec: unknown, what: string, known: readonly string[], invalid: (field: string, message: string) => Error, prefix = ''): Record<string, unknown> {
-  if (spec !== undefined && (spec === null || typeof spec !== 'object' || Array.isArray(spec))) throw invalid(prefix.replace(/\.$/, '') || 'spec', `must be an object, not ${describe(spec)}`)
-  const s = Object.assign(Object.create(null), spec) as Record<string, unknown>
-  const unknown = Object.keys(s).find((k) => !known.includes(k))
-  if (unknown !== undefined) throw invalid(prefix + unknown, `is not a field of ${what} (${known.join(', ')})`)
-  return s
-}
-
-const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
 /**
  * Results as an async iterator and as callbacks. The queue between the operator and a slow

@@ -1,8 +1,8 @@
 import { WarpError } from '../errors'
-import { describe } from '../args'
+import { describe, duration } from '../args'
 import { Acc, Aggregates, WindowAggregate } from './aggregates'
 import { firstAbove, firstAtLeast } from './search'
-import { Emitter, JSON_RESULTS, Operator, ResultCodec, StreamEvent, decodeTime, duration, encodeTime } from './operator'
+import { Emitter, JSON_RESULTS, Operator, ResultCodec, StreamEvent, decodeTime, encodeTime } from './operator'
 
 export type WindowType = 'tumbling' | 'sliding' | 'session'
 
