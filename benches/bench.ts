@@ -16,6 +16,7 @@ import { NumericRange, WarpEngine } from '../ts'
 import { BATCH, BATCH_POINTS, POINTS, RUNS, T0, fresh, gauge, median, report, root, sizeOf, timed } from './common'
 import { queryBenchmarks } from './queries'
 import { cardinalityBenchmarks } from './cardinality'
+import { analyticsBenchmarks } from './analytics'
 import { streamBenchmarks } from './streams'
 
 // ---------- the three engines, behind the same small interface ----------
@@ -130,10 +131,11 @@ async function measure(fn: (store: Store) => Promise<number>, names: Name[] = ['
 }
 
 async function main(): Promise<void> {
-  // BENCH_ONLY=queries (or cardinality, or streams) runs only that section.
+  // BENCH_ONLY=queries (or cardinality, streams, analytics) runs only that section.
   if (process.env.BENCH_ONLY === 'queries') return queryBenchmarks()
   if (process.env.BENCH_ONLY === 'cardinality') return cardinalityBenchmarks()
   if (process.env.BENCH_ONLY === 'streams') return streamBenchmarks()
+  if (process.env.BENCH_ONLY === 'analytics') return analyticsBenchmarks()
   console.log(`WarpEngine benchmark — medians of ${RUNS} runs, ${POINTS.toLocaleString()} points per single-put run\n`)
 
   const single = gauge(POINTS)
@@ -214,6 +216,7 @@ async function main(): Promise<void> {
   await queryBenchmarks()
   await cardinalityBenchmarks()
   await streamBenchmarks()
+  await analyticsBenchmarks()
 }
 
 interface SeriesData {

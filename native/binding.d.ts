@@ -108,6 +108,18 @@ export declare class NativeEngine {
   stats(): NativeStats
 }
 
+/** Generalized ESD test of the points (seasonal and robust as asked). */
+export declare function analyzeAnomalies(timestamps: Float64Array, values: Float64Array, grid: NativeGrid, options: NativeAnomalyOptions): Promise<NativeAnomalies>
+
+/** Holt–Winters forecast of the points, on a regular grid. */
+export declare function analyzeForecast(timestamps: Float64Array, values: Float64Array, grid: NativeGrid, options: NativeForecastOptions): Promise<NativeForecast>
+
+/** Matrix profile of the points, on a regular grid: motifs and discords. */
+export declare function analyzeMotifs(timestamps: Float64Array, values: Float64Array, grid: NativeGrid, options: NativeMotifOptions): Promise<NativeMotifs>
+
+/** Theil–Sen slope and Mann–Kendall test of the points. */
+export declare function analyzeTrend(timestamps: Float64Array, values: Float64Array, grid: NativeGrid, alpha: number): Promise<NativeTrend>
+
 /** Canonical form of a series written as text (`cpu{host="a"}`), validated. */
 export declare function canonicalSeries(text: string): string
 
@@ -141,6 +153,32 @@ export declare const MAX_TIMESTAMP: number
 
 /** The earliest timestamp a point may have (0000-01-01T00:00:00Z), in ms since the epoch. */
 export declare const MIN_TIMESTAMP: number
+
+export interface NativeAnomalies {
+  points: number
+  every: number
+  /** The anomalies, most extreme first. */
+  anomalies: Array<NativeAnomaly>
+  /** Candidates the test examined (anomalies first). */
+  tested: Array<NativeAnomaly>
+}
+
+export interface NativeAnomaly {
+  ts: number
+  value: number
+  expected: number
+  score: number
+  critical: number
+  pValue: number
+}
+
+export interface NativeAnomalyOptions {
+  alpha: number
+  maxAnomalies: number
+  /** Points per season (after bucketing), if seasonal. */
+  period?: number
+  robust: boolean
+}
 
 export interface NativeCacheStats {
   hits: number
@@ -202,6 +240,31 @@ export interface NativeExplainPartition {
   fromSummaries: number
 }
 
+export interface NativeForecast {
+  points: number
+  every: number
+  timestamps: Float64Array
+  values: Float64Array
+  lower: Float64Array
+  upper: Float64Array
+  alpha: number
+  beta: number
+  gamma: number
+  rmse: number
+}
+
+export interface NativeForecastOptions {
+  horizon: number
+  period?: number
+  level: number
+}
+
+/** How the points are readied: bucket width (ms) if any, and the most points the analysis takes. */
+export interface NativeGrid {
+  every?: number
+  maxPoints: number
+}
+
 export interface NativeLastpoint {
   /**
    * The series' keys joined by newlines (which keys cannot hold): one string to cross into
@@ -249,6 +312,23 @@ export interface NativeMatcher {
   negated: boolean
 }
 
+export interface NativeMotifOptions {
+  /** Points per subsequence (after bucketing). */
+  window: number
+  count: number
+}
+
+export interface NativeMotifs {
+  points: number
+  every: number
+  /** Start time of each subsequence, its distance to its nearest match, and that match's start. */
+  starts: Float64Array
+  profile: Float64Array
+  nearest: Float64Array
+  motifs: Array<NativePair>
+  discords: Array<NativePair>
+}
+
 export interface NativeMove {
   inputs: Array<NativePartition>
   output: NativePartition
@@ -270,6 +350,13 @@ export interface NativeOpenOptions {
   maxLiveBytes?: number
   /** What a write does at twice `maxLiveBytes`. */
   onPressure?: OnPressure
+}
+
+/** Two subsequences by their start times, and their distance. */
+export interface NativePair {
+  a: number
+  b: number
+  distance: number
 }
 
 export interface NativePartition {
@@ -563,6 +650,25 @@ export interface NativeTierStats {
   /** Points stored in the tier's files (a point rewritten later counts in each copy). */
   points: number
   bytes: number
+}
+
+export interface NativeTrend {
+  points: number
+  /** Bucket width used, ms (0: the raw points). */
+  every: number
+  first: number
+  last: number
+  slope: number
+  intercept: number
+  olsSlope: number
+  olsIntercept: number
+  rSquared: number
+  s: number
+  tau: number
+  z: number
+  pValue: number
+  /** `increasing`, `decreasing` or `none`. */
+  direction: string
 }
 
 /** What a write does at the live tier's hard limit (see the README's memory section). */

@@ -836,6 +836,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeEngine = nativeBinding.NativeEngine
+module.exports.analyzeAnomalies = nativeBinding.analyzeAnomalies
+module.exports.analyzeForecast = nativeBinding.analyzeForecast
+module.exports.analyzeMotifs = nativeBinding.analyzeMotifs
+module.exports.analyzeTrend = nativeBinding.analyzeTrend
 module.exports.canonicalSeries = nativeBinding.canonicalSeries
 module.exports.canonicalSeriesOf = nativeBinding.canonicalSeriesOf
 module.exports.Durability = nativeBinding.Durability

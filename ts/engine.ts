@@ -14,6 +14,7 @@ const HANDLES = 65_536
 const SERIES_CACHE = 1_048_576
 import { Query, QueryResult, runQuery, runQuerySync } from './query'
 import { Rollups } from './rollups'
+import { Analyze, AnalyticsStats } from './analyze'
 import { StreamHub } from './stream/hub'
 import { Stream, StreamOptions, StreamStats, streamOptions } from './stream/stream'
 
@@ -110,6 +111,8 @@ export type Stats = NativeStats & {
   policy: ReturnType<Lifecycle['status']>
   /** Each stream opened in this process, by name. */
   streams: Record<string, StreamStats>
+  /** Analyses run in this process, and the anomalies their significance tests found. */
+  analytics: AnalyticsStats
 }
 
 /**
@@ -139,6 +142,8 @@ export class WarpEngine<D extends Durability = 'interval'> {
   readonly lifecycle: Lifecycle
   /** Rollups (continuous aggregates): `create`, `list`, `drop`, `refresh`. */
   readonly rollups: Rollups
+  /** Trend, anomalies, forecast and motifs of one numeric series. */
+  readonly analyze: Analyze
   /** The streams and their operators. */
   readonly #hub: StreamHub
 
@@ -167,6 +172,7 @@ export class WarpEngine<D extends Durability = 'interval'> {
       () => this.#hub.logRetention(),
     )
     this.rollups = new Rollups(() => this.#live())
+    this.analyze = new Analyze({ range: (series, from, to) => this.range(series, from, to) })
     this.lifecycle.use(rules)
     this.#hub = new StreamHub({ ...this.#owner, dir, flushIntervalMs })
   }
@@ -409,7 +415,7 @@ export class WarpEngine<D extends Durability = 'interval'> {
     const engine = this.#live()
     const caches = { names: this.#ids.size, handles: this.#handles.size + this.#byText.size + this.#byObject.size }
     const streams = Object.fromEntries([...this.#hub.streams].map(([name, s]) => [name, s.stats()]))
-    return { ...guard(() => engine.stats()), durability: this.durability, caches, policy: this.lifecycle.status(), streams }
+    return { ...guard(() => engine.stats()), durability: this.durability, caches, policy: this.lifecycle.status(), streams, analytics: this.analyze.stats() }
   }
 
   /** Runs one full lifecycle pass now (seal, tier moves, recompression, retention). */

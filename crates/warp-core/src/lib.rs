@@ -15,6 +15,7 @@
     )
 )]
 
+pub mod analytics;
 mod cache;
 mod catalog;
 mod checkpoint;

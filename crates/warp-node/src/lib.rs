@@ -5,6 +5,7 @@
 // napi-rs registers exports only outside cfg(test); clippy --all-targets checks that cfg too.
 #![cfg_attr(test, allow(dead_code))]
 
+mod analyze;
 mod convert;
 mod engine;
 mod error;

@@ -1,0 +1,332 @@
+//! Anomalies: Rosner's generalized ESD test (extreme Studentized deviate) for up to `r`
+//! outliers, on what is left after an optional seasonal baseline (the median of each phase of
+//! the period), with the median and MAD in place of the mean and standard deviation when
+//! `robust` (the "hybrid" test of Hochenbaum, Vallis and Kejariwal). Each candidate carries its
+//! statistic, the critical value at `alpha` and a p-value: the plan's "cosmic significance".
+
+use statrs::distribution::ContinuousCDF;
+
+use super::stats::{median, student};
+use crate::error::{Error, Result};
+
+/// MAD × this estimates the standard deviation of normal data.
+const MAD_TO_SD: f64 = 1.482_602_218_505_602;
+/// The mean absolute deviation × this (√(π/2)) does too.
+const MEAN_AD_TO_SD: f64 = 1.253_314_137_315_500_3;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnomalyOptions {
+    pub alpha: f64,
+    /// The most anomalies the test looks for (its `r`).
+    pub max_anomalies: usize,
+    /// Points per season, for a seasonal baseline.
+    pub period: Option<usize>,
+    /// Median and MAD instead of mean and standard deviation.
+    pub robust: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anomaly {
+    /// Position in the values.
+    pub index: usize,
+    pub value: f64,
+    /// What the baseline and the remaining points put there.
+    pub expected: f64,
+    /// The test statistic R: the deviation in (robust) standard deviations.
+    pub score: f64,
+    /// The critical value λ at `alpha` for this step.
+    pub critical: f64,
+    /// The probability of a deviation this extreme among the points left, were none an outlier.
+    pub p_value: f64,
+}
+
+/// The candidates in the order the test removed them; the first `count` are the anomalies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anomalies {
+    pub candidates: Vec<Anomaly>,
+    pub count: usize,
+}
+
+pub fn anomalies(values: &[f64], opts: &AnomalyOptions) -> Result<Anomalies> {
+    let n = values.len();
+    if n < 3 {
+        return Err(Error::InvalidArgument(format!(
+            "anomaly detection needs at least 3 points, not {n}"
+        )));
+    }
+    if !(opts.alpha > 0.0 && opts.alpha < 1.0) {
+        return Err(Error::InvalidArgument(format!(
+            "alpha must be between 0 and 1, not {}",
+            opts.alpha
+        )));
+    }
+    let baseline = baseline(values, opts.period)?;
+    let residuals: Vec<f64> = values.iter().zip(&baseline).map(|(v, b)| v - b).collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| residuals[a].total_cmp(&residuals[b]));
+    // Sums are kept about the median, so large offsets do not cost precision.
+    let shift = median(&mut residuals.clone());
+    let (mut sum, mut sumsq) = residuals.iter().fold((0.0, 0.0), |(s, q), r| {
+        let d = r - shift;
+        (s + d, q + d * d)
+    });
+    let (mut lo, mut hi) = (0, n - 1);
+    let steps = opts.max_anomalies.min(n - 2);
+    let mut candidates = Vec::with_capacity(steps);
+    let mut count = 0;
+    for i in 1..=steps {
+        let left = &order[lo..=hi];
+        let m = left.len() as f64;
+        let (center, spread) = if opts.robust {
+            robust_center(left, &residuals)
+        } else {
+            let mean = sum / m;
+            let var = ((sumsq - sum * mean) / (m - 1.0)).max(0.0);
+            (mean + shift, var.sqrt())
+        };
+        if !(spread > 0.0 && spread.is_finite()) {
+            break;
+        }
+        let (low, high) = (order[lo], order[hi]);
+        let pick_high = (residuals[high] - center).abs() >= (residuals[low] - center).abs();
+        let index = if pick_high { high } else { low };
+        let score = (residuals[index] - center).abs() / spread;
+        let (critical, p_value) = significance(score, n, i, opts.alpha);
+        if score > critical {
+            count = i;
+        }
+        candidates.push(Anomaly {
+            index,
+            value: values[index],
+            expected: baseline[index] + center,
+            score,
+            critical,
+            p_value,
+        });
+        let d = residuals[index] - shift;
+        sum -= d;
+        sumsq -= d * d;
+        if pick_high {
+            hi -= 1;
+        } else {
+            lo += 1;
+        }
+    }
+    Ok(Anomalies { candidates, count })
+}
+
+/// The seasonal baseline: each point's phase median, less the median of those (0 without a period).
+fn baseline(values: &[f64], period: Option<usize>) -> Result<Vec<f64>> {
+    let Some(p) = period else {
+        return Ok(vec![0.0; values.len()]);
+    };
+    if p < 2 || values.len() < 2 * p {
+        return Err(Error::InvalidArgument(format!(
+            "a seasonal baseline needs a period of at least 2 points and two whole seasons: \
+             period {p}, {} points",
+            values.len()
+        )));
+    }
+    let mut phases: Vec<f64> = (0..p)
+        .map(|k| {
+            median(
+                &mut values
+                    .iter()
+                    .skip(k)
+                    .step_by(p)
+                    .copied()
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let level = median(&mut phases.clone());
+    phases.iter_mut().for_each(|s| *s -= level);
+    Ok((0..values.len()).map(|i| phases[i % p]).collect())
+}
+
+/// Median and MAD-based standard deviation of the residuals at `left` (sorted by residual).
+fn robust_center(left: &[usize], residuals: &[f64]) -> (f64, f64) {
+    let m = left.len();
+    let mid = if m % 2 == 1 {
+        residuals[left[m / 2]]
+    } else {
+        (residuals[left[m / 2 - 1]] + residuals[left[m / 2]]) / 2.0
+    };
+    let mut deviations: Vec<f64> = left.iter().map(|&i| (residuals[i] - mid).abs()).collect();
+    let mad = median(&mut deviations);
+    if mad > 0.0 {
+        return (mid, mad * MAD_TO_SD);
+    }
+    // More than half the points are equal: the mean absolute deviation still sees the rest.
+    let mean_ad = deviations.iter().sum::<f64>() / m as f64;
+    (mid, mean_ad * MEAN_AD_TO_SD)
+}
+
+/// Rosner's critical value λ for step `i` of `n` points, and the p-value of statistic `r`:
+/// the Bonferroni-bounded two-sided tail of the t statistic that λ's formula maps `r` back to.
+fn significance(r: f64, n: usize, i: usize, alpha: f64) -> (f64, f64) {
+    let a = (n - i) as f64; // points left after this step
+    let df = a - 1.0;
+    let Some(t) = student(df) else {
+        return (f64::INFINITY, 1.0);
+    };
+    let tc = t.inverse_cdf(1.0 - alpha / (2.0 * (a + 1.0)));
+    let critical = a * tc / ((df + tc * tc) * (a + 1.0)).sqrt();
+    let room = a * a - r * r * (a + 1.0);
+    let p_value = if room <= 0.0 {
+        0.0
+    } else {
+        let t_obs = r * ((a * a - 1.0) / room).sqrt();
+        (2.0 * (a + 1.0) * t.sf(t_obs)).min(1.0)
+    };
+    (critical, p_value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLASSIC: AnomalyOptions = AnomalyOptions {
+        alpha: 0.05,
+        max_anomalies: 10,
+        period: None,
+        robust: false,
+    };
+
+    /// The NIST/SEMATECH e-Handbook's worked example (§1.3.5.17.3, Rosner's 54 values): ten
+    /// candidates at α = 0.05, three outliers. The handbook prints R and λ cut to three decimals.
+    #[test]
+    fn matches_the_nist_handbook_example() {
+        let values = [
+            -0.25, 0.68, 0.94, 1.15, 1.20, 1.26, 1.26, 1.34, 1.38, 1.43, 1.49, 1.49, 1.55, 1.56,
+            1.58, 1.65, 1.69, 1.70, 1.76, 1.77, 1.81, 1.91, 1.94, 1.96, 1.99, 2.06, 2.09, 2.10,
+            2.14, 2.15, 2.23, 2.24, 2.26, 2.35, 2.37, 2.40, 2.47, 2.54, 2.62, 2.64, 2.90, 2.92,
+            2.92, 2.93, 3.21, 3.26, 3.30, 3.59, 3.68, 4.30, 4.64, 5.34, 5.42, 6.01,
+        ];
+        let table = [
+            (3.118, 3.158),
+            (2.942, 3.151),
+            (3.179, 3.143),
+            (2.810, 3.136),
+            (2.815, 3.128),
+            (2.848, 3.120),
+            (2.279, 3.111),
+            (2.310, 3.103),
+            (2.101, 3.094),
+            (2.067, 3.085),
+        ];
+        let found = anomalies(&values, &CLASSIC).unwrap();
+        assert_eq!(found.candidates.len(), 10);
+        for (c, (r, lambda)) in found.candidates.iter().zip(table) {
+            assert!(
+                c.score - r >= 0.0 && c.score - r < 0.001,
+                "R {} vs {r}",
+                c.score
+            );
+            assert!(
+                c.critical - lambda >= 0.0 && c.critical - lambda < 0.001,
+                "λ {} vs {lambda}",
+                c.critical
+            );
+            assert_eq!(
+                c.p_value < 0.05,
+                c.score > c.critical,
+                "p-value agrees with λ"
+            );
+        }
+        assert_eq!(found.count, 3);
+        let outliers: Vec<f64> = found.candidates[..3].iter().map(|c| c.value).collect();
+        assert_eq!(outliers, vec![6.01, 5.42, 5.34]);
+    }
+
+    #[test]
+    fn a_seasonal_spike_is_found_against_its_season_not_the_whole_series() {
+        // A daily shape of 24 points, 10 days; the spike at a low hour is as high as a normal
+        // peak, so only the seasonal baseline shows it.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut values: Vec<f64> = (0..240)
+            .map(|i| 100.0 + 50.0 * ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin())
+            .map(|v| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                v + (x % 400) as f64 / 100.0 - 2.0
+            })
+            .collect();
+        values[18 + 24 * 4] = 150.0;
+        let plain = anomalies(
+            &values,
+            &AnomalyOptions {
+                robust: true,
+                ..CLASSIC
+            },
+        )
+        .unwrap();
+        assert!(!plain.candidates[..plain.count]
+            .iter()
+            .any(|a| a.index == 114));
+        let seasonal = anomalies(
+            &values,
+            &AnomalyOptions {
+                period: Some(24),
+                robust: true,
+                ..CLASSIC
+            },
+        )
+        .unwrap();
+        assert_eq!(seasonal.count, 1);
+        let a = &seasonal.candidates[0];
+        assert_eq!((a.index, a.value), (114, 150.0));
+        assert!(a.expected < 60.0 && a.p_value < 1e-6, "{a:?}");
+    }
+
+    #[test]
+    fn clean_noise_has_no_anomalies_and_constant_values_stop_the_test() {
+        let mut x = 0x2545_f491u64;
+        let noise: Vec<f64> = (0..500)
+            .map(|_| {
+                // A sum of uniforms: close to normal.
+                (0..12)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x % 10_000) as f64 / 10_000.0
+                    })
+                    .sum::<f64>()
+            })
+            .collect();
+        assert_eq!(anomalies(&noise, &CLASSIC).unwrap().count, 0);
+        let flat = anomalies(&[5.0; 20], &CLASSIC).unwrap();
+        assert_eq!((flat.count, flat.candidates.len()), (0, 0));
+        let one_off = anomalies(&[5.0, 5.0, 5.0, 5.0, 9.0, 5.0, 5.0], &CLASSIC).unwrap();
+        assert_eq!(one_off.candidates[0].index, 4);
+        // Robust, the MAD of mostly equal values is 0: the mean absolute deviation stands in.
+        let robust = AnomalyOptions {
+            robust: true,
+            ..CLASSIC
+        };
+        let one_off = anomalies(&[5.0, 5.0, 5.0, 5.0, 9.0, 5.0, 5.0], &robust).unwrap();
+        assert_eq!((one_off.count, one_off.candidates[0].index), (1, 4));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_test() {
+        assert!(anomalies(&[1.0, 2.0], &CLASSIC).is_err());
+        let bad_alpha = AnomalyOptions {
+            alpha: 0.0,
+            ..CLASSIC
+        };
+        assert!(anomalies(&[1.0, 2.0, 3.0], &bad_alpha).is_err());
+        let short_season = AnomalyOptions {
+            period: Some(4),
+            ..CLASSIC
+        };
+        assert!(anomalies(&[1.0; 7], &short_season).is_err());
+        let one_period = AnomalyOptions {
+            period: Some(1),
+            ..CLASSIC
+        };
+        assert!(anomalies(&[1.0; 7], &one_period).is_err());
+    }
+}

@@ -1,0 +1,20 @@
+//! Analyses of one numeric series: its trend (Theil–Sen slope with a Mann–Kendall test), its
+//! anomalies (seasonal hybrid generalized ESD, each with a p-value), a forecast (Holt–Winters
+//! with prediction intervals), and its motifs and discords (matrix profile).
+//!
+//! Each takes a series' points as slices. [`prepare`] first drops non-finite values and, where
+//! asked or where the points are too many for the analysis, averages them into fixed buckets;
+//! the analyses that need a regular grid fill empty buckets in between by interpolation.
+
+mod anomaly;
+mod forecast;
+mod motif;
+mod prepare;
+mod stats;
+mod trend;
+
+pub use anomaly::{anomalies, Anomalies, Anomaly, AnomalyOptions};
+pub use forecast::{forecast, Forecast, ForecastOptions};
+pub use motif::{motifs, MotifOptions, Motifs, Pair};
+pub use prepare::{prepare, Prepared};
+pub use trend::{trend, Direction, Trend};
