@@ -75,6 +75,18 @@ async function main(): Promise<void> {
   console.log('stream results →', closed)
   console.log('stream stats   →', db.stats().streams.sensor)
 
+  // Analyses of one series, off the JS thread: is host a's CPU rising, which 5-minute
+  // stretches stand out (each with its p-value), where it goes next, and its recurring shapes.
+  const cpuA = 'cpu.usage_user{host="a"}'
+  const trend = await db.analyze.trend(cpuA, { every: '5m' })
+  console.log(`trend: ${trend.direction} (Mann–Kendall p = ${trend.pValue.toPrecision(2)}), ${trend.change.toFixed(1)} over the day`)
+  const { anomalies } = await db.analyze.anomalies(cpuA, { every: '5m', maxAnomalies: 5 })
+  console.log(`anomalies: ${anomalies.length}`, anomalies.map((a) => `${new Date(a.ts).toISOString().slice(11, 16)} ${a.value.toFixed(1)} (p = ${a.pValue.toPrecision(2)})`))
+  const next = await db.analyze.forecast(cpuA, { every: '5m', horizon: 3 })
+  console.log('forecast:', Array.from(next.values, (v, i) => `${v.toFixed(1)} [${next.lower[i].toFixed(1)}, ${next.upper[i].toFixed(1)}]`))
+  const shapes = await db.analyze.motifs(cpuA, { every: '5m', window: '2h', count: 1 })
+  console.log(`motif: ${new Date(shapes.motifs[0].a).toISOString().slice(11, 16)} ≈ ${new Date(shapes.motifs[0].b).toISOString().slice(11, 16)} (distance ${shapes.motifs[0].distance.toFixed(2)}), stats`, db.stats().analytics)
+
   // Let the day age: one lifecycle pass, as if run two days later, seals the live points into
   // hourly partitions and folds the ended day into a compressed daily partition.
   await db.lifecycle.setRules({ lifecycle: { intervalSeconds: 0 } })
