@@ -102,7 +102,7 @@ test('anomalies: a spike hidden in the daily cycle is found only against the sea
   const [spike, ...rest] = seasonal.anomalies
   t.is(spike.ts, T0 + (24 * 9 + 18) * H)
   t.true(spike.expected < 70 && spike.pValue < 1e-12)
-  t.true(rest.every((a) => a.score < spike.score / 10))
+  t.true(rest.every((a) => a.score < spike.score / 4 && a.pValue > 1e-6))
   const inPoints = await db.analyze.anomalies('s', { season: 24 })
   t.is(inPoints.anomalies[0].value, 140, 'a season in points, on raw evenly spaced points')
   await db.close()
@@ -196,4 +196,69 @@ test('NaN values are gaps: skipped by the tests, interpolated on a grid', async 
   t.is(f.points, 40)
   t.true(Math.abs(f.values[0] - 40) < 1e-6)
   await db.close()
+})
+
+test('limits hold whatever maxPoints says: a huge grid is refused before it is built', async (t) => {
+  const db = await WarpEngine.open(tempDir())
+  db.putBatch('s', Float64Array.from([T0, T0 + 1000, T0 + 365 * 86_400_000]), Float64Array.from([1, 2, 3]))
+  const huge = { every: 1, maxPoints: Number.MAX_SAFE_INTEGER }
+  t.is(await codeOf(() => db.analyze.motifs('s', { ...huge, window: 10 })), 'INVALID_ARGUMENT')
+  t.is(await codeOf(() => db.analyze.forecast('s', { ...huge, horizon: 5 })), 'INVALID_ARGUMENT')
+  t.is(await codeOf(() => db.analyze.anomalies('s', { ...huge, season: 2 })), 'INVALID_ARGUMENT')
+  // A forecast whose steps would pass the year 9999 is refused, not given inexact times.
+  db.putBatch('end', Float64Array.from({ length: 10 }, (_, i) => 253_402_300_799_999 - (9 - i) * 1e9), Float64Array.from({ length: 10 }, (_, i) => i))
+  t.is(await codeOf(() => db.analyze.forecast('end', { every: 1e9, horizon: 2 })), 'INVALID_ARGUMENT')
+  await db.close()
+})
+
+test('a tiny alpha still finds a huge outlier; asking for as many anomalies as points stays calibrated', async (t) => {
+  const next = noise(6)
+  const values = Array.from({ length: 200 }, () => 10 + next())
+  values[77] = 10 + 57 * 0.7
+  const db = await withSeries(values)
+  const tiny = await db.analyze.anomalies('s', { alpha: 1e-14 })
+  t.deepEqual(tiny.anomalies.map((a) => a.value), [values[77]])
+  t.true(Number.isFinite(tiny.tested[0].critical))
+  const all = await db.analyze.anomalies('s', { maxAnomalies: 200, robust: true })
+  t.is(all.tested.length, 100, 'at most half the points are tested')
+  t.true(all.anomalies.length < 10, `${all.anomalies.length}`)
+  await db.close()
+})
+
+test('options that are not plain objects, or whose getters throw, are INVALID_ARGUMENT', async (t) => {
+  const db: Loose = await withSeries([1, 2, 3, 4, 5, 6, 7, 8])
+  t.is(await codeOf(() => db.analyze.trend('s', new Date())), 'INVALID_ARGUMENT')
+  t.is(await codeOf(() => db.analyze.trend('s', new Map())), 'INVALID_ARGUMENT')
+  t.is(await codeOf(() => db.analyze.trend('s', 'fast')), 'INVALID_ARGUMENT')
+  const throwing = Object.defineProperty({}, 'alpha', { enumerable: true, get: () => { throw new Error('boom') } })
+  t.is(await codeOf(() => db.analyze.trend('s', throwing)), 'INVALID_ARGUMENT')
+  const spec = Object.defineProperty({}, 'metric', { enumerable: true, get: () => { throw new Error('boom') } })
+  t.is(await codeOf(() => db.analyze.trend(spec)), 'INVALID_ARGUMENT')
+  t.is(await codeOf(() => db.analyze.trend('s', { from: T0 + 5 * H, to: T0 })), 'INVALID_RANGE')
+  t.is(await codeOf(() => db.analyze.trend('bad name{')), 'INVALID_SERIES')
+  await db.close()
+})
+
+test('huge and tiny values give the same tests as ordinary ones', async (t) => {
+  const next = noise(7)
+  const base = Array.from({ length: 120 }, (_, i) => 50 + 0.1 * i + 10 * Math.sin(i / 12 * 2 * Math.PI) + next())
+  base[60] += 30
+  const results = []
+  for (const k of [1, 1e-200, 1e200]) {
+    const db = await withSeries(base.map((v) => v * k))
+    const trend = await db.analyze.trend('s')
+    const anomalies = await db.analyze.anomalies('s', { season: 12 })
+    const forecast = await db.analyze.forecast('s', { season: 12, horizon: 3 })
+    const motifs = await db.analyze.motifs('s', { window: 12, count: 1 })
+    results.push({ k, trend, anomalies, forecast, motifs })
+    await db.close()
+  }
+  const [one, ...scaled] = results
+  for (const r of scaled) {
+    t.is(r.trend.pValue, one.trend.pValue)
+    t.true(Math.abs(r.trend.slope / r.k - one.trend.slope) < 1e-9 * Math.abs(one.trend.slope))
+    t.deepEqual(r.anomalies.anomalies.map((a) => a.ts), one.anomalies.anomalies.map((a) => a.ts))
+    t.true([...r.forecast.values].every((v, i) => Math.abs(v / r.k - one.forecast.values[i]) < 1e-6 * Math.abs(one.forecast.values[i])))
+    t.deepEqual(r.motifs.motifs.map((m) => [m.a, m.b]), one.motifs.motifs.map((m) => [m.a, m.b]))
+  }
 })

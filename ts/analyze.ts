@@ -52,7 +52,11 @@ export interface AnomalyOptions extends AnalysisRange {
   maxAnomalies?: number
   /** A seasonal baseline: the season's length in points, or a duration (a whole number of `every`, which it then needs). */
   season?: number | string
-  /** Median and MAD instead of mean and standard deviation (default true): robust to the anomalies themselves. */
+  /**
+   * Median and MAD instead of mean and standard deviation (default false): robust to the
+   * anomalies themselves, but the critical values are those of the classic test, so on few
+   * points (under a few hundred) it flags noise more often than `alpha` says.
+   */
   robust?: boolean
 }
 
@@ -122,7 +126,7 @@ export interface MotifResult {
   profile: { starts: Float64Array; distances: Float64Array; nearest: Float64Array }
 }
 
-/** Analyses run by this process, and the anomalies their tests found significant. */
+/** Analyses run through this database handle, and the anomalies their tests found significant. */
 export interface AnalyticsStats {
   runs: { trend: number; anomalies: number; forecast: number; motifs: number }
   anomaliesFound: number
@@ -159,9 +163,11 @@ export class Analyze {
 
   /** Theil–Sen slope and the Mann–Kendall test (at most 4,096 points; 2,000 by default). */
   async trend(series: SeriesSpec, options: TrendOptions = {}): Promise<TrendResult> {
-    const o = ownFields(options, 'trend options', [...RANGE_FIELDS, 'alpha'], invalid)
-    const { ts, values, grid } = await this.read(series, o, 2000)
-    const t = await guardAsync(() => native.analyzeTrend(ts, values, grid, level(o.alpha, 'alpha', 0.05)))
+    const o = optionsOf(options, 'trend options', ['alpha'])
+    const { from, to, grid } = rangeOf(o, 2000)
+    const alpha = level(o.alpha, 'alpha', 0.05)
+    const { ts, values } = await this.points(series, from, to)
+    const t = await guardAsync(() => native.analyzeTrend(ts, values, grid, alpha))
     this.counts.runs.trend++
     return {
       points: t.points,
@@ -182,12 +188,15 @@ export class Analyze {
 
   /** Anomalies by the generalized ESD test, each with its p-value; seasonal and robust as asked. */
   async anomalies(series: SeriesSpec, options: AnomalyOptions = {}): Promise<AnomalyResult> {
-    const o = ownFields(options, 'anomaly options', [...RANGE_FIELDS, 'alpha', 'maxAnomalies', 'season', 'robust'], invalid)
-    const { ts, values, grid } = await this.read(series, o, 100_000)
+    const o = optionsOf(options, 'anomaly options', ['alpha', 'maxAnomalies', 'season', 'robust'])
+    const { from, to, grid } = rangeOf(o, 100_000)
     if (o.robust !== undefined && typeof o.robust !== 'boolean') throw invalid('robust', `must be a boolean, not ${describe(o.robust)}`)
-    const max = o.maxAnomalies === undefined ? Math.min(1000, Math.max(1, Math.floor(ts.length / 10))) : count(o.maxAnomalies, 'maxAnomalies')
-    const opts = { alpha: level(o.alpha, 'alpha', 0.05), maxAnomalies: max, period: steps(o.season, 'season', grid.every), robust: o.robust ?? true }
-    const found = await guardAsync(() => native.analyzeAnomalies(ts, values, grid, opts))
+    const alpha = level(o.alpha, 'alpha', 0.05)
+    const period = steps(o.season, 'season', grid.every)
+    const asked = o.maxAnomalies === undefined ? undefined : count(o.maxAnomalies, 'maxAnomalies')
+    const { ts, values } = await this.points(series, from, to)
+    const maxAnomalies = asked ?? Math.min(1000, Math.max(1, Math.floor(ts.length / 10)))
+    const found = await guardAsync(() => native.analyzeAnomalies(ts, values, grid, { alpha, maxAnomalies, period, robust: o.robust === true }))
     this.counts.runs.anomalies++
     this.counts.anomaliesFound += found.anomalies.length
     return found
@@ -195,9 +204,10 @@ export class Analyze {
 
   /** A Holt–Winters forecast with prediction intervals, on the points' grid. */
   async forecast(series: SeriesSpec, options: ForecastOptions): Promise<ForecastResult> {
-    const o = ownFields(options, 'forecast options', [...RANGE_FIELDS, 'horizon', 'season', 'level'], invalid)
-    const { ts, values, grid } = await this.read(series, o, 10_000)
+    const o = optionsOf(options, 'forecast options', ['horizon', 'season', 'level'])
+    const { from, to, grid } = rangeOf(o, 10_000)
     const opts = { horizon: count(o.horizon, 'horizon'), period: steps(o.season, 'season', grid.every), level: level(o.level, 'level', 0.95) }
+    const { ts, values } = await this.points(series, from, to)
     const f = await guardAsync(() => native.analyzeForecast(ts, values, grid, opts))
     this.counts.runs.forecast++
     return { points: f.points, every: f.every, timestamps: f.timestamps, values: f.values, lower: f.lower, upper: f.upper, model: { alpha: f.alpha, beta: f.beta, gamma: f.gamma, rmse: f.rmse } }
@@ -205,10 +215,11 @@ export class Analyze {
 
   /** Motifs and discords from the matrix profile, on the points' grid (at most 50,000 points; 10,000 by default). */
   async motifs(series: SeriesSpec, options: MotifOptions): Promise<MotifResult> {
-    const o = ownFields(options, 'motif options', [...RANGE_FIELDS, 'window', 'count'], invalid)
-    const { ts, values, grid } = await this.read(series, o, 10_000)
+    const o = optionsOf(options, 'motif options', ['window', 'count'])
+    const { from, to, grid } = rangeOf(o, 10_000)
     const window = steps(o.window, 'window', grid.every) ?? count(o.window, 'window')
     const opts = { window, count: o.count === undefined ? 3 : count(o.count, 'count') }
+    const { ts, values } = await this.points(series, from, to)
     const m = await guardAsync(() => native.analyzeMotifs(ts, values, grid, opts))
     this.counts.runs.motifs++
     return {
@@ -221,16 +232,40 @@ export class Analyze {
     }
   }
 
-  /** The series' points in the range, and how to grid them. */
-  private async read(series: SeriesSpec, o: Record<string, unknown>, defaultMax: number): Promise<{ ts: Float64Array; values: Float64Array; grid: native.NativeGrid }> {
-    const from = o.from === undefined ? native.MIN_TIMESTAMP : toBound(o.from as Timestamp, 'from')
-    const to = o.to === undefined ? native.MAX_TIMESTAMP + 1 : toBound(o.to as Timestamp, 'to')
-    const every = o.every === undefined ? undefined : duration(o.every, 'every')
-    const maxPoints = o.maxPoints === undefined ? defaultMax : count(o.maxPoints, 'maxPoints')
-    const points = await this.owner.range(series, from, to)
+  /** The series' points in `[from, to)`: a numeric series' typed arrays. */
+  private async points(series: SeriesSpec, from: number, to: number): Promise<{ ts: Float64Array; values: Float64Array }> {
+    let points: RangeResult
+    try {
+      points = await this.owner.range(series, from, to)
+    } catch (e) {
+      // A series object whose getter throws is a bad argument like any other.
+      throw e instanceof WarpError ? e : invalid('series', `could not be read: ${(e as Error)?.message ?? describe(e)}`)
+    }
     if (Array.isArray(points)) throw new WarpError('TYPE_MISMATCH', 'analyses need a numeric series; this one holds events')
-    return { ts: points.timestamps, values: points.values, grid: { every, maxPoints } }
+    return { ts: points.timestamps, values: points.values }
   }
+}
+
+/** An analysis' options: a plain object's own fields, read once (a getter that throws is INVALID_ARGUMENT). */
+function optionsOf(options: unknown, what: string, fields: readonly string[]): Record<string, unknown> {
+  if (options !== undefined) {
+    const proto = typeof options === 'object' && options !== null ? Object.getPrototypeOf(options) : undefined
+    if (proto !== Object.prototype && proto !== null) throw invalid(what, `must be a plain object, not ${describe(options)}`)
+  }
+  try {
+    return ownFields(options, what, [...RANGE_FIELDS, ...fields], invalid)
+  } catch (e) {
+    throw e instanceof WarpError ? e : invalid(what, `could not be read: ${(e as Error)?.message ?? describe(e)}`)
+  }
+}
+
+/** The range and grid options, checked before anything is read. */
+function rangeOf(o: Record<string, unknown>, defaultMax: number): { from: number; to: number; grid: native.NativeGrid } {
+  const from = o.from === undefined ? native.MIN_TIMESTAMP : toBound(o.from as Timestamp, 'from')
+  const to = o.to === undefined ? native.MAX_TIMESTAMP + 1 : toBound(o.to as Timestamp, 'to')
+  const every = o.every === undefined ? undefined : duration(o.every, 'every')
+  const maxPoints = o.maxPoints === undefined ? defaultMax : count(o.maxPoints, 'maxPoints')
+  return { from, to, grid: { every, maxPoints } }
 }
 
 function count(v: unknown, what: string): number {

@@ -45,8 +45,11 @@ struct Input {
 }
 
 impl Input {
-    fn prepare(&self, regular: bool) -> warp_core::Result<Prepared> {
-        analytics::prepare(&self.ts, &self.values, self.every, self.max_points, regular)
+    /// The points bucketed as asked, and never more than `cap`, the most the analysis takes:
+    /// a grid is refused before it is built, whatever `maxPoints` says.
+    fn prepare(&self, regular: bool, cap: usize) -> warp_core::Result<Prepared> {
+        let max = self.max_points.min(cap);
+        analytics::prepare(&self.ts, &self.values, self.every, max, regular)
     }
 }
 
@@ -87,7 +90,7 @@ pub fn analyze_trend(
     let input = points(&timestamps, &values, &grid).js()?;
     Ok(job(
         move || {
-            let p = input.prepare(false)?;
+            let p = input.prepare(false, analytics::MAX_TREND_POINTS)?;
             let t = analytics::trend(&p.ts, &p.values, alpha)?;
             Ok(NativeTrend {
                 points: u32::try_from(t.points).unwrap_or(u32::MAX),
@@ -166,7 +169,7 @@ pub fn analyze_anomalies(
     Ok(job(
         move || {
             // A season is counted in steps of a grid.
-            let p = input.prepare(opts.period.is_some())?;
+            let p = input.prepare(opts.period.is_some(), analytics::MAX_ANOMALY_POINTS)?;
             let found = analytics::anomalies(&p.values, &opts)?;
             let at = |a: &analytics::Anomaly| NativeAnomaly {
                 ts: p.ts.get(a.index).copied().map_or(f64::NAN, ms),
@@ -235,7 +238,17 @@ pub fn analyze_forecast(
     let (input, opts) = prepared.js()?;
     Ok(job(
         move || {
-            let p = input.prepare(true)?;
+            let p = input.prepare(true, analytics::MAX_FORECAST_POINTS)?;
+            let reach = p.ts.last().map(|&last| {
+                i128::from(last)
+                    + i128::try_from(opts.horizon).unwrap_or(i128::MAX) * i128::from(p.every)
+            });
+            if reach.is_some_and(|t| t > i128::from(warp_core::MAX_TIMESTAMP)) {
+                return Err(warp_core::Error::InvalidArgument(format!(
+                    "{} steps of {} ms after the last point run past the storable range (year 9999)",
+                    opts.horizon, p.every
+                )));
+            }
             let result = analytics::forecast(&p.values, &opts)?;
             Ok(Gridded {
                 ts: p.ts,
@@ -312,7 +325,7 @@ pub fn analyze_motifs(
     let (input, opts) = prepared.js()?;
     Ok(job(
         move || {
-            let p = input.prepare(true)?;
+            let p = input.prepare(true, analytics::MAX_MOTIF_POINTS)?;
             let result = analytics::motifs(&p.values, &opts)?;
             Ok(Gridded {
                 ts: p.ts,

@@ -2,8 +2,11 @@
 //! season), its smoothing weights chosen by Nelder–Mead to minimise the one-step errors, and
 //! prediction intervals from the model's h-step error variance (Hyndman et al., ETS(A,A,A)).
 
-use super::stats::normal_quantile;
+use super::stats::{normal_upper, unit_scale};
 use crate::error::{Error, Result};
+
+/// The most points a forecast is fitted on (each trial of the weights runs over all of them).
+pub const MAX_FORECAST_POINTS: usize = 1_000_000;
 
 /// The most steps a forecast reaches.
 pub const MAX_HORIZON: usize = 100_000;
@@ -44,6 +47,12 @@ pub fn forecast(values: &[f64], opts: &ForecastOptions) -> Result<Forecast> {
             opts.level
         )));
     }
+    if values.len() > MAX_FORECAST_POINTS {
+        return Err(Error::InvalidArgument(format!(
+            "a forecast is fitted on at most {MAX_FORECAST_POINTS} points, not {} (bucket them)",
+            values.len()
+        )));
+    }
     let period = match opts.period {
         Some(p) if p < 2 || values.len() < 2 * p + 1 => {
             return Err(Error::InvalidArgument(format!(
@@ -60,23 +69,28 @@ pub fn forecast(values: &[f64], opts: &ForecastOptions) -> Result<Forecast> {
         }
         p => p,
     };
-    let model = Model { values, period };
+    // Fitted at unit scale (sums of squares of 1e200 would overflow), scaled back at the end.
+    let (scaled, scale) = unit_scale(values);
+    let model = Model {
+        values: &scaled,
+        period,
+    };
     let weights = model.fit();
     let run = model.run(weights);
     let [alpha, beta, gamma] = weights;
     let params = if period.is_some() { 3.0 } else { 2.0 };
     let dof = (values.len() as f64 - params).max(1.0);
     let sigma2 = run.sse / dof;
-    let z = normal_quantile(0.5 + opts.level / 2.0);
+    let z = normal_upper((1.0 - opts.level) / 2.0);
     let (mut out, mut lower, mut upper) = (Vec::new(), Vec::new(), Vec::new());
     let mut spread = 0.0; // Σ c_j² for j < h
     for h in 1..=opts.horizon {
         let season = period.map_or(0.0, |p| run.season[(values.len() + h - 1) % p]);
         let y = run.level + h as f64 * run.trend + season;
         let half = z * (sigma2 * (1.0 + spread)).sqrt();
-        out.push(y);
-        lower.push(y - half);
-        upper.push(y + half);
+        out.push(y * scale);
+        lower.push((y - half) * scale);
+        upper.push((y + half) * scale);
         let seasonal_step = period.is_some_and(|p| h % p == 0);
         let c = alpha * (1.0 + h as f64 * beta) + if seasonal_step { gamma } else { 0.0 };
         spread += c * c;
@@ -88,7 +102,7 @@ pub fn forecast(values: &[f64], opts: &ForecastOptions) -> Result<Forecast> {
         alpha,
         beta,
         gamma,
-        rmse: (run.sse / values.len() as f64).sqrt(),
+        rmse: (run.sse / values.len() as f64).sqrt() * scale,
     })
 }
 
@@ -321,6 +335,29 @@ mod tests {
             .filter(|(v, (l, u))| l <= v && v <= u)
             .count();
         assert!(inside >= 88, "{inside} of 100 inside the 95% intervals");
+    }
+
+    #[test]
+    fn huge_and_alternating_values_forecast_finite_numbers() {
+        let line: Vec<f64> = (0..50).map(|t| (3.0 + 2.0 * t as f64) * 1e300).collect();
+        let f = forecast(&line, &AHEAD).unwrap();
+        assert!(
+            (f.values[0] / 1e300 - 103.0).abs() < 1e-6,
+            "{}",
+            f.values[0]
+        );
+        let alternating: Vec<f64> = (0..40)
+            .map(|t| if t % 2 == 0 { 1e308 } else { -1e308 })
+            .collect();
+        let g = forecast(
+            &alternating,
+            &ForecastOptions {
+                period: Some(2),
+                ..AHEAD
+            },
+        )
+        .unwrap();
+        assert!(g.values.iter().all(|v| v.is_finite()), "{:?}", g.values);
     }
 
     #[test]

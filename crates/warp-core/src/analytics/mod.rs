@@ -13,8 +13,8 @@ mod prepare;
 mod stats;
 mod trend;
 
-pub use anomaly::{anomalies, Anomalies, Anomaly, AnomalyOptions};
-pub use forecast::{forecast, Forecast, ForecastOptions};
-pub use motif::{motifs, MotifOptions, Motifs, Pair};
+pub use anomaly::{anomalies, Anomalies, Anomaly, AnomalyOptions, MAX_ANOMALY_POINTS};
+pub use forecast::{forecast, Forecast, ForecastOptions, MAX_FORECAST_POINTS};
+pub use motif::{motifs, MotifOptions, Motifs, Pair, MAX_MOTIF_POINTS};
 pub use prepare::{prepare, Prepared};
-pub use trend::{trend, Direction, Trend};
+pub use trend::{trend, Direction, Trend, MAX_TREND_POINTS};

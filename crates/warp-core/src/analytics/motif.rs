@@ -1,9 +1,11 @@
 //! Motifs and discords from the matrix profile: for every subsequence of `window` points, the
-//! z-normalised Euclidean distance to its nearest non-trivial match (STOMP: each row's dot
-//! products from the previous row's in O(1) each, so O(n²) in all, and half of it by symmetry).
+//! z-normalised Euclidean distance to its nearest non-trivial match, along each diagonal of the
+//! distance matrix with each covariance from the previous one in O(1) (the MPX form of STOMP),
+//! so O(n²) in all and half of it by symmetry.
 //! The closest pairs are the motifs (a shape that recurs); the farthest are the discords (a
 //! shape seen nowhere else).
 
+use super::stats::unit_scale;
 use crate::error::{Error, Result};
 
 /// The most points a matrix profile takes (its cost grows with their square).
@@ -49,7 +51,9 @@ pub fn motifs(x: &[f64], opts: &MotifOptions) -> Result<Motifs> {
             "motifs take at most {MAX_MOTIF_POINTS} points, not {n} (bucket them)"
         )));
     }
-    let (profile, index) = matrix_profile(x, m);
+    // z-normalised distances do not depend on scale; unit scale keeps the sums finite.
+    let (x, _) = unit_scale(x);
+    let (profile, index) = matrix_profile(&x, m);
     let motifs = pick(&profile, &index, m, opts.count, false);
     let discords = pick(&profile, &index, m, opts.count, true);
     Ok(Motifs {
@@ -67,54 +71,77 @@ fn exclusion(m: usize) -> usize {
 
 fn matrix_profile(x: &[f64], m: usize) -> (Vec<f64>, Vec<usize>) {
     let l = x.len() - m + 1;
-    // Centred on the series' mean so the sums keep their precision.
-    let shift = x.iter().sum::<f64>() / x.len() as f64;
-    let x: Vec<f64> = x.iter().map(|v| v - shift).collect();
     let mf = m as f64;
-    let (mut mean, mut sd) = (Vec::with_capacity(l), Vec::with_capacity(l));
-    for w in x.windows(m) {
-        let mu = w.iter().sum::<f64>() / mf;
-        let var = w.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / mf;
-        mean.push(mu);
-        // Below this the window is flat (rounding noise only).
-        sd.push(if var > 1e-20 * (1.0 + mu * mu) {
-            var.sqrt()
-        } else {
-            0.0
-        });
-    }
-    let distance = |i: usize, j: usize, qt: f64| -> f64 {
-        match (sd[i] == 0.0, sd[j] == 0.0) {
-            (true, true) => 0.0,
-            (true, false) | (false, true) => mf.sqrt(),
-            _ => {
-                let corr = (qt - mf * mean[i] * mean[j]) / (mf * sd[i] * sd[j]);
-                (2.0 * mf * (1.0 - corr)).max(0.0).sqrt()
-            }
-        }
+    // Each window's mean and centred norm, summed directly: exact whatever its neighbours.
+    let mean: Vec<f64> = x.windows(m).map(|w| w.iter().sum::<f64>() / mf).collect();
+    let norm: Vec<f64> = x
+        .windows(m)
+        .zip(&mean)
+        .map(|(w, mu)| w.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>().sqrt())
+        .collect();
+    // A window is flat when its spread is rounding next to the series' own.
+    let scale = norm
+        .iter()
+        .filter(|n| n.is_finite())
+        .fold(0.0f64, |a, &b| a.max(b));
+    let flat: Vec<bool> = norm.iter().map(|&n| n <= scale * 1e-10).collect();
+    let cov = |i: usize, j: usize| -> f64 {
+        x[i..i + m]
+            .iter()
+            .zip(&x[j..j + m])
+            .map(|(a, b)| (a - mean[i]) * (b - mean[j]))
+            .sum()
     };
-    let excl = exclusion(m);
+    // The centred covariance of windows (i, j) follows from that of (i − 1, j − 1) by two
+    // products (the MPX update of Zimmerman et al.): terms stay on each window's own scale.
+    let mut df = vec![0.0; l];
+    let mut dg = vec![0.0; l];
+    for i in 1..l {
+        df[i] = (x[i + m - 1] - x[i - 1]) / 2.0;
+        dg[i] = (x[i + m - 1] - mean[i]) + (x[i - 1] - mean[i - 1]);
+    }
+    let tiny = (scale * 1e-10).powi(2);
     let mut profile = vec![f64::INFINITY; l];
     let mut index = vec![0; l];
-    // qt[j] = dot(x[i..i+m], x[j..j+m]) for the current row i, kept for j ≥ i.
-    let mut qt: Vec<f64> = (0..l)
-        .map(|j| x[..m].iter().zip(&x[j..j + m]).map(|(a, b)| a * b).sum())
-        .collect();
-    for i in 0..l {
-        if i > 0 {
-            for j in (i..l).rev() {
-                qt[j] = qt[j - 1] - x[i - 1] * x[j - 1] + x[i + m - 1] * x[j + m - 1];
+    for diag in exclusion(m)..l {
+        let mut c = cov(0, diag);
+        // What the updates have added up since the last exact sum: large next to the current
+        // windows' own scale (a spike or level shift passed through), the sum is redone.
+        let mut moved = 0.0;
+        for row in 0..l - diag {
+            let col = row + diag;
+            if row > 0 {
+                let (a, b) = (df[row] * dg[col], df[col] * dg[row]);
+                c += a + b;
+                moved += a.abs() + b.abs();
+                // (A non-finite window poisons the running sum: it is redone past it.)
+                if !c.is_finite()
+                    || moved.is_nan()
+                    || moved > 1e4 * (norm[row] * norm[col]).max(tiny)
+                {
+                    c = cov(row, col);
+                    moved = 0.0;
+                }
             }
-        }
-        for j in i + excl..l {
-            let d = distance(i, j, qt[j]);
-            if d < profile[i] {
-                profile[i] = d;
-                index[i] = j;
+            // A window holding a non-finite value matches nothing.
+            if !(norm[row].is_finite() && norm[col].is_finite()) {
+                continue;
             }
-            if d < profile[j] {
-                profile[j] = d;
-                index[j] = i;
+            let d = match (flat[row], flat[col]) {
+                (true, true) => 0.0,
+                (true, false) | (false, true) => mf.sqrt(),
+                _ => {
+                    let corr = (c / (norm[row] * norm[col])).clamp(-1.0, 1.0);
+                    (2.0 * mf * (1.0 - corr)).sqrt()
+                }
+            };
+            if d < profile[row] {
+                profile[row] = d;
+                index[row] = col;
+            }
+            if d < profile[col] {
+                profile[col] = d;
+                index[col] = row;
             }
         }
     }
@@ -258,6 +285,74 @@ mod tests {
             .all(|(i, a)| starts[i + 1..].iter().all(|b| a.abs_diff(*b) >= 50)));
     }
 
+    /// After a level shift or a glitch many orders above the noise, and on data at any scale,
+    /// windows clear of them still get their exact distances.
+    #[test]
+    fn a_level_shift_a_glitch_or_any_scale_costs_no_precision() {
+        let (n, m) = (400, 16);
+        let base = walk(n, 11);
+        let mut shifted = base.clone();
+        shifted[200..].iter_mut().for_each(|v| *v += 1e8);
+        let mut glitch = base.clone();
+        glitch[150] += 1e10;
+        let tiny: Vec<f64> = base.iter().map(|v| v * 1e-10).collect();
+        let huge: Vec<f64> = base.iter().map(|v| v * 1e200).collect();
+        let reference = motifs(
+            &base,
+            &MotifOptions {
+                window: m,
+                count: 1,
+            },
+        )
+        .unwrap();
+        for x in [&tiny, &huge] {
+            let got = motifs(
+                x,
+                &MotifOptions {
+                    window: m,
+                    count: 1,
+                },
+            )
+            .unwrap();
+            for (a, b) in got.profile.iter().zip(&reference.profile) {
+                assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+            }
+        }
+        for (name, x, dirty) in [
+            ("shift", &shifted, 200 - m..200),
+            ("glitch", &glitch, 150 + 1 - m..151),
+        ] {
+            let got = motifs(
+                x,
+                &MotifOptions {
+                    window: m,
+                    count: 1,
+                },
+            )
+            .unwrap();
+            let clear = |i: usize| !(dirty.contains(&i));
+            for i in (0..n - m + 1).filter(|&i| clear(i)) {
+                let best = (0..n - m + 1)
+                    .filter(|&j| i.abs_diff(j) >= exclusion(m) && clear(j))
+                    .map(|j| znorm_distance(&x[i..i + m], &x[j..j + m]))
+                    .fold(f64::INFINITY, f64::min);
+                // A 1e8 offset on unit noise leaves about 8 significant digits in the data itself.
+                assert!(
+                    got.profile[i] <= best + 1e-5,
+                    "{name} {i}: {} vs {best}",
+                    got.profile[i]
+                );
+                let j = got.index[i];
+                let again = znorm_distance(&x[i..i + m], &x[j..j + m]);
+                assert!(
+                    (again - got.profile[i]).abs() < 1e-5,
+                    "{name} {i}: {again} vs {}",
+                    got.profile[i]
+                );
+            }
+        }
+    }
+
     #[test]
     fn flat_windows_match_each_other_and_nothing_else() {
         let mut x = vec![1.0; 40];
@@ -272,6 +367,47 @@ mod tests {
         .unwrap();
         assert_eq!(got.profile[0], 0.0);
         assert!(got.profile.iter().all(|d| d.is_finite() && *d >= 0.0));
+    }
+
+    #[test]
+    fn windows_with_non_finite_values_match_nothing() {
+        let mut x = walk(100, 9);
+        x[50] = f64::INFINITY;
+        x[20] = f64::NAN;
+        let got = motifs(
+            &x,
+            &MotifOptions {
+                window: 8,
+                count: 2,
+            },
+        )
+        .unwrap();
+        let touched = |i: usize| (i..i + 8).contains(&50) || (i..i + 8).contains(&20);
+        for i in 0..x.len() - 7 {
+            assert_eq!(
+                got.profile[i].is_finite(),
+                !touched(i),
+                "{i}: {}",
+                got.profile[i]
+            );
+            if touched(i) {
+                continue;
+            }
+            let best = (0..x.len() - 7)
+                .filter(|&j| i.abs_diff(j) >= exclusion(8) && !touched(j))
+                .map(|j| znorm_distance(&x[i..i + 8], &x[j..j + 8]))
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                (got.profile[i] - best).abs() < 1e-9,
+                "{i}: {} vs {best}",
+                got.profile[i]
+            );
+        }
+        assert!(got
+            .motifs
+            .iter()
+            .chain(&got.discords)
+            .all(|p| p.distance.is_finite()));
     }
 
     #[test]

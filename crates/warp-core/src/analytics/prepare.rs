@@ -96,14 +96,15 @@ fn bucket_means(ts: &[i64], values: &[f64], every: i64) -> (Vec<i64>, Vec<f64>) 
     let mut i = 0;
     while i < ts.len() {
         let start = ts[i].div_euclid(every) * every;
-        let (mut sum, mut n) = (0.0, 0.0);
+        // A running mean: a sum of values near f64::MAX would overflow.
+        let (mut mean, mut n) = (0.0, 0.0);
         while i < ts.len() && ts[i].div_euclid(every) * every == start {
-            sum += values[i];
             n += 1.0;
+            mean += (values[i] - mean) / n;
             i += 1;
         }
         starts.push(start);
-        means.push(sum / n);
+        means.push(mean);
     }
     (starts, means)
 }

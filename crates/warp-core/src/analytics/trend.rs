@@ -2,7 +2,7 @@
 //! to outliers up to 29% of the points), an ordinary least-squares fit beside it, and the
 //! Mann–Kendall test of whether values rise or fall monotonically, with its p-value.
 
-use super::stats::{median, normal_tail};
+use super::stats::{median, normal_tail, unit_scale};
 use crate::error::{Error, Result};
 
 /// The most points a trend takes: every pair is visited (n² / 2 slopes in memory).
@@ -56,7 +56,10 @@ pub fn trend(ts: &[i64], values: &[f64], alpha: f64) -> Result<Trend> {
             "alpha must be between 0 and 1, not {alpha}"
         )));
     }
-    // Times relative to the first point, so the sums keep their precision.
+    // Values at unit scale (what carries their unit is scaled back below), times relative to
+    // the first point: the sums keep their precision and stay finite.
+    let (values, scale) = unit_scale(values);
+    let values = values.as_slice();
     let t: Vec<f64> = ts.iter().map(|&x| (x - ts[0]) as f64).collect();
     let mut slopes = Vec::with_capacity(n * (n - 1) / 2);
     let mut s = 0.0;
@@ -95,10 +98,10 @@ pub fn trend(ts: &[i64], values: &[f64], alpha: f64) -> Result<Trend> {
     };
     Ok(Trend {
         points: n,
-        slope,
-        intercept,
-        ols_slope,
-        ols_intercept,
+        slope: slope * scale,
+        intercept: intercept * scale,
+        ols_slope: ols_slope * scale,
+        ols_intercept: ols_intercept * scale,
         r_squared,
         s,
         tau,
@@ -222,6 +225,36 @@ mod tests {
             (flat.s, flat.z, flat.p_value, flat.slope),
             (0.0, 0.0, 1.0, 0.0)
         );
+    }
+
+    #[test]
+    fn any_scale_gives_the_same_test_and_scaled_slopes() {
+        let ts: Vec<i64> = (0..50).collect();
+        let vs: Vec<f64> = (0..50)
+            .map(|i| (i as f64 * 0.7).sin() + i as f64 * 0.05)
+            .collect();
+        let unit = trend(&ts, &vs, 0.05).unwrap();
+        for k in [1e-300, 1e-150, 1e150, 1e300] {
+            let big: Vec<f64> = vs.iter().map(|v| v * k).collect();
+            let r = trend(&ts, &big, 0.05).unwrap();
+            assert_eq!(
+                (r.s, r.p_value, r.direction),
+                (unit.s, unit.p_value, unit.direction)
+            );
+            assert!(
+                (r.slope / k - unit.slope).abs() < 1e-12 * unit.slope.abs(),
+                "{k}"
+            );
+            assert!(
+                (r.ols_slope / k - unit.ols_slope).abs() < 1e-9 * unit.ols_slope.abs(),
+                "{k}"
+            );
+            assert!(
+                (r.r_squared - unit.r_squared).abs() < 1e-9,
+                "{k}: {}",
+                r.r_squared
+            );
+        }
     }
 
     #[test]
