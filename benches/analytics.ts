@@ -26,7 +26,8 @@ export async function analyticsBenchmarks(): Promise<void> {
   db.putBatch('g', ts, vs)
   const cases: [string, () => Promise<unknown>][] = [
     ['trend of 1M points (averaged into 2,000 buckets)', () => db.analyze.trend('g')],
-    ['anomalies in 100k points (robust ESD, daily season)', () => db.analyze.anomalies('g', { to: T0 + 100_000 * MINUTE, season: 1440, maxAnomalies: 100 })],
+    ['anomalies in 100k points (generalized ESD, daily season)', () => db.analyze.anomalies('g', { to: T0 + 100_000 * MINUTE, season: 1440, maxAnomalies: 100 })],
+    ['anomalies in 100k points (robust ESD, daily season, up to 10,000)', () => db.analyze.anomalies('g', { to: T0 + 100_000 * MINUTE, season: 1440, maxAnomalies: 10_000, robust: true })],
     ['forecast 1 day from 10k points (Holt–Winters, daily season of 5 min buckets)', () => db.analyze.forecast('g', { to: T0 + 50_000 * MINUTE, every: '5m', season: '1d', horizon: 288 })],
     ['motifs in 10k points (matrix profile, window 120)', () => db.analyze.motifs('g', { to: T0 + 10_000 * MINUTE, window: 120 })],
   ]
