@@ -240,6 +240,7 @@ fn significance(r: f64, n: usize, i: usize, alpha: f64) -> (f64, f64) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testdata::Draws;
     use super::*;
 
     const CLASSIC: AnomalyOptions = AnomalyOptions {
@@ -299,15 +300,10 @@ mod tests {
     fn a_seasonal_spike_is_found_against_its_season_not_the_whole_series() {
         // A daily shape of 24 points, 10 days; the spike at a low hour is as high as a normal
         // peak, so only the seasonal baseline shows it.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut d = Draws::new(0x9e37_79b9_7f4a_7c15);
         let mut values: Vec<f64> = (0..240)
             .map(|i| 100.0 + 50.0 * ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin())
-            .map(|v| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                v + (x % 400) as f64 / 100.0 - 2.0
-            })
+            .map(|v| v + 4.0 * d.uniform() - 2.0)
             .collect();
         values[18 + 24 * 4] = 150.0;
         let plain = anomalies(
@@ -338,20 +334,8 @@ mod tests {
 
     #[test]
     fn clean_noise_has_no_anomalies_and_constant_values_stop_the_test() {
-        let mut x = 0x2545_f491u64;
-        let noise: Vec<f64> = (0..500)
-            .map(|_| {
-                // A sum of uniforms: close to normal.
-                (0..12)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        (x % 10_000) as f64 / 10_000.0
-                    })
-                    .sum::<f64>()
-            })
-            .collect();
+        let mut d = Draws::new(0x2545_f491);
+        let noise: Vec<f64> = (0..500).map(|_| d.normal()).collect();
         assert_eq!(anomalies(&noise, &CLASSIC).unwrap().count, 0);
         let flat = anomalies(&[5.0; 20], &CLASSIC).unwrap();
         assert_eq!(flat.count, 0);
@@ -382,13 +366,11 @@ mod tests {
 
     #[test]
     fn the_robust_centre_matches_sorting_on_every_run() {
-        let mut x = 0x1234_5678u64;
+        let mut d = Draws::new(0x1234_5678);
         for len in 1..60 {
             let mut run: Vec<f64> = (0..len)
                 .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    let x = d.next_u64();
                     // Few distinct values, so ties and zero MADs occur.
                     ((x % 9) as f64 - 4.0) * if x.is_multiple_of(5) { 10.0 } else { 1.0 }
                 })
@@ -420,19 +402,8 @@ mod tests {
     /// Asking for as many anomalies as points stops at half of them, and noise stays noise.
     #[test]
     fn a_test_as_long_as_the_series_does_not_call_noise_anomalous() {
-        let mut x = 0x7f4a_7c15u64;
-        let noise: Vec<f64> = (0..2000)
-            .map(|_| {
-                (0..12)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        (x % 10_000) as f64 / 10_000.0
-                    })
-                    .sum::<f64>()
-            })
-            .collect();
+        let mut d = Draws::new(0x7f4a_7c15);
+        let noise: Vec<f64> = (0..2000).map(|_| d.normal()).collect();
         for robust in [false, true] {
             let opts = AnomalyOptions {
                 max_anomalies: 2000,

@@ -249,6 +249,7 @@ fn nelder_mead(f: &impl Fn(&[f64]) -> f64, start: Vec<f64>, iterations: usize) -
 
 #[cfg(test)]
 mod tests {
+    use super::super::testdata::Draws;
     use super::*;
 
     const AHEAD: ForecastOptions = ForecastOptions {
@@ -306,19 +307,8 @@ mod tests {
 
     #[test]
     fn intervals_widen_with_the_horizon_and_cover_noisy_data() {
-        let mut x = 0x5851_f42du64;
-        let mut noise = || {
-            (0..12)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    (x % 10_000) as f64 / 10_000.0
-                })
-                .sum::<f64>()
-                - 6.0
-        };
-        let values: Vec<f64> = (0..400).map(|_| 50.0 + noise()).collect();
+        let mut d = Draws::new(0x5851_f42d);
+        let values: Vec<f64> = (0..400).map(|_| 50.0 + d.normal()).collect();
         let f = forecast(
             &values[..300],
             &ForecastOptions {

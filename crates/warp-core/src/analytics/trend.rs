@@ -164,6 +164,7 @@ fn tie_groups(values: &[f64]) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testdata::Draws;
     use super::*;
 
     #[test]
@@ -202,15 +203,8 @@ mod tests {
     #[test]
     fn noise_has_no_trend_and_falling_values_decrease() {
         let ts: Vec<i64> = (0..200).collect();
-        let mut x = 0x9e37_79b9u64;
-        let noise: Vec<f64> = (0..200)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % 1000) as f64
-            })
-            .collect();
+        let mut d = Draws::new(0x9e37_79b9);
+        let noise: Vec<f64> = (0..200).map(|_| 1000.0 * d.uniform()).collect();
         assert_eq!(trend(&ts, &noise, 0.01).unwrap().direction, Direction::None);
         let falling: Vec<f64> = noise
             .iter()
