@@ -5,6 +5,8 @@
 //! The closest pairs are the motifs (a shape that recurs); the farthest are the discords (a
 //! shape seen nowhere else).
 
+use rayon::prelude::*;
+
 use super::stats::unit_scale;
 use crate::error::{Error, Result};
 
@@ -101,9 +103,8 @@ fn matrix_profile(x: &[f64], m: usize) -> (Vec<f64>, Vec<usize>) {
         dg[i] = (x[i + m - 1] - mean[i]) + (x[i - 1] - mean[i - 1]);
     }
     let tiny = (scale * 1e-10).powi(2);
-    let mut profile = vec![f64::INFINITY; l];
-    let mut index = vec![0; l];
-    for diag in exclusion(m)..l {
+    // One diagonal: every pair (row, row + diag), folded into `best`.
+    let diagonal = |diag: usize, best: &mut Best| {
         let mut c = cov(0, diag);
         // What the updates have added up since the last exact sum: large next to the current
         // windows' own scale (a spike or level shift passed through), the sum is redone.
@@ -135,17 +136,57 @@ fn matrix_profile(x: &[f64], m: usize) -> (Vec<f64>, Vec<usize>) {
                     (2.0 * mf * (1.0 - corr)).sqrt()
                 }
             };
-            if d < profile[row] {
-                profile[row] = d;
-                index[row] = col;
-            }
-            if d < profile[col] {
-                profile[col] = d;
-                index[col] = row;
-            }
+            best.offer(row, d, col);
+            best.offer(col, d, row);
+        }
+    };
+    // Diagonals are independent: interleaved over as many parts as make the cores busy (their
+    // lengths fall with their offset), each part keeping its own nearest matches, merged after.
+    let first = exclusion(m);
+    let parts = (4 * rayon::current_num_threads())
+        .min(l.saturating_sub(first))
+        .max(1);
+    let best = (0..parts)
+        .into_par_iter()
+        .map(|part| {
+            let mut best = Best::new(l);
+            (first + part..l)
+                .step_by(parts)
+                .for_each(|diag| diagonal(diag, &mut best));
+            best
+        })
+        .reduce(|| Best::new(l), Best::merge);
+    (best.distance, best.index)
+}
+
+/// Each subsequence's nearest match so far: the least distance, ties to the earliest start, so
+/// the profile does not depend on how the work was split.
+struct Best {
+    distance: Vec<f64>,
+    index: Vec<usize>,
+}
+
+impl Best {
+    fn new(l: usize) -> Best {
+        Best {
+            distance: vec![f64::INFINITY; l],
+            index: vec![0; l],
         }
     }
-    (profile, index)
+
+    fn offer(&mut self, i: usize, d: f64, j: usize) {
+        if d < self.distance[i] || (d == self.distance[i] && j < self.index[i]) {
+            self.distance[i] = d;
+            self.index[i] = j;
+        }
+    }
+
+    fn merge(mut self, other: Best) -> Best {
+        for (i, (d, j)) in other.distance.into_iter().zip(other.index).enumerate() {
+            self.offer(i, d, j);
+        }
+        self
+    }
 }
 
 /// The `count` lowest (or highest) profile entries whose subsequences overlap none picked before.
@@ -407,6 +448,32 @@ mod tests {
             .iter()
             .chain(&got.discords)
             .all(|p| p.distance.is_finite()));
+    }
+
+    /// The diagonals are split over the threads there are; the answer is the same bit for bit.
+    #[test]
+    fn the_profile_does_not_depend_on_the_thread_count() {
+        let mut x = walk(600, 21);
+        // Repeats make ties, which must break the same way.
+        let copy: Vec<f64> = x[100..140].to_vec();
+        x[300..340].copy_from_slice(&copy);
+        x[450..490].copy_from_slice(&copy);
+        let opts = MotifOptions {
+            window: 40,
+            count: 3,
+        };
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| motifs(&x, &opts).unwrap())
+        };
+        let one = on(1);
+        for threads in [2, 3, 8] {
+            assert_eq!(on(threads), one, "{threads} threads");
+        }
+        assert_eq!(one.motifs[0].distance, 0.0);
     }
 
     #[test]
