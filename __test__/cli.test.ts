@@ -3,7 +3,7 @@
 // database errors (exit 1, with the code), and the installed entry point run as a process.
 import test from 'ava'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 
 import { WarpEngine } from '../ts'
@@ -121,6 +121,20 @@ test('usage errors exit 2 and say what was wrong; database errors exit 1 with th
     t.regex(r.err.join('\n') || r.out.join('\n'), /usage: warpengine/, argv.join(' '))
   }
   t.is((await cli('help')).code, 0)
+  // A directory that holds no database is never written to; import may create one in a new or empty one.
+  const unrelated = tempDir()
+  mkdirSync(unrelated, { recursive: true })
+  writeFileSync(path.join(unrelated, 'notes.txt'), 'mine')
+  for (const argv of [['info', unrelated], ['import', unrelated, path.join(unrelated, 'notes.txt')]]) {
+    t.is((await cli(...argv)).code, 2, argv[0])
+    t.deepEqual(readdirSync(unrelated), ['notes.txt'], argv[0])
+  }
+  const fresh = path.join(tempDir(), 'new-db')
+  const points = path.join(tempDir(), 'p.csv')
+  mkdirSync(path.dirname(points), { recursive: true })
+  writeFileSync(points, 'm,1,2\n')
+  t.is((await cli('import', fresh, points)).code, 0)
+  t.is((await cli('info', fresh)).code, 0)
   const events = await cli('analyze', dir, 'trend', 'log')
   t.deepEqual([events.code, events.err[0]], [1, 'warpengine: TYPE_MISMATCH: analyses need a numeric series; this one holds events'])
   const bad = path.join(tempDir(), 'bad.csv')

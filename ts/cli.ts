@@ -5,7 +5,7 @@
  * lifecycle, and analyse a series. Exit codes: 0 done, 1 the database refused (its error code
  * is printed), 2 a usage error.
  */
-import { createReadStream, createWriteStream, statSync } from 'node:fs'
+import { createReadStream, createWriteStream, existsSync, readdirSync, statSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
@@ -36,7 +36,8 @@ const USAGE = `usage: warpengine <command> <dir> [options]
   export <dir> [select] [--from t] [--to t] [--format csv|jsonl] [--out file]
                                       every point of the selected series (stdout by default)
   import <dir> <file|-> [--format csv|jsonl]
-                                      points from rows series,ts,value (JSON: {series, ts, value})
+                                      points from rows series,ts,value (JSON: {series, ts, value});
+                                      <dir> may be new or empty
   backup <dir> <target>               a consistent copy into a new or empty directory
   lifecycle <dir> [--now t]           one lifecycle pass: seal, move down the tiers, retention
   analyze <dir> trend|anomalies|forecast|motifs <series> [--from t] [--to t] [--every 1h]
@@ -209,7 +210,7 @@ const COMMANDS: Record<string, Handler> = {
       for (const key of [...pending.keys()]) await flush(key)
       await db.flush()
       progress.done(`${points} points`)
-    })
+    }, { create: true })
   },
 
   async backup(args, io) {
@@ -291,15 +292,24 @@ const COMMANDS: Record<string, Handler> = {
 const MIN = -62_167_219_200_000
 const MAX = 253_402_300_800_000
 
-/** Opens `dir` (which must exist: a typo must not create an empty database), runs `work`, closes. */
-async function withDb(dir: string, work: (db: WarpEngine) => Promise<void>): Promise<void> {
-  let exists = false
+/**
+ * Opens the database in `dir`, runs `work`, closes. Only a directory that holds a database
+ * (its `wal` or `temporal` folder) is opened: a typo must not create one, and a command must
+ * never write a database's files into an unrelated directory. `import` may also create one
+ * in a new or empty directory.
+ */
+async function withDb(dir: string, work: (db: WarpEngine) => Promise<void>, { create = false } = {}): Promise<void> {
+  let entries: string[] | null = null
   try {
-    exists = statSync(dir).isDirectory()
+    entries = statSync(dir).isDirectory() ? readdirSync(dir) : null
   } catch {
-    // reported below
+    // Does not exist: only `import` may create it.
   }
-  if (!exists) throw new Usage(`${dir} is not a database directory`)
+  const database = entries !== null && (entries.includes('wal') || entries.includes('temporal'))
+  const fresh = entries === null ? create && !existsSync(dir) : entries.length === 0 && create
+  if (!database && !fresh) {
+    throw new Usage(entries === null ? `${dir} is not a database directory` : `${dir} holds no WarpEngine database${create ? ' and is not empty' : ''}`)
+  }
   const db = await WarpEngine.open(dir)
   try {
     await work(db)
