@@ -162,3 +162,73 @@ test('the entry point runs as a process: exit codes and output', async (t) => {
   const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'))
   t.is(pkg.bin.warpengine, 'dist/cli.js')
 })
+
+test('what a hostile try found: bad output paths, ambiguous JSON lines, partial imports, loose CSV, look-alike directories', async (t) => {
+  const dir = await sample()
+  // An export to a path that cannot be written is a clean error, not a crash.
+  const badOut = await cli('export', dir, '--out', path.join(dir, 'no', 'such', 'dir', 'x.csv'))
+  t.is(badOut.code, 1)
+  t.regex(badOut.err.at(-1)!, /^warpengine: IO: /)
+  // An event string "NaN" stays a string through JSON lines.
+  const db = await WarpEngine.open(dir)
+  db.put('words', 'NaN', T0)
+  db.put('words', 'Infinity', T0 + 1)
+  await db.close()
+  const file = path.join(tempDir(), 'x.jsonl')
+  t.is((await cli('export', dir, '--metric', 'words', '--format', 'jsonl', '--out', file)).code, 0)
+  const copy = tempDir()
+  t.is((await cli('import', copy, file)).code, 0)
+  t.deepEqual(await everything(copy), { words: [{ ts: T0, value: 'NaN' }, { ts: T0 + 1, value: 'Infinity' }] })
+  // Rows before a bad line are imported, in file order, and the error names its line.
+  const rows = path.join(tempDir(), 'rows.csv')
+  writeFileSync(rows, 'm,1000,1\nev,1000,"{""a"":1}"\nm,2000,2\nm,3000,oops\nm,4000,4\n')
+  const partial = tempDir()
+  const refused = await cli('import', partial, rows)
+  t.is(refused.code, 1)
+  t.regex(refused.err.at(-1)!, /INVALID_ARGUMENT: line 4: value "oops"/)
+  t.deepEqual(await everything(partial), { m: { ts: [1000, 2000], values: ['1', '2'] }, ev: [{ ts: 1000, value: { a: 1 } }] })
+  writeFileSync(rows, 'mix,1,5\nmix,2,"""text"""\n')
+  const mixed = tempDir()
+  const mismatch = await cli('import', mixed, rows)
+  t.regex(mismatch.err.at(-1)!, /TYPE_MISMATCH: line 2: /)
+  t.deepEqual(await everything(mixed), { mix: { ts: [1], values: ['5'] } })
+  for (const [text, code] of [['q,,5\n', 'INVALID_TIMESTAMP'], ['q, 7 ,1\n', 'INVALID_TIMESTAMP'], ['q,7,0x10\n', 'INVALID_ARGUMENT'], ['q,253402300800000,1\n', 'INVALID_TIMESTAMP']]) {
+    writeFileSync(rows, text)
+    t.regex((await cli('import', tempDir(), rows)).err.at(-1)!, new RegExp(`${code}: line 1`), text)
+  }
+  // A missing file or a directory is a usage error.
+  t.is((await cli('import', tempDir(), path.join(dir, 'nope.csv'))).code, 2)
+  t.is((await cli('import', tempDir(), dir)).code, 2)
+  // A directory that only looks like a database is refused and left alone.
+  const lookalike = tempDir()
+  mkdirSync(path.join(lookalike, 'wal'), { recursive: true })
+  t.is((await cli('info', lookalike)).code, 2)
+  t.deepEqual(readdirSync(lookalike), ['wal'])
+  // Relative times as separate arguments; repeated values of one tag mean either; query errors carry their code.
+  t.is((await cli('export', dir, '--metric', 'cpu', '--from', '-15m', '--to', 'now')).code, 0)
+  const either = await cli('series', dir, '--metric', 'cpu', '--where', 'host=a', '--where', 'host=c,d')
+  t.deepEqual(either.out.map((l) => l.split('\t')[3]), ['cpu{dc="eu",host="a"}', 'cpu{dc="eu",host="c,d"}'])
+  t.is((await cli('series', dir, '--where', 'host=a', '--where', 'host=~b')).code, 2)
+  const badQuery = await cli('query', dir, '--metric', 'cpu', '--from', '0', '--to', '10', '--aggregate', 'bogus')
+  t.deepEqual([badQuery.code, badQuery.err[0]?.split(':').slice(0, 2).join(':')], [1, 'warpengine: INVALID_QUERY'])
+  const empty = await cli('query', dir, '--metric', 'nothing', '--from', '0', '--to', '10', '--aggregate', 'avg,max', '--format', 'csv')
+  t.deepEqual(empty.out, ['group,time,avg,max'])
+})
+
+test('an export into a reader that stops early ends quietly', async (t) => {
+  const dir = await sample()
+  // Megabytes of output: far more than a pipe holds, so the writer meets the closed pipe.
+  const db = await WarpEngine.open(dir)
+  db.putBatch('big', Float64Array.from({ length: 200_000 }, (_, i) => T0 + i), Float64Array.from({ length: 200_000 }, (_, i) => i / 7))
+  await db.close()
+  const cliPath = path.join(__dirname, '..', 'ts', 'cli.ts')
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, ['--import', 'tsx', cliPath, 'export', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d) => (stderr += d))
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
+  child.stdout.destroy()
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  t.is(code, 0, stderr)
+  t.notRegex(stderr, /EPIPE|Error/)
+})

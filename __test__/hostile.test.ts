@@ -299,3 +299,12 @@ test('the binding call that finds a series by name refuses a foreign handle, an 
   await engine.close()
   t.is(nativeCode(() => native.ensureSeries(handle, 'n', native.SeriesKind.Numeric)), 'CLOSED')
 })
+
+test('errors the native query engine raises reach callers as WarpErrors with their code', async (t) => {
+  const db: Loose = await WarpEngine.open(tempDir())
+  db.put('m', 1, 1)
+  t.is(await codeOf(() => db.query({ metric: 'm', from: 0, to: 10, aggregate: 'bogus' })), 'INVALID_QUERY')
+  t.is(await codeOf(() => db.querySync({ metric: 'm', from: 0, to: 10, every: '0s', aggregate: 'avg' })), 'INVALID_QUERY')
+  t.is(await codeOf(() => db.query({ metric: 'm', from: 0, to: 10, table: true, filter: { m: { gt: 'x' } } })), 'INVALID_QUERY')
+  await db.close()
+})

@@ -16,15 +16,18 @@ import { duration } from './args'
 import type { Selection, TagMatch } from './select'
 import type { Aggregate } from './query'
 
-/** Where the command writes: results to `out`, progress and errors to `err`. */
+/** Where the command writes: results to `out`, progress and errors to `err`; bulk output
+ * (an export) to `stream` when there is one, honouring its backpressure. */
 export interface Io {
   out(text: string): void
   err(text: string): void
+  stream?: NodeJS.WritableStream
 }
 
 const processIo: Io = {
   out: (text) => process.stdout.write(text + '\n'),
   err: (text) => process.stderr.write(text + '\n'),
+  stream: process.stdout,
 }
 
 const USAGE = `usage: warpengine <command> <dir> [options]
@@ -45,7 +48,11 @@ const USAGE = `usage: warpengine <command> <dir> [options]
 
   select: --metric name --where tag=value --where tag=~regex --where tag!=value
   values: numbers, or JSON for events; NaN and ±Infinity as the text NaN, Infinity, -Infinity
-  times:  milliseconds, an ISO date, now, or now minus a duration: -15m, -2h, -7d`
+          (JSON lines from export carry "kind": "numeric" or "event"); one row per line
+  import: rows before a bad one are imported; fix the file and import it again (idempotent)
+  times:  milliseconds (negative: before 1970), an ISO date, now, or now minus a duration:
+          -15m, -2h, -7d
+  where:  tag=~regex matches whole values; tag=a --where tag=b means either`
 
 /** A usage error: exit code 2. */
 class Usage extends Error {}
@@ -55,13 +62,13 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     const [command, ...rest] = argv
     const handler = command === undefined ? undefined : COMMANDS[command]
     if (handler === undefined) {
-      if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+      if (command === 'help' || command === '--help' || command === '-h') {
         io.out(USAGE)
-        return command === undefined ? 2 : 0
+        return 0
       }
-      throw new Usage(`unknown command '${command}'`)
+      throw new Usage(command === undefined ? 'no command' : `unknown command '${command}'`)
     }
-    await handler(rest, io)
+    await handler(joinNegativeTimes(rest), io)
     return 0
   } catch (e) {
     if (e instanceof Usage) {
@@ -125,7 +132,7 @@ const COMMANDS: Record<string, Handler> = {
         io.out(JSON.stringify(result.groups.map((g) => ({ tags: g.tags, timestamps: [...g.timestamps], columns: Object.fromEntries(Object.entries(g.columns).map(([k, v]) => [k, [...v]])) }))))
         return
       }
-      const names = result.groups.length > 0 ? Object.keys(result.groups[0].columns) : []
+      const names = result.groups.length > 0 ? Object.keys(result.groups[0].columns) : values.aggregate!.split(',')
       const sep = format === 'csv' ? ',' : '\t'
       io.out(['group', 'time', ...names].map((c) => (format === 'csv' ? csvField(c) : c)).join(sep))
       for (const g of result.groups) {
@@ -141,37 +148,39 @@ const COMMANDS: Record<string, Handler> = {
   async export(args, io) {
     const { dir, values } = parse(args, { ...SELECT, ...RANGE, ...FORMAT, out: { type: 'string' } }, ['dir'])
     const format = formatOf(values.format, ['csv', 'jsonl'], 'csv')
+    const from = values.from === undefined ? MIN : time(values.from, '--from')
+    const to = values.to === undefined ? MAX : time(values.to, '--to')
+    if (from > to) throw new Usage(`--from is after --to`)
     await withDb(dir, async (db) => {
-      const from = values.from === undefined ? undefined : time(values.from, '--from')
-      const to = values.to === undefined ? undefined : time(values.to, '--to')
       const chosen = db.findSeries(selection(values))
-      const sink = values.out === undefined ? null : createWriteStream(values.out)
-      const write = async (text: string) => {
-        if (sink === null) return io.out(text.replace(/\n$/, ''))
-        if (!sink.write(text)) await once(sink, 'drain')
-      }
-      if (format === 'csv') await write('series,ts,value\n')
-      const progress = new Progress(io, 'export', chosen.length, 'series')
-      let points = 0
-      for (const s of chosen) {
-        const r = await db.range(s.key, from ?? MIN, to ?? MAX)
-        let text = ''
-        const key = format === 'csv' ? csvField(s.key) : JSON.stringify(s.key)
-        // A number is written as a number (non-finite ones as text), an event as JSON.
-        const line = (ts: number, value: string) => {
-          text += format === 'csv' ? `${key},${ts},${csvField(value)}\n` : `{"series":${key},"ts":${ts},"value":${value}}\n`
+      const sink = await sinkFor(values.out, io)
+      try {
+        if (format === 'csv') await sink.write('series,ts,value\n')
+        const progress = new Progress(io, 'export', chosen.length, 'series')
+        let points = 0
+        for (const s of chosen) {
+          const r = await db.range(s.key, from, to)
+          const key = format === 'csv' ? csvField(s.key) : JSON.stringify(s.key)
+          // A number is written as a number (non-finite ones as text), an event as JSON; JSON
+          // lines say which, so an event string "NaN" stays a string.
+          const line = (ts: number, value: string, kind: 'numeric' | 'event') =>
+            format === 'csv' ? `${key},${ts},${csvField(value)}\n` : `{"series":${key},"ts":${ts},"value":${value},"kind":"${kind}"}\n`
+          const n = Array.isArray(r) ? r.length : r.timestamps.length
+          // Written in chunks: a series of millions of points is never one string.
+          for (let start = 0; start < n; start += 65_536) {
+            let text = ''
+            for (let i = start; i < Math.min(n, start + 65_536); i++) {
+              text += Array.isArray(r) ? line(r[i].ts, JSON.stringify(r[i].value), 'event') : line(r.timestamps[i], numberText(r.values[i], format), 'numeric')
+            }
+            await sink.write(text)
+          }
+          points += n
+          progress.step(1, `${points} points`)
         }
-        if (Array.isArray(r)) r.forEach((p) => line(p.ts, JSON.stringify(p.value)))
-        else r.timestamps.forEach((t, i) => line(t, numberText(r.values[i], format)))
-        points += Array.isArray(r) ? r.length : r.timestamps.length
-        if (text !== '') await write(text)
-        progress.step(1, `${points} points`)
+        progress.done(`${chosen.length} series, ${points} points`)
+      } finally {
+        await sink.end()
       }
-      if (sink !== null) {
-        sink.end()
-        await once(sink, 'finish')
-      }
-      progress.done(`${chosen.length} series, ${points} points`)
     })
   },
 
@@ -179,38 +188,70 @@ const COMMANDS: Record<string, Handler> = {
     const { dir, rest, values } = parse(args, { ...FORMAT }, ['dir', 'file'])
     const file = rest[0]
     const format = formatOf(values.format, ['csv', 'jsonl'], file.endsWith('.jsonl') || file.endsWith('.ndjson') ? 'jsonl' : 'csv')
-    const size = file === '-' ? 0 : statSync(file).size
-    await withDb(dir, async (db) => {
-      const input = file === '-' ? process.stdin : createReadStream(file)
-      const progress = new Progress(io, 'import', size, 'bytes')
-      const pending = new Map<string, { ts: number[]; values: number[] }>()
-      let points = 0
-      let lineNo = 0
-      const flush = async (key: string) => {
-        const p = pending.get(key)!
-        pending.delete(key)
-        await db.putBatch(key, Float64Array.from(p.ts), Float64Array.from(p.values))
+    let size = 0
+    if (file !== '-') {
+      let st
+      try {
+        st = statSync(file)
+      } catch {
+        throw new Usage(`${file}: no such file`)
       }
-      for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-        lineNo++
-        progress.step(Buffer.byteLength(line) + 1, `${points} points`)
-        if (line.trim() === '' || (lineNo === 1 && format === 'csv' && /^series,ts,value$/i.test(line.trim()))) continue
-        const row = format === 'csv' ? csvRow(line, lineNo) : jsonRow(line, lineNo)
-        if (typeof row.value === 'number') {
-          let p = pending.get(row.series)
-          if (p === undefined) pending.set(row.series, (p = { ts: [], values: [] }))
-          p.ts.push(row.ts)
-          p.values.push(row.value)
-          if (p.ts.length >= 10_000) await flush(row.series)
-        } else {
-          await db.put(row.series, row.value, row.ts)
+      if (!st.isFile()) throw new Usage(`${file} is not a file`)
+      size = st.size
+    }
+    await withDb(
+      dir,
+      async (db) => {
+        const input = file === '-' ? process.stdin : createReadStream(file)
+        const progress = new Progress(io, 'import', size, 'bytes')
+        // Numbers are gathered per series into batches; anything else about a series first
+        // writes what is gathered for it, so rows take effect in file order.
+        const pending = new Map<string, { ts: number[]; values: number[]; from: number }>()
+        let points = 0
+        let lineNo = 0
+        const flush = async (key: string) => {
+          const p = pending.get(key)
+          if (p === undefined) return
+          pending.delete(key)
+          try {
+            await db.putBatch(key, Float64Array.from(p.ts), Float64Array.from(p.values))
+          } catch (e) {
+            throw new WarpError(e instanceof WarpError ? e.code : 'INVALID_ARGUMENT', `lines ${p.from}–${lineNo} (${JSON.stringify(key)}): ${(e as Error).message}`)
+          }
         }
-        points++
-      }
-      for (const key of [...pending.keys()]) await flush(key)
-      await db.flush()
-      progress.done(`${points} points`)
-    }, { create: true })
+        try {
+          for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+            lineNo++
+            progress.step(Buffer.byteLength(line) + 1, `${points} points`)
+            const text = lineNo === 1 ? line.replace(/^\uFEFF/, '') : line
+            if (text.trim() === '' || (lineNo === 1 && format === 'csv' && /^series,ts,value$/i.test(text.trim()))) continue
+            const row = format === 'csv' ? csvRow(text, lineNo) : jsonRow(text, lineNo)
+            if (typeof row.value === 'number') {
+              let p = pending.get(row.series)
+              if (p === undefined) pending.set(row.series, (p = { ts: [], values: [], from: lineNo }))
+              p.ts.push(row.ts)
+              p.values.push(row.value)
+              if (p.ts.length >= 10_000) await flush(row.series)
+            } else {
+              await flush(row.series)
+              try {
+                await db.put(row.series, row.value, row.ts)
+              } catch (e) {
+                throw e instanceof WarpError ? new WarpError(e.code, `line ${lineNo}: ${e.message}`) : e
+              }
+            }
+            points++
+          }
+        } finally {
+          // Every row before a bad one is imported (importing again is idempotent: a point
+          // overwrites itself), so a fixed file can simply be imported again.
+          for (const key of [...pending.keys()]) await flush(key)
+          await db.flush()
+        }
+        progress.done(`${points} points`)
+      },
+      { create: true },
+    )
   },
 
   async backup(args, io) {
@@ -289,12 +330,56 @@ const COMMANDS: Record<string, Handler> = {
   },
 }
 
+/** `--from -15m` as `--from=-15m`: the option parser would take the value for an option. */
+function joinNegativeTimes(args: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    if (/^--(from|to|now)$/.test(args[i]) && /^-\d/.test(args[i + 1] ?? '')) out.push(`${args[i]}=${args[++i]}`)
+    else out.push(args[i])
+  }
+  return out
+}
+
+/** Where an export goes: a file (`--out`), or standard output; writes wait for room. */
+async function sinkFor(out: string | undefined, io: Io): Promise<{ write(text: string): Promise<void>; end(): Promise<void> }> {
+  const stream: NodeJS.WritableStream | undefined = out === undefined ? io.stream : createWriteStream(out)
+  if (stream === undefined) {
+    return { write: async (text) => io.out(text.replace(/\n$/, '')), end: async () => {} }
+  }
+  let failed: Error | null = null
+  stream.on('error', (e: Error) => (failed = e))
+  if (out !== undefined) {
+    // The file must open before anything is read: a bad path is a clean error.
+    await new Promise<void>((resolve) => {
+      stream.once('open', () => resolve())
+      stream.once('error', () => resolve())
+    })
+  }
+  const check = () => {
+    if (failed !== null) throw new WarpError('IO', `${out ?? 'standard output'}: ${failed.message}`)
+  }
+  check()
+  return {
+    async write(text) {
+      check()
+      if (!stream.write(text)) await Promise.race([once(stream, 'drain'), once(stream, 'error')]).catch(() => {})
+      check()
+    },
+    async end() {
+      if (out === undefined || failed !== null) return
+      stream.end()
+      await once(stream, 'finish').catch(() => {})
+      check()
+    },
+  }
+}
+
 const MIN = -62_167_219_200_000
 const MAX = 253_402_300_800_000
 
 /**
  * Opens the database in `dir`, runs `work`, closes. Only a directory that holds a database
- * (its `wal` or `temporal` folder) is opened: a typo must not create one, and a command must
+ * (its `wal` and `temporal` folders) is opened: a typo must not create one, and a command must
  * never write a database's files into an unrelated directory. `import` may also create one
  * in a new or empty directory.
  */
@@ -305,7 +390,7 @@ async function withDb(dir: string, work: (db: WarpEngine) => Promise<void>, { cr
   } catch {
     // Does not exist: only `import` may create it.
   }
-  const database = entries !== null && (entries.includes('wal') || entries.includes('temporal'))
+  const database = entries !== null && entries.includes('wal') && entries.includes('temporal')
   const fresh = entries === null ? create && !existsSync(dir) : entries.length === 0 && create
   if (!database && !fresh) {
     throw new Usage(entries === null ? `${dir} is not a database directory` : `${dir} holds no WarpEngine database${create ? ' and is not empty' : ''}`)
@@ -340,7 +425,12 @@ function selection(values: { metric?: string; where?: string[] }): Selection {
     const m = /^([^=!~]+)(=~|!=|=)(.*)$/.exec(w)
     if (m === null) throw new Usage(`--where ${w}: expected tag=value, tag=~regex or tag!=value`)
     const [, tag, op, value] = m
-    where[tag] = op === '=' ? value : op === '!=' ? { not: value } : regex(value)
+    const match: TagMatch = op === '=' ? value : op === '!=' ? { not: value } : regex(value)
+    const before = where[tag]
+    if (before === undefined) where[tag] = match
+    // The same tag again: any of the values (only plain values combine).
+    else if (typeof match === 'string' && (typeof before === 'string' || Array.isArray(before))) where[tag] = [...[before].flat(), match]
+    else throw new Usage(`--where ${tag}: give several values of one tag as tag=a --where tag=b; other conditions on it only once`)
   }
   return { ...(values.metric === undefined ? {} : { metric: values.metric }), where }
 }
@@ -363,7 +453,13 @@ function aggregateOf(name: string): Aggregate {
 function time(text: string, what: string): number {
   if (/^-?\d+$/.test(text)) return Number(text)
   if (text === 'now') return Date.now()
-  if (text.startsWith('-')) return Date.now() - duration(text.slice(1), what)
+  if (/^-\d+(\.\d+)?(ms|s|m|h|d)$/.test(text)) {
+    try {
+      return Date.now() - duration(text.slice(1), what)
+    } catch (e) {
+      throw new Usage((e as Error).message)
+    }
+  }
   const ms = Date.parse(text)
   if (Number.isNaN(ms)) throw new Usage(`${what} ${text}: expected milliseconds, an ISO date, now or -15m`)
   return ms
@@ -416,6 +512,7 @@ function csvRow(line: string, lineNo: number): { series: string; ts: number; val
     }
   }
   if (fields.length !== 3) throw new WarpError('INVALID_ARGUMENT', `line ${lineNo}: expected 3 fields (series,ts,value), got ${fields.length}`)
+  if (!/^-?\d+$/.test(fields[1])) throw new WarpError('INVALID_TIMESTAMP', `line ${lineNo}: ts ${clip(fields[1])} is not whole milliseconds`)
   return point(fields[0], Number(fields[1]), valueOf(fields[2], lineNo), lineNo)
 }
 
@@ -426,15 +523,20 @@ function numberText(v: number, format: 'csv' | 'jsonl'): string {
   return Number.isFinite(v) || format === 'csv' ? String(v) : `"${v}"`
 }
 
+/** A CSV value: a number (JSON's syntax, or NaN and ±Infinity), else JSON (an event). */
 function valueOf(text: string, lineNo: number): unknown {
   if (Object.hasOwn(NON_FINITE, text)) return NON_FINITE[text]
-  const n = Number(text)
-  if (text.trim() !== '' && !Number.isNaN(n)) return n
+  if (/^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/.test(text)) return Number(text)
   try {
     return JSON.parse(text)
   } catch {
-    throw new WarpError('INVALID_ARGUMENT', `line ${lineNo}: value ${JSON.stringify(text)} is neither a number nor JSON`)
+    throw new WarpError('INVALID_ARGUMENT', `line ${lineNo}: value ${clip(text)} is neither a number nor JSON`)
   }
+}
+
+/** A value for a message: never the whole of a 10 MB field. */
+function clip(text: string): string {
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text)
 }
 
 function jsonRow(line: string, lineNo: number): { series: string; ts: number; value: unknown } {
@@ -448,13 +550,24 @@ function jsonRow(line: string, lineNo: number): { series: string; ts: number; va
   if (typeof row !== 'object' || row === null || !Object.hasOwn(r, 'series') || !Object.hasOwn(r, 'ts') || !Object.hasOwn(r, 'value')) {
     throw new WarpError('INVALID_ARGUMENT', `line ${lineNo}: expected {"series", "ts", "value"}`)
   }
-  const value = typeof r.value === 'string' && Object.hasOwn(NON_FINITE, r.value) ? NON_FINITE[r.value] : r.value
+  // Our exports say which kind each row is; a numeric row's non-finite numbers are text.
+  let value = r.value
+  if (r.kind === 'numeric') {
+    if (typeof value === 'string' && Object.hasOwn(NON_FINITE, value)) value = NON_FINITE[value]
+    if (typeof value !== 'number') throw new WarpError('INVALID_VALUE', `line ${lineNo}: a numeric row's value must be a number`)
+  } else if (r.kind !== undefined && r.kind !== 'event') {
+    throw new WarpError('INVALID_ARGUMENT', `line ${lineNo}: kind must be "numeric" or "event"`)
+  } else if (r.kind === 'event' && typeof value === 'number') {
+    throw new WarpError('INVALID_VALUE', `line ${lineNo}: an event row's value is JSON other than a number (numbers are numeric rows)`)
+  }
   return point(r.series, r.ts, value, lineNo)
 }
 
 function point(series: unknown, ts: unknown, value: unknown, lineNo: number): { series: string; ts: number; value: unknown } {
   if (typeof series !== 'string' || series === '') throw new WarpError('INVALID_ARGUMENT', `line ${lineNo}: series must be a name`)
-  if (typeof ts !== 'number' || !Number.isSafeInteger(ts)) throw new WarpError('INVALID_TIMESTAMP', `line ${lineNo}: ts must be whole milliseconds`)
+  if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < MIN || ts >= MAX) {
+    throw new WarpError('INVALID_TIMESTAMP', `line ${lineNo}: ts must be whole milliseconds from year 0 to 9999`)
+  }
   return { series, ts, value }
 }
 
@@ -497,6 +610,11 @@ class Progress {
 }
 
 if (require.main === module) {
+  // A reader that stops early (`| head`) ends the output; that is not a failure.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0)
+    throw e
+  })
   run(process.argv.slice(2)).then(
     (code) => (process.exitCode = code),
     (e) => {

@@ -1,5 +1,6 @@
 import type { NativeCondition, NativeEngine, NativeExplain, NativeQuery, NativeQueryResult, NativeTable } from './native'
 import { Timestamp, describe, toBound } from './args'
+import { guard, guardAsync } from './errors'
 import { Selection, invalid, toSelector } from './select'
 
 /**
@@ -105,12 +106,16 @@ const TABLE_FIELDS = ['metric', 'where', 'from', 'to', 'table', 'filter', 'limit
 /** Runs `query` on `engine`, off the JS thread or on it. */
 export async function runQuery(engine: NativeEngine, query: Query): Promise<QueryResult> {
   const q = own(query)
-  return shape(q.table === true ? await engine.table(tableOf(q)) : await engine.query(aggregationOf(q)), q.withLinked === true)
+  const native = q.table === true ? tableOf(q) : aggregationOf(q)
+  const result = await guardAsync(() => (q.table === true ? engine.table(native as NativeTable) : engine.query(native as NativeQuery)))
+  return shape(result, q.withLinked === true)
 }
 
 export function runQuerySync(engine: NativeEngine, query: Query): QueryResult {
   const q = own(query)
-  return shape(q.table === true ? engine.tableSync(tableOf(q)) : engine.querySync(aggregationOf(q)), q.withLinked === true)
+  const native = q.table === true ? tableOf(q) : aggregationOf(q)
+  const result = guard(() => (q.table === true ? engine.tableSync(native as NativeTable) : engine.querySync(native as NativeQuery)))
+  return shape(result, q.withLinked === true)
 }
 
 /** A query's own properties (nothing inherited is ever read). */
