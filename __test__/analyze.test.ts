@@ -161,6 +161,8 @@ test('bad options, event series, short series and a closed database are typed er
   db.put('e', { an: 'event' }, T0)
   t.is(await codeOf(() => db.analyze.trend('e')), 'TYPE_MISMATCH')
   t.is(await codeOf(() => db.analyze.trend('missing')), 'INVALID_ARGUMENT')
+  await t.throwsAsync(() => db.analyze.trend('missing'), { message: /series "missing" does not exist/ })
+  await t.throwsAsync(() => db.analyze.trend('s', { from: 0, to: 1 }), { message: /at least 3 points/ }, 'an empty range of a series that exists')
   t.is(await codeOf(() => db.analyze.trend('s', { alpah: 0.1 })), 'INVALID_ARGUMENT')
   t.is(await codeOf(() => db.analyze.trend('s', { alpha: 1 })), 'INVALID_ARGUMENT')
   t.is(await codeOf(() => db.analyze.trend('s', { every: 0 })), 'INVALID_ARGUMENT')

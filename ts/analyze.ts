@@ -135,6 +135,8 @@ export interface AnalyticsStats {
 /** What the analyses need of the database. */
 export interface AnalyzeOwner {
   range(series: SeriesSpec, from: Timestamp, to: Timestamp): Promise<RangeResult>
+  /** Whether the series exists (to tell a typo from an empty range). */
+  exists(series: SeriesSpec): boolean
 }
 
 const RANGE_FIELDS = ['from', 'to', 'every', 'maxPoints'] as const
@@ -242,6 +244,7 @@ export class Analyze {
       throw e instanceof WarpError ? e : invalid('series', `could not be read: ${(e as Error)?.message ?? describe(e)}`)
     }
     if (Array.isArray(points)) throw new WarpError('TYPE_MISMATCH', 'analyses need a numeric series; this one holds events')
+    if (points.timestamps.length === 0 && !this.owner.exists(series)) throw invalid('series', `${typeof series === 'string' ? JSON.stringify(series) : describe(series)} does not exist`)
     return { ts: points.timestamps, values: points.values }
   }
 }

@@ -172,7 +172,10 @@ export class WarpEngine<D extends Durability = 'interval'> {
       () => this.#hub.logRetention(),
     )
     this.rollups = new Rollups(() => this.#live())
-    this.analyze = new Analyze({ range: (series, from, to) => this.range(series, from, to) })
+    this.analyze = new Analyze({
+      range: (series, from, to) => this.range(series, from, to),
+      exists: (series) => guard(() => this.#live().seriesId(canonicalKey(series))) !== null,
+    })
     this.lifecycle.use(rules)
     this.#hub = new StreamHub({ ...this.#owner, dir, flushIntervalMs })
   }
