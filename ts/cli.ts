@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline'
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
 
+import native = require('./native')
 import { WarpEngine } from './engine'
 import { WarpError } from './errors'
 import { duration } from './args'
@@ -374,8 +375,9 @@ async function sinkFor(out: string | undefined, io: Io): Promise<{ write(text: s
   }
 }
 
-const MIN = -62_167_219_200_000
-const MAX = 253_402_300_800_000
+/** The storable range as a half-open query range. */
+const MIN = native.MIN_TIMESTAMP
+const MAX = native.MAX_TIMESTAMP + 1
 
 /**
  * Opens the database in `dir`, runs `work`, closes. Only a directory that holds a database

@@ -19,16 +19,18 @@ pub struct NativeGrid {
 }
 
 /// Copies the points (the work leaves this thread) and reads the grid options.
-fn points(ts: &[f64], values: &[f64], grid: &NativeGrid) -> warp_core::Result<Input> {
+fn points(ts: &[f64], values: &[f64], grid: &NativeGrid) -> Result<Input> {
     let ts = ts
         .iter()
         .map(|&t| timestamp_from_f64(t))
-        .collect::<warp_core::Result<Vec<i64>>>()?;
+        .collect::<warp_core::Result<Vec<i64>>>()
+        .js()?;
     let every = grid
         .every
         .map(|e| whole("every", e).map(|e| i64::try_from(e).unwrap_or(i64::MAX)))
-        .transpose()?;
-    let max_points = usize::try_from(whole("maxPoints", grid.max_points)?).unwrap_or(usize::MAX);
+        .transpose()
+        .js()?;
+    let max_points = count("maxPoints", grid.max_points)?;
     Ok(Input {
         ts,
         values: values.to_vec(),
@@ -87,7 +89,7 @@ pub fn analyze_trend(
     grid: NativeGrid,
     alpha: f64,
 ) -> Result<AsyncTask<Job<NativeTrend, NativeTrend>>> {
-    let input = points(&timestamps, &values, &grid).js()?;
+    let input = points(&timestamps, &values, &grid)?;
     Ok(job(
         move || {
             let p = input.prepare(false, analytics::MAX_TREND_POINTS)?;
@@ -155,17 +157,13 @@ pub fn analyze_anomalies(
     grid: NativeGrid,
     options: NativeAnomalyOptions,
 ) -> Result<AsyncTask<Job<NativeAnomalies, NativeAnomalies>>> {
-    let prepared = (|| {
-        let input = points(&timestamps, &values, &grid)?;
-        let opts = analytics::AnomalyOptions {
-            alpha: options.alpha,
-            max_anomalies: count("maxAnomalies", options.max_anomalies)?,
-            period: options.period.map(|p| count("period", p)).transpose()?,
-            robust: options.robust,
-        };
-        Ok((input, opts))
-    })();
-    let (input, opts) = prepared.js()?;
+    let input = points(&timestamps, &values, &grid)?;
+    let opts = analytics::AnomalyOptions {
+        alpha: options.alpha,
+        max_anomalies: count("maxAnomalies", options.max_anomalies)?,
+        period: options.period.map(|p| count("period", p)).transpose()?,
+        robust: options.robust,
+    };
     Ok(job(
         move || {
             // A season is counted in steps of a grid.
@@ -226,16 +224,12 @@ pub fn analyze_forecast(
     grid: NativeGrid,
     options: NativeForecastOptions,
 ) -> Result<AsyncTask<Job<Gridded<analytics::Forecast>, NativeForecast>>> {
-    let prepared = (|| {
-        let input = points(&timestamps, &values, &grid)?;
-        let opts = analytics::ForecastOptions {
-            horizon: count("horizon", options.horizon)?,
-            period: options.period.map(|p| count("period", p)).transpose()?,
-            level: options.level,
-        };
-        Ok((input, opts))
-    })();
-    let (input, opts) = prepared.js()?;
+    let input = points(&timestamps, &values, &grid)?;
+    let opts = analytics::ForecastOptions {
+        horizon: count("horizon", options.horizon)?,
+        period: options.period.map(|p| count("period", p)).transpose()?,
+        level: options.level,
+    };
     Ok(job(
         move || {
             let p = input.prepare(true, analytics::MAX_FORECAST_POINTS)?;
@@ -314,15 +308,11 @@ pub fn analyze_motifs(
     grid: NativeGrid,
     options: NativeMotifOptions,
 ) -> Result<AsyncTask<Job<Gridded<analytics::Motifs>, NativeMotifs>>> {
-    let prepared = (|| {
-        let input = points(&timestamps, &values, &grid)?;
-        let opts = analytics::MotifOptions {
-            window: count("window", options.window)?,
-            count: count("count", options.count)?,
-        };
-        Ok((input, opts))
-    })();
-    let (input, opts) = prepared.js()?;
+    let input = points(&timestamps, &values, &grid)?;
+    let opts = analytics::MotifOptions {
+        window: count("window", options.window)?,
+        count: count("count", options.count)?,
+    };
     Ok(job(
         move || {
             let p = input.prepare(true, analytics::MAX_MOTIF_POINTS)?;
@@ -355,6 +345,6 @@ pub fn analyze_motifs(
 }
 
 /// A count option: a whole number.
-fn count(name: &str, n: f64) -> warp_core::Result<usize> {
-    Ok(usize::try_from(whole(name, n)?).unwrap_or(usize::MAX))
+fn count(name: &str, n: f64) -> Result<usize> {
+    Ok(usize::try_from(whole(name, n).js()?).unwrap_or(usize::MAX))
 }

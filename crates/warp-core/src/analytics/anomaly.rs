@@ -69,24 +69,17 @@ pub fn anomalies(values: &[f64], opts: &AnomalyOptions) -> Result<Anomalies> {
     let residuals: Vec<f64> = values.iter().zip(&baseline).map(|(v, b)| v - b).collect();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| residuals[a].total_cmp(&residuals[b]));
-    // Sums are kept about the median, so large offsets do not cost precision.
     let shift = median(&mut residuals.clone());
-    let (mut sum, mut sumsq) = residuals.iter().fold((0.0, 0.0), |(s, q), r| {
-        let d = r - shift;
-        (s + d, q + d * d)
-    });
     // Deviations below this are rounding, not signal: a series that repeats its season exactly
     // leaves residuals of 1e-14, whose spread would make each of them "significant".
     let floor = values.iter().fold(0.0f64, |m, v| m.max(v.abs())) * 1e-9;
-    // The residuals in order, about the median, with their running sums: the robust centre
-    // and spread of any contiguous run of them come in O(log n) (see `robust_center`).
+    // The residuals in order, about the median (so large offsets cost no precision), with
+    // the running sums of them and of their squares. The points left at each step are a
+    // contiguous run of them, whose mean and variance come from the sums in O(1) and whose
+    // robust centre and spread in O(log n) (see `robust_center`).
     let sorted: Vec<f64> = order.iter().map(|&i| residuals[i] - shift).collect();
-    let prefix: Vec<f64> = std::iter::once(0.0)
-        .chain(sorted.iter().scan(0.0, |acc, r| {
-            *acc += r;
-            Some(*acc)
-        }))
-        .collect();
+    let prefix = running_sums(sorted.iter().copied());
+    let prefix_sq = running_sums(sorted.iter().map(|r| r * r));
     let (mut lo, mut hi) = (0, n - 1);
     // At most half the points: the last steps of a longer test run on a handful of points,
     // pass by chance, and Rosner's rule would then call everything before them anomalous.
@@ -99,8 +92,9 @@ pub fn anomalies(values: &[f64], opts: &AnomalyOptions) -> Result<Anomalies> {
             let (center, spread) = robust_center(&sorted[lo..=hi], &prefix[lo..=hi + 1]);
             (center + shift, spread)
         } else {
+            let sum = prefix[hi + 1] - prefix[lo];
             let mean = sum / m;
-            let var = ((sumsq - sum * mean) / (m - 1.0)).max(0.0);
+            let var = ((prefix_sq[hi + 1] - prefix_sq[lo] - sum * mean) / (m - 1.0)).max(0.0);
             (mean + shift, var.sqrt())
         };
         let spread = spread.max(floor);
@@ -123,9 +117,6 @@ pub fn anomalies(values: &[f64], opts: &AnomalyOptions) -> Result<Anomalies> {
             critical,
             p_value,
         });
-        let d = residuals[index] - shift;
-        sum -= d;
-        sumsq -= d * d;
         if pick_high {
             hi -= 1;
         } else {
@@ -133,6 +124,16 @@ pub fn anomalies(values: &[f64], opts: &AnomalyOptions) -> Result<Anomalies> {
         }
     }
     Ok(Anomalies { candidates, count })
+}
+
+/// `[0, x0, x0 + x1, …]`: the sum of any run of `xs` is a difference of two of these.
+fn running_sums(xs: impl Iterator<Item = f64>) -> Vec<f64> {
+    std::iter::once(0.0)
+        .chain(xs.scan(0.0, |acc, x| {
+            *acc += x;
+            Some(*acc)
+        }))
+        .collect()
 }
 
 /// The seasonal baseline: each point's phase median, less the median of those (0 without a period).
@@ -378,12 +379,7 @@ mod tests {
             run.sort_by(f64::total_cmp);
             // The run sits inside a longer sorted sequence, as the test's remaining points do.
             let all: Vec<f64> = [vec![-100.0; 3], run.clone(), vec![100.0; 2]].concat();
-            let sums: Vec<f64> = std::iter::once(0.0)
-                .chain(all.iter().scan(0.0, |a, r| {
-                    *a += r;
-                    Some(*a)
-                }))
-                .collect();
+            let sums = running_sums(all.iter().copied());
             let prefix = &sums[3..=3 + len];
             let mid = median(&mut run.clone());
             let devs: Vec<f64> = run.iter().map(|r| (r - mid).abs()).collect();
